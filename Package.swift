@@ -1,0 +1,77 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Numeric code runs on raw pointers in hot loops; release builds drop the run-time exclusivity
+// checks that otherwise cost up to 17x on optimiser-style loops (see ../shared/design.md).
+// Language mode 5: the numeric core shares buffers across DispatchQueue.concurrentPerform
+// workers by design, which Swift 6's strict checking cannot express without noise.
+let core: [SwiftSetting] = [
+    .swiftLanguageMode(.v5),
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+let plain: [SwiftSetting] = [.swiftLanguageMode(.v5)]
+
+let package = Package(
+    name: "swift-rlhf",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "rlhf", targets: ["rlhf"]),
+        .library(name: "Support", targets: ["Support"]),
+        .library(name: "Tensors", targets: ["Tensors"]),
+        .library(name: "Models", targets: ["Models"]),
+        .library(name: "Tokenizers", targets: ["Tokenizers"]),
+        .library(name: "Training", targets: ["Training"]),
+        .library(name: "Feedback", targets: ["Feedback"]),
+        .library(name: "LabelServer", targets: ["LabelServer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+    ],
+    // Tests read shared fixtures from Tests/Fixtures by path (see FixturePaths in each test target).
+    targets: [
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(name: "Support", swiftSettings: core),
+        .target(name: "Tensors", dependencies: ["COpenBLAS", "Support"], swiftSettings: core),
+        .target(name: "Tokenizers", dependencies: ["Support"], swiftSettings: core),
+        .target(name: "Models", dependencies: ["Tensors", "Tokenizers", "Support"], swiftSettings: core),
+        .target(name: "Feedback", dependencies: ["Support"], swiftSettings: core),
+        .target(name: "Training", dependencies: ["Tensors", "Models", "Tokenizers", "Feedback", "Support"], swiftSettings: core),
+        .target(
+            name: "LabelServer",
+            dependencies: [
+                "Feedback", "Models", "Support",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: plain
+        ),
+        .executableTarget(
+            name: "rlhf",
+            dependencies: [
+                "Support", "Tensors", "Models", "Tokenizers", "Training", "Feedback", "LabelServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: core
+        ),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors"], swiftSettings: core),
+        .testTarget(name: "SupportTests", dependencies: ["Support"], swiftSettings: core),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Support"], swiftSettings: core),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensors", "Tokenizers", "Support"], swiftSettings: core),
+        .testTarget(name: "FeedbackTests", dependencies: ["Feedback"], swiftSettings: core),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Tensors", "Feedback"], swiftSettings: core),
+        .testTarget(
+            name: "LabelServerTests",
+            dependencies: [
+                "LabelServer", "Feedback",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: plain
+        ),
+    ]
+)

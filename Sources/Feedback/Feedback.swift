@@ -1,0 +1,1 @@
+// Module Feedback: see ../shared/design.md for what it owns.

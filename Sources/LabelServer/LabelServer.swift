@@ -1,0 +1,1 @@
+// Module LabelServer: see ../shared/design.md for what it owns.

@@ -1,0 +1,1 @@
+// Module Models: see ../shared/design.md for what it owns.

@@ -1,0 +1,90 @@
+import Foundation
+
+/// JSON Lines files: one JSON object per line, blank lines ignored. The one reader and writer
+/// every dataset in the project goes through, so every format reports errors the same way.
+public enum JSONL {
+    /// Decodes every non-blank line as `T`; the first bad line throws `RLHFError.invalidLine`
+    /// naming the file, the 1-based line number and the missing or mistyped field.
+    public static func read<T: Decodable>(_ type: T.Type, from url: URL) throws -> [T] {
+        let result = try readLenient(type, from: url)
+        if let first = result.invalid.first { throw first }
+        return result.records
+    }
+
+    /// Decodes what it can and returns the lines it could not decode as errors, for callers that
+    /// offer `--skip-invalid` (they must report the count: nothing is skipped silently).
+    /// `validate` may reject a decoded record with a message (e.g. an empty response).
+    public static func readLenient<T: Decodable>(
+        _ type: T.Type, from url: URL, validate: ((T) -> String?)? = nil
+    ) throws -> (records: [T], invalid: [RLHFError]) {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw RLHFError.io(path: url.path, message: "cannot read file (\(error.localizedDescription))")
+        }
+        var records: [T] = []
+        var invalid: [RLHFError] = []
+        let decoder = JSONDecoder()
+        var lineNumber = 0
+        for rawLine in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            lineNumber += 1
+            var line = rawLine
+            if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
+            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+            guard String(data: Data(line), encoding: .utf8) != nil else {
+                invalid.append(.invalidLine(path: url.path, line: lineNumber, message: "not valid UTF-8"))
+                continue
+            }
+            do {
+                let record = try decoder.decode(T.self, from: Data(line))
+                if let message = validate?(record) {
+                    invalid.append(.invalidLine(path: url.path, line: lineNumber, message: message))
+                } else {
+                    records.append(record)
+                }
+            } catch let error as DecodingError {
+                invalid.append(.invalidLine(path: url.path, line: lineNumber, message: describe(error)))
+            } catch {
+                invalid.append(.invalidLine(path: url.path, line: lineNumber, message: "\(error)"))
+            }
+        }
+        return (records, invalid)
+    }
+
+    /// Writes one compact JSON object per line, atomically (temporary file, then rename).
+    public static func write<T: Encodable>(_ records: [T], to url: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var out = Data()
+        for r in records {
+            out.append(try encoder.encode(r))
+            out.append(UInt8(ascii: "\n"))
+        }
+        try AtomicFile.write(out, to: url)
+    }
+
+    /// One line of JSON for `value` (for `--json` output on stdout).
+    public static func line<T: Encodable>(_ value: T) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self)
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ ctx: DecodingError.Context) -> String {
+            ctx.codingPath.map { $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case let .keyNotFound(key, ctx):
+            let p = path(ctx)
+            return "missing field \"\(p.isEmpty ? key.stringValue : p + "." + key.stringValue)\""
+        case let .typeMismatch(type, ctx):
+            return "field \"\(path(ctx))\" should be \(type)"
+        case let .valueNotFound(type, ctx):
+            return "field \"\(path(ctx))\" is null, expected \(type)"
+        case let .dataCorrupted(ctx):
+            return ctx.codingPath.isEmpty ? "not valid JSON" : "field \"\(path(ctx))\": \(ctx.debugDescription)"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+}

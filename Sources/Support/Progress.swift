@@ -1,0 +1,73 @@
+import Foundation
+
+/// A progress bar with rate and ETA on a terminal, and plain periodic log lines otherwise
+/// (CI logs, pipes), so long work always says where it is.
+public final class Progress {
+    public let label: String
+    public let total: Int
+    public let unit: String
+    private let start = Date()
+    private var lastDraw = Date.distantPast
+    private let isTTY: Bool
+    private var lastLoggedFraction = -1.0
+    private let stream: UnsafeMutablePointer<FILE>
+
+    /// - Parameters:
+    ///   - total: units of work (steps, tokens, prompts).
+    ///   - unit: what one unit is called in the rate (e.g. "step", "tok").
+    public init(_ label: String, total: Int, unit: String = "it") {
+        self.label = label
+        self.total = max(total, 1)
+        self.unit = unit
+        self.stream = stderr
+        self.isTTY = isatty(fileno(stderr)) != 0 && ProcessInfo.processInfo.environment["CI"] == nil
+    }
+
+    /// Reports `done` units finished; `info` is appended (e.g. "loss 2.31").
+    public func update(_ done: Int, _ info: String = "") {
+        let now = Date()
+        let elapsed = now.timeIntervalSince(start)
+        let fraction = min(Double(done) / Double(total), 1)
+        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let eta = rate > 0 ? Double(total - done) / rate : 0
+        let tail = "\(done)/\(total) \(Progress.formatRate(rate)) \(unit)/s ETA \(Progress.formatDuration(eta))\(info.isEmpty ? "" : " | " + info)"
+        if isTTY {
+            guard now.timeIntervalSince(lastDraw) > 0.1 || done >= total else { return }
+            lastDraw = now
+            let width = 24
+            let filled = Int(fraction * Double(width))
+            let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+            fputs("\r\u{1B}[2K\(label) \(bar) \(tail)", stream)
+            fflush(stream)
+        } else {
+            // Plain lines at every 10% (and the end) keep CI logs short but alive.
+            let decile = (fraction * 10).rounded(.down) / 10
+            guard decile > lastLoggedFraction || done >= total else { return }
+            lastLoggedFraction = decile
+            fputs("\(label): \(tail)\n", stream)
+        }
+    }
+
+    /// Ends the bar with a final summary line.
+    public func finish(_ info: String = "") {
+        let elapsed = Date().timeIntervalSince(start)
+        if isTTY { fputs("\r\u{1B}[2K", stream) }
+        fputs("\(label): done in \(Progress.formatDuration(elapsed))\(info.isEmpty ? "" : " | " + info)\n", stream)
+        fflush(stream)
+    }
+
+    public static func formatRate(_ r: Double) -> String {
+        if r >= 1e6 { return String(format: "%.2fM", r / 1e6) }
+        if r >= 1e3 { return String(format: "%.1fk", r / 1e3) }
+        if r >= 10 { return String(format: "%.0f", r) }
+        return String(format: "%.2f", r)
+    }
+
+    public static func formatDuration(_ s: Double) -> String {
+        guard s.isFinite else { return "?" }
+        let t = Int(s.rounded())
+        if t >= 3600 { return String(format: "%dh%02dm", t / 3600, (t % 3600) / 60) }
+        if t >= 60 { return String(format: "%dm%02ds", t / 60, t % 60) }
+        return String(format: "%.1fs", s)
+    }
+}

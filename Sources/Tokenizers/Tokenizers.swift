@@ -1,0 +1,1 @@
+// Module Tokenizers: see ../shared/design.md for what it owns.

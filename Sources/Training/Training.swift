@@ -1,0 +1,1 @@
+// Module Training: see ../shared/design.md for what it owns.

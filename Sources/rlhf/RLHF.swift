@@ -1,0 +1,17 @@
+import ArgumentParser
+
+/// `rlhf`: every stage of the RLHF pipeline as a subcommand.
+@main
+struct RLHF: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rlhf",
+        abstract: "Reinforcement learning from human feedback for GPT-2-family language models.",
+        discussion: """
+        Models are Hugging Face directories (config.json, model.safetensors, tokenizer files);
+        datasets are JSONL with TRL's field names. Run `rlhf <command> --help` for details.
+        """,
+        subcommands: [
+            BenchCommand.self,
+        ]
+    )
+}
