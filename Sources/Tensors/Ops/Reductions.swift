@@ -1,0 +1,68 @@
+/// Sums and means, whole-tensor and over the last axis, with masks for padded sequences.
+
+/// Sum of all elements, as a scalar tensor.
+public func sum(_ x: Tensor) -> Tensor {
+    let out = Tensor(scalar: vsum(x.pointer, x.count))
+    if Tensor.needsGrad(x) {
+        out.record("sum", [x]) { g in
+            let gx = x.gradBuffer().pointer, v = g.pointer[0]
+            for i in 0..<x.count { gx[i] += v }
+        }
+    }
+    return out
+}
+
+/// Mean of all elements, as a scalar tensor.
+public func mean(_ x: Tensor) -> Tensor {
+    precondition(x.count > 0, "mean: empty tensor of shape \(x.shape)")
+    return sum(x) * (1 / Float(x.count))
+}
+
+/// Sums over the last axis: `[..., n]` → `[...]` (a rank-0 result for a vector).
+public func sumLastAxis(_ x: Tensor) -> Tensor {
+    guard let n = x.shape.last else { fatalError("sumLastAxis: scalar input has no axis") }
+    let rows = n == 0 ? 0 : x.count / n
+    let out = Tensor(uninitialized: Array(x.shape.dropLast()))
+    for r in 0..<rows { out.pointer[r] = vsum(x.pointer + r * n, n) }
+    if Tensor.needsGrad(x) {
+        out.record("sumLastAxis", [x]) { g in
+            let gx = x.gradBuffer().pointer
+            for r in 0..<rows {
+                let v = g.pointer[r]
+                for j in 0..<n { gx[r * n + j] += v }
+            }
+        }
+    }
+    return out
+}
+
+/// Mean over the last axis: `[..., n]` → `[...]`.
+public func meanLastAxis(_ x: Tensor) -> Tensor {
+    guard let n = x.shape.last, n > 0 else { fatalError("meanLastAxis: empty last axis in \(x.shape)") }
+    return sumLastAxis(x) * (1 / Float(n))
+}
+
+/// Σ(x·mask) / Σmask over all elements: the mean over real (unpadded) tokens. `mask` is 0/1,
+/// same shape, no gradient. An all-zero mask gives 0 (not NaN), so an empty batch cannot poison
+/// a loss.
+public func maskedMean(_ x: Tensor, _ mask: Tensor) -> Tensor {
+    guard x.shape == mask.shape else { fatalError("maskedMean: shapes \(x.shape) and mask \(mask.shape) differ") }
+    let n = x.count, px = x.pointer, pm = mask.pointer
+    var total: Float = 0, weight: Float = 0
+    for i in 0..<n { total += px[i] * pm[i]; weight += pm[i] }
+    let denom = weight > 0 ? weight : 1
+    let out = Tensor(scalar: total / denom)
+    if Tensor.needsGrad(x) {
+        out.record("maskedMean", [x]) { g in
+            let gx = x.gradBuffer().pointer, v = g.pointer[0] / denom
+            for i in 0..<n { gx[i] += v * pm[i] }
+        }
+    }
+    return out
+}
+
+/// Σ(x·mask) over the last axis: `[..., n]` → `[...]` (sequence log-probabilities in DPO).
+public func maskedSumLastAxis(_ x: Tensor, _ mask: Tensor) -> Tensor {
+    guard x.shape == mask.shape else { fatalError("maskedSumLastAxis: shapes \(x.shape) and mask \(mask.shape) differ") }
+    return sumLastAxis(x * mask)
+}
