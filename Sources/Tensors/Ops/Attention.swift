@@ -56,7 +56,8 @@ public func causalSelfAttention(_ qkv: Tensor, heads: Int, keyMask: [Float]? = n
         }
     }
     if Tensor.needsGrad(qkv) {
-        out.record("attention", [qkv]) { g in
+        out.record("attention", [qkv]) { [probs] g in
+            withExtendedLifetime(probs) {}
             let gq = qkv.gradBuffer().pointer, pg = g.pointer
             Parallel.forRange(b * heads, cost: t * t * hd * 4) { range in
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: max(t, 1)) { dp in

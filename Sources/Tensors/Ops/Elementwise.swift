@@ -214,7 +214,8 @@ public func `where`(_ condition: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
     let pc = condition.pointer, pa = a.pointer, pb = b.pointer, po = out.pointer
     for i in 0..<n { po[i] = pc[i] != 0 ? pa[i] : pb[i] }
     if Tensor.needsGrad(a, b) {
-        out.record("where", [a, b]) { g in
+        out.record("where", [a, b]) { [condition] g in
+            withExtendedLifetime(condition) {}
             let pg = g.pointer
             if a.requiresGrad { let ga = a.gradBuffer().pointer; for i in 0..<n where pc[i] != 0 { ga[i] += pg[i] } }
             if b.requiresGrad { let gb = b.gradBuffer().pointer; for i in 0..<n where pc[i] == 0 { gb[i] += pg[i] } }

@@ -22,7 +22,8 @@ public func layerNorm(_ x: Tensor, _ gamma: Tensor, _ beta: Tensor, eps: Float =
         }
     }
     if Tensor.needsGrad(x, gamma, beta) {
-        out.record("layerNorm", [x, gamma, beta]) { g in
+        out.record("layerNorm", [x, gamma, beta]) { [stats] g in
+            withExtendedLifetime(stats) {}
             let pgo = g.pointer
             if x.requiresGrad {
                 let gx = x.gradBuffer().pointer

@@ -53,7 +53,8 @@ public func maskedMean(_ x: Tensor, _ mask: Tensor) -> Tensor {
     let denom = weight > 0 ? weight : 1
     let out = Tensor(scalar: total / denom)
     if Tensor.needsGrad(x) {
-        out.record("maskedMean", [x]) { g in
+        out.record("maskedMean", [x]) { [mask] g in
+            withExtendedLifetime(mask) {}
             let gx = x.gradBuffer().pointer, v = g.pointer[0] / denom
             for i in 0..<n { gx[i] += v * pm[i] }
         }

@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+import Tensors
+
+/// `rlhf bench …`: performance measurements printed as tables, with the ceiling or peer beside.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure throughput: GEMM against raw OpenBLAS, and the non-GEMM kernels.",
+        discussion: "Benchmarks are commands, not tests: run them on an idle machine. Thread count follows RLHF_THREADS (default: all cores).",
+        subcommands: [GEMM.self, Kernels.self]
+    )
+
+    struct GEMM: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "GFLOP/s of matmul and linear at GPT-2 shapes next to cblas_sgemm called directly.")
+        @Option(help: "Seconds to repeat each measurement.") var seconds: Double = 0.5
+
+        func run() throws {
+            print("OpenBLAS threads: \(BLAS.threads)")
+            print(pad("M×K×N", 18) + pad("raw sgemm", 12) + pad("matmul", 12) + pad("ratio", 8) + "linear fwd+bwd")
+            for r in KernelBenchmark.gemm(seconds: seconds) {
+                print(pad("\(r.m)×\(r.k)×\(r.n)", 18)
+                      + pad(String(format: "%.1f", r.rawGFLOPS), 12)
+                      + pad(String(format: "%.1f", r.bindingGFLOPS), 12)
+                      + pad(String(format: "%.0f%%", r.ratio * 100), 8)
+                      + String(format: "%.1f GFLOP/s", r.linearTrainGFLOPS))
+            }
+        }
+    }
+
+    struct Kernels: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Time and effective GB/s of the non-GEMM kernels at GPT-2 124M training shapes (4×64 tokens).")
+        @Option(help: "Seconds to repeat each measurement.") var seconds: Double = 0.3
+
+        func run() throws {
+            print("threads: \(BLAS.threads)")
+            print(pad("kernel", 28) + pad("shape", 30) + pad("ms", 10) + "GB/s")
+            for r in KernelBenchmark.kernels(seconds: seconds) {
+                print(pad(r.name, 28) + pad(r.shape, 30) + pad(String(format: "%.3f", r.milliseconds), 10)
+                      + String(format: "%.1f", r.gigabytesPerSecond))
+            }
+        }
+    }
+}
+
+func pad(_ s: String, _ width: Int) -> String {
+    s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count)
+}
