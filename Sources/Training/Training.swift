@@ -1,1 +1,0 @@
-// Module Training: see ../shared/design.md for what it owns.
