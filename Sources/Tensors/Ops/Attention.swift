@@ -43,7 +43,7 @@ public func causalSelfAttention(_ qkv: Tensor, heads: Int, keyMask: [Float]? = n
                 }
                 var total: Float = 0
                 for s in 0...ti {
-                    let e = prow[s] == -Float.infinity ? 0 : Foundation.exp(prow[s] - maxv)
+                    let e = prow[s] == -Float.infinity ? 0 : fastExp(prow[s] - maxv)
                     prow[s] = e
                     total += e
                 }
@@ -183,7 +183,7 @@ public func cachedSelfAttention(_ qkv: Tensor, heads: Int, cache: KVCache, layer
                     if maxv == -Float.infinity { continue }
                     var total: Float = 0
                     for s in 0...pos {
-                        let e = scores[s] == -Float.infinity ? 0 : Foundation.exp(scores[s] - maxv)
+                        let e = scores[s] == -Float.infinity ? 0 : fastExp(scores[s] - maxv)
                         scores[s] = e
                         total += e
                     }

@@ -63,15 +63,24 @@ func rowStats(_ row: UnsafePointer<Float>, _ v: Int, _ invT: Float) -> (Float, F
     var maxv = -Float.infinity
     for j in 0..<v { maxv = Swift.max(maxv, row[j]) }
     maxv *= invT
-    var total: Float = 0, weighted: Float = 0
-    for j in 0..<v {
-        let z = row[j] * invT
-        let e = Foundation.exp(z - maxv)
+    var total = SIMD8<Float>(), weighted = SIMD8<Float>()
+    var j = 0
+    while j + 8 <= v {
+        let z = load8(row + j) * invT
+        let e = exp8(z - maxv)
         total += e
         weighted += e * z
+        j += 8
     }
-    let lse = maxv + Foundation.log(total)
-    return (lse, weighted / total)
+    var t = total.sum(), w = weighted.sum()
+    while j < v {
+        let z = row[j] * invT
+        let e = fastExp(z - maxv)
+        t += e; w += e * z
+        j += 1
+    }
+    let lse = maxv + Foundation.log(t)
+    return (lse, w / t)
 }
 
 /// Adds one row's gradient: for log p_target, (onehot − p)/T; for entropy H = lse − E[z],
@@ -81,11 +90,18 @@ func accumulateRowGradient(row: UnsafePointer<Float>, grad: UnsafeMutablePointer
                            lse: Float, entropy h: Float, target: Int, gLogProb: Float, gEntropy: Float) {
     let gl = target < 0 ? 0 : gLogProb
     if gl == 0 && gEntropy == 0 { return }
-    for j in 0..<v {
-        let z = row[j] * invT
-        let logp = z - lse
-        let p = Foundation.exp(logp)
+    var j = 0
+    while j + 8 <= v {
+        let logp = load8(row + j) * invT - lse
+        let p = exp8(logp)
+        store8(load8(grad + j) + (-gl * p - gEntropy * p * (logp + h)) * invT, grad + j)
+        j += 8
+    }
+    while j < v {
+        let logp = row[j] * invT - lse
+        let p = fastExp(logp)
         grad[j] += (-gl * p - gEntropy * p * (logp + h)) * invT
+        j += 1
     }
     if target >= 0 { grad[target] += gl * invT }
 }
