@@ -63,3 +63,25 @@ public func concatRows(_ parts: [Tensor]) -> Tensor {
     }
     return out
 }
+
+extension Tensor {
+    /// Rows `indices` of a `[N, C]` tensor, as `[indices.count, C]` (a row may repeat); the
+    /// backward pass adds each row's gradient back to where it came from. Picks last-token
+    /// hidden states for reward and value heads.
+    public func gatherRows(_ indices: [Int]) -> Tensor {
+        guard rank == 2 else { fatalError("gatherRows: needs a 2-D tensor, found \(shape)") }
+        let n = shape[0], c = shape[1]
+        let out = Tensor(uninitialized: [indices.count, c])
+        for (i, r) in indices.enumerated() {
+            guard r >= 0 && r < n else { fatalError("gatherRows: row \(r) outside 0..<\(n)") }
+            (out.pointer + i * c).update(from: pointer + r * c, count: c)
+        }
+        if Tensor.needsGrad(self) {
+            out.record("gatherRows", [self]) { g in
+                let gx = self.gradBuffer().pointer
+                for (i, r) in indices.enumerated() { addInPlace(gx + r * c, g.pointer + i * c, c) }
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import Support
+import Tensors
+
+/// Hugging Face model directories in and out: `config.json` + `model.safetensors`.
+/// Parameter names are accepted with or without the `transformer.` prefix (hub checkpoints have
+/// none; `save_pretrained` of `GPT2LMHeadModel` writes it); `lm_head.weight` missing means tied;
+/// the attention-mask buffers old checkpoints carry (`attn.bias`, `attn.masked_bias`) are skipped.
+extension GPT2 {
+    public static func load(directory: URL) throws -> GPT2 {
+        let config = try GPT2Config.load(directory.appendingPathComponent("config.json"))
+        let model = GPT2(config: config)
+        let weights = try SafeTensors.load(try weightsFile(in: directory))
+        try model.loadParameters(from: weights, prefix: "transformer.", extraAllowed: config.isRewardModel ? ["score.weight"] : [])
+        return model
+    }
+
+    static func weightsFile(in directory: URL) throws -> URL {
+        let st = directory.appendingPathComponent("model.safetensors")
+        if FileManager.default.fileExists(atPath: st.path) { return st }
+        if FileManager.default.fileExists(atPath: directory.appendingPathComponent("pytorch_model.bin").path) {
+            throw RLHFError.invalidFile(path: directory.path, message: "only pytorch_model.bin found; convert it to model.safetensors (transformers: save_pretrained(dir, safe_serialization=True))")
+        }
+        if FileManager.default.fileExists(atPath: directory.appendingPathComponent("model.safetensors.index.json").path) {
+            throw RLHFError.invalidFile(path: directory.path, message: "sharded checkpoints (model.safetensors.index.json) are not supported yet")
+        }
+        throw RLHFError.io(path: st.path, message: "missing model weights (model.safetensors)")
+    }
+
+    /// Copies every parameter from `weights`, checking names and shapes against the config.
+    /// `prefix` is the trunk's optional name prefix; `extraAllowed` are names another head owns.
+    func loadParameters(from weights: SafeTensors, prefix: String, extraAllowed: Set<String>) throws {
+        var used = Set<String>()
+        for (name, p) in parameters {
+            let candidates = [name, prefix + name]
+            guard let found = candidates.first(where: { weights.entries[$0] != nil }) else {
+                if name == "lm_head.weight" {
+                    throw RLHFError.invalidFile(path: weights.path, message: "tie_word_embeddings is false but lm_head.weight is missing")
+                }
+                throw RLHFError.invalidFile(path: weights.path, message: "missing tensor \"\(prefix)\(name)\" (or \"\(name)\")")
+            }
+            let shape = weights.shape(found)!
+            guard shape == p.shape else {
+                throw RLHFError.invalidFile(path: weights.path, message: "tensor \"\(found)\" has shape \(shape) but config.json implies \(p.shape)")
+            }
+            p.assign(try weights.tensor(found))
+            used.insert(found)
+        }
+        for name in weights.names where !used.contains(name) && !extraAllowed.contains(name) {
+            let bare = name.hasPrefix(prefix) ? String(name.dropFirst(prefix.count)) : name
+            if bare.hasSuffix(".attn.bias") || bare.hasSuffix(".attn.masked_bias") { continue }
+            // A tied head saved anyway (some exporters do) must equal wte; anything else is a mismatch.
+            if bare == "lm_head.weight" && config.tieWordEmbeddings { continue }
+            throw RLHFError.invalidFile(path: weights.path, message: "unexpected tensor \"\(name)\" (not part of a GPT-2 with this config)")
+        }
+    }
+
+    /// Writes `config.json` and `model.safetensors` (names as `save_pretrained` writes them,
+    /// with the `transformer.` prefix; no lm_head when tied) into `directory`.
+    /// Tokenizer files are the caller's (see `BPETokenizer.save`).
+    public func save(to directory: URL, extraTensors: [(String, Tensor)] = []) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var named = parameters.map { (name, t) in (name == "lm_head.weight" ? name : "transformer." + name, t) }
+        named += extraTensors
+        try SafeTensors.save(named, metadata: ["format": "pt"], to: directory.appendingPathComponent("model.safetensors"))
+        var c = config
+        for (k, v) in configOverride { c.extra[k] = v }
+        try c.write(to: directory.appendingPathComponent("config.json"))
+    }
+}

@@ -1,0 +1,138 @@
+import Foundation
+import Tensors
+
+/// How to pick each next token.
+public struct SamplingOptions: Sendable {
+    /// Divides the logits before softmax; also used for the returned log-probabilities.
+    public var temperature: Float = 1
+    /// Keep only the k most likely tokens (nil: all).
+    public var topK: Int? = nil
+    /// Keep the smallest set of tokens whose probability reaches p (nil: all).
+    public var topP: Float? = nil
+    /// Always take the most likely token (temperature, top-k, top-p ignored for the choice).
+    public var greedy = false
+    public var maxNewTokens = 32
+    /// Stop a sequence when it emits this token (nil: never stop early).
+    public var eosTokenID: Int32? = nil
+
+    public init(temperature: Float = 1, topK: Int? = nil, topP: Float? = nil, greedy: Bool = false,
+                maxNewTokens: Int = 32, eosTokenID: Int32? = nil) {
+        self.temperature = temperature; self.topK = topK; self.topP = topP; self.greedy = greedy
+        self.maxNewTokens = maxNewTokens; self.eosTokenID = eosTokenID
+    }
+}
+
+/// What `generate` produced for each prompt.
+public struct Generation: Sendable {
+    /// New tokens per sequence, up to and including EOS when it was emitted.
+    public var tokens: [[Int32]]
+    /// log softmax(logits / temperature)[token] for each new token: the log-probability that a
+    /// training forward pass at the same temperature computes, which PPO's first ratio relies on.
+    public var logProbs: [[Float]]
+    /// Whether each sequence ended with EOS (false: cut at `maxNewTokens`).
+    public var finished: [Bool]
+}
+
+extension GPT2 {
+    /// Batched autoregressive generation with a KV cache. Prompts of different lengths are
+    /// left-padded: pads are masked from attention and positions count only real tokens, as in
+    /// transformers' `generate`, so each row gets the same tokens as it would alone.
+    public func generate(prompts: [[Int32]], options: SamplingOptions, rng: inout RNG) -> Generation {
+        let b = prompts.count
+        guard b > 0 else { return Generation(tokens: [], logProbs: [], finished: []) }
+        let p = prompts.map(\.count).max()!
+        guard prompts.allSatisfy({ !$0.isEmpty }) else { fatalError("generate: every prompt needs at least one token") }
+        let capacity = p + options.maxNewTokens
+        guard capacity <= config.nPositions else {
+            fatalError("generate: prompt of \(p) tokens + \(options.maxNewTokens) new exceeds n_positions \(config.nPositions)")
+        }
+        let wasTraining = training
+        training = false
+        defer { training = wasTraining }
+
+        let cache = makeCache(batch: b, capacity: capacity)
+        var mask = [Float](repeating: 1, count: b * capacity)
+        var ids = [Int32](repeating: 0, count: b * p)
+        var realCount = [Int](repeating: 0, count: b)
+        for (i, prompt) in prompts.enumerated() {
+            let pad = p - prompt.count
+            for t in 0..<pad { mask[i * capacity + t] = 0 }
+            for (t, id) in prompt.enumerated() { ids[i * p + pad + t] = id }
+            realCount[i] = prompt.count
+        }
+        var promptMask = [Float](repeating: 1, count: b * p)
+        for i in 0..<b { for t in 0..<p { promptMask[i * p + t] = mask[i * capacity + t] } }
+        let positions = GPT2.positions(batch: b, length: p, keyMask: promptMask)
+        var hidden = decode(ids: ids, positions: positions, batch: b, length: p, cache: cache, keyMask: mask)
+        var lastRows = (0..<b).map { $0 * p + p - 1 }
+
+        var result = Generation(tokens: Array(repeating: [], count: b), logProbs: Array(repeating: [], count: b),
+                                finished: Array(repeating: false, count: b))
+        let v = config.vocabSize
+        for _ in 0..<options.maxNewTokens {
+            let last = withNoGrad { hidden.gatherRows(lastRows) }
+            let logits = withNoGrad { self.logits(last) }
+            var next = [Int32](repeating: 0, count: b)
+            for i in 0..<b {
+                let row = logits.pointer + i * v
+                if result.finished[i] { next[i] = options.eosTokenID ?? 0; continue }
+                let (token, logProb) = sampleToken(row, v, options, &rng)
+                next[i] = token
+                result.tokens[i].append(token)
+                result.logProbs[i].append(logProb)
+                if let eos = options.eosTokenID, token == eos { result.finished[i] = true }
+            }
+            if result.finished.allSatisfy({ $0 }) || cache.length == capacity { break }
+            let pos = (0..<b).map { Int32(realCount[$0]) }
+            for i in 0..<b { realCount[i] += 1 }
+            hidden = decode(ids: next, positions: pos, batch: b, length: 1, cache: cache, keyMask: mask)
+            lastRows = Array(0..<b)
+        }
+        return result
+    }
+}
+
+/// Picks one token from a row of logits and returns it with its log-probability under
+/// softmax(logits / temperature) (before any top-k/top-p truncation).
+func sampleToken(_ row: UnsafeMutablePointer<Float>, _ v: Int, _ o: SamplingOptions, _ rng: inout RNG) -> (Int32, Float) {
+    let invT = 1 / max(o.temperature, 1e-6)
+    var maxv = -Float.infinity, argmax = 0
+    for j in 0..<v where row[j] > maxv { maxv = row[j]; argmax = j }
+    var total: Double = 0
+    for j in 0..<v { total += Double(fastExp((row[j] - maxv) * invT)) }
+    let lse = Double(maxv * invT) + Foundation.log(total)
+    func logProb(_ j: Int) -> Float { Float(Double(row[j] * invT) - lse) }
+    if o.greedy { return (Int32(argmax), logProb(argmax)) }
+
+    // Candidate set: all tokens, or the top-k / nucleus, each with unnormalised weight.
+    var candidates: [(Int, Double)]
+    if o.topK != nil || o.topP != nil {
+        var all = (0..<v).map { ($0, Double(fastExp((row[$0] - maxv) * invT))) }
+        all.sort { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
+        if let k = o.topK, k > 0 { all = Array(all.prefix(k)) }
+        if let p = o.topP, p < 1 {
+            let sum = all.reduce(0) { $0 + $1.1 }
+            var acc = 0.0, keep = 0
+            for (_, w) in all { acc += w / sum; keep += 1; if acc >= Double(p) { break } }
+            all = Array(all.prefix(max(keep, 1)))
+        }
+        candidates = all
+    } else {
+        candidates = []
+    }
+    if candidates.isEmpty {
+        var u = Double(rng.uniform()) * total
+        for j in 0..<v {
+            u -= Double(fastExp((row[j] - maxv) * invT))
+            if u <= 0 { return (Int32(j), logProb(j)) }
+        }
+        return (Int32(argmax), logProb(argmax))
+    }
+    let sum = candidates.reduce(0) { $0 + $1.1 }
+    var u = Double(rng.uniform()) * sum
+    for (j, w) in candidates {
+        u -= w
+        if u <= 0 { return (Int32(j), logProb(j)) }
+    }
+    return (Int32(candidates.last!.0), logProb(candidates.last!.0))
+}

@@ -1,0 +1,57 @@
+import Tensors
+
+/// A batch for next-token training: `ids` `[B, T]`, and per position the token to predict
+/// (`-100` where nothing is predicted: padding, or prompt tokens in SFT).
+public struct LanguageModelBatch: Sendable {
+    public let batch: Int
+    public let length: Int
+    public let ids: [Int32]
+    public let targets: [Int32]
+
+    /// Tokens that count toward the loss.
+    public var predictedTokens: Int { targets.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) } }
+
+    /// Packs sequences right-padded to the longest (≤ `maxLength`, longer ones cut at the end).
+    /// `lossFrom[i]` is the index of the first token of sequence i whose prediction counts (the
+    /// completion start in SFT; 1 for plain text, since the first token has nothing before it).
+    /// Right padding needs no attention mask: a causal model never looks right.
+    public init(sequences: [[Int32]], lossFrom: [Int], maxLength: Int, padID: Int32) {
+        precondition(sequences.count == lossFrom.count && !sequences.isEmpty)
+        let t = min(maxLength, sequences.map(\.count).max()!)
+        batch = sequences.count
+        length = t
+        var ids = [Int32](repeating: padID, count: batch * t)
+        var targets = [Int32](repeating: -100, count: batch * t)
+        for (b, seq) in sequences.enumerated() {
+            let n = min(seq.count, t)
+            for i in 0..<n { ids[b * t + i] = seq[i] }
+            // Position i predicts token i+1.
+            if n >= 2 {
+                for i in 0..<(n - 1) where i + 1 >= max(lossFrom[b], 1) { targets[b * t + i] = seq[i + 1] }
+            }
+        }
+        self.ids = ids
+        self.targets = targets
+    }
+}
+
+extension GPT2 {
+    /// Mean negative log-likelihood over the batch's predicted tokens, with gradient when enabled.
+    public func languageModelLoss(_ batch: LanguageModelBatch) -> Tensor {
+        let h = hiddenStates(ids: batch.ids, batch: batch.batch, length: batch.length)
+        let lp = tokenLogProbs(h, targets: batch.targets).logProbs
+        let mask = Tensor(batch.targets.map { $0 >= 0 ? 1 : 0 }, shape: [batch.targets.count])
+        return -maskedMean(lp, mask)
+    }
+
+    /// Summed NLL and token count, for evaluation over a whole file (token-weighted mean).
+    public func negativeLogLikelihood(_ batch: LanguageModelBatch) -> (sum: Double, tokens: Int) {
+        withNoGrad {
+            let h = hiddenStates(ids: batch.ids, batch: batch.batch, length: batch.length)
+            let lp = tokenLogProbs(h, targets: batch.targets).logProbs
+            var s = 0.0
+            for i in 0..<lp.count where batch.targets[i] >= 0 { s -= Double(lp[i]) }
+            return (s, batch.predictedTokens)
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// Module Models: see ../shared/design.md for what it owns.

@@ -1,0 +1,95 @@
+import Foundation
+import Support
+import Tensors
+
+/// A reward model in the layout of transformers' `GPT2ForSequenceClassification` with
+/// `num_labels: 1`: a GPT-2 trunk and a bias-free linear `score` head read at the last real
+/// token of `prompt + response`.
+public final class RewardModel {
+    public let trunk: GPT2
+    /// `score.weight`: `[1, C]`.
+    public let scoreWeight: Tensor
+    /// Mean and standard deviation of this model's scores on the SFT policy's own samples,
+    /// stored in `config.json` (key `rlhf_reward_normalization`, ignored by transformers) so RL
+    /// can normalise rewards to roughly unit scale.
+    public var normalization: (mean: Double, std: Double)?
+
+    public var parameters: [(String, Tensor)] { trunk.parameters + [("score.weight", scoreWeight)] }
+
+    /// A reward model whose trunk copies `base` (usually the SFT policy) and whose head starts at
+    /// N(0, 1/(C+1))², the scale TRL's reward trainer uses.
+    public init(initializedFrom base: GPT2, seed: UInt64) {
+        var config = base.config
+        config.architectures = ["GPT2ForSequenceClassification"]
+        config.numLabels = 1
+        config.padTokenID = config.padTokenID ?? config.eosTokenID
+        trunk = GPT2(config: config)
+        trunk.copyWeights(from: base)
+        var rng = RNG(seed: seed, stream: 21)
+        scoreWeight = Tensor.randn([1, config.nEmbd], std: 1 / Float(config.nEmbd + 1).squareRoot(), rng: &rng)
+        scoreWeight.name = "score.weight"
+        scoreWeight.requiresGrad = true
+    }
+
+    init(trunk: GPT2, scoreWeight: Tensor) {
+        self.trunk = trunk
+        self.scoreWeight = scoreWeight
+        scoreWeight.name = "score.weight"
+        scoreWeight.requiresGrad = true
+    }
+
+    public static func load(directory: URL) throws -> RewardModel {
+        let configURL = directory.appendingPathComponent("config.json")
+        let config = try GPT2Config.load(configURL)
+        guard config.isRewardModel else {
+            throw RLHFError.invalidFile(path: configURL.path, message: "architectures \(config.architectures) is not a reward model (expected GPT2ForSequenceClassification)")
+        }
+        let trunk = GPT2(config: config)
+        let weights = try SafeTensors.load(try GPT2.weightsFile(in: directory))
+        try trunk.loadParameters(from: weights, prefix: "transformer.", extraAllowed: ["score.weight", "score.bias"])
+        guard let shape = weights.shape("score.weight"), shape == [1, config.nEmbd] else {
+            throw RLHFError.invalidFile(path: weights.path, message: "score.weight must have shape [1, \(config.nEmbd)], found \(weights.shape("score.weight").map { "\($0)" } ?? "nothing")")
+        }
+        if weights.entries["score.bias"] != nil {
+            throw RLHFError.invalidFile(path: weights.path, message: "score.bias is present; GPT2ForSequenceClassification's score head has no bias")
+        }
+        let rm = RewardModel(trunk: trunk, scoreWeight: try weights.tensor("score.weight"))
+        if case .object(let n)? = config.extra["rlhf_reward_normalization"], let m = n["mean"]?.doubleValue, let s = n["std"]?.doubleValue {
+            rm.normalization = (m, s)
+        }
+        return rm
+    }
+
+    /// Writes the directory so that transformers loads it as `GPT2ForSequenceClassification`.
+    public func save(to directory: URL) throws {
+        if let n = normalization {
+            trunk.configOverride["rlhf_reward_normalization"] = .object(["mean": .number(n.mean), "std": .number(n.std)])
+        }
+        try trunk.save(to: directory, extraTensors: [("score.weight", scoreWeight)])
+    }
+
+    /// Scores `[B]` of right-padded sequences `[B, T]` read at each row's last real token
+    /// (`lengths[i] - 1`); differentiable when gradients are on (reward-model training).
+    public func scores(ids: [Int32], batch: Int, length: Int, lengths: [Int]) -> Tensor {
+        let h = trunk.hiddenStates(ids: ids, batch: batch, length: length)
+        let last = h.gatherRows((0..<batch).map { $0 * length + lengths[$0] - 1 })
+        return linear(last, scoreWeight, transposedWeight: true).reshaped([batch])
+    }
+
+    /// Scores of token sequences of any lengths, batched `batchSize` at a time, without gradient.
+    public func score(_ sequences: [[Int32]], batchSize: Int = 16) -> [Float] {
+        var out: [Float] = []
+        let was = trunk.training
+        trunk.training = false
+        defer { trunk.training = was }
+        for start in stride(from: 0, to: sequences.count, by: batchSize) {
+            let chunk = Array(sequences[start..<min(start + batchSize, sequences.count)])
+            let t = chunk.map(\.count).max()!
+            var ids = [Int32](repeating: 0, count: chunk.count * t)
+            for (i, s) in chunk.enumerated() { for (j, id) in s.enumerated() { ids[i * t + j] = id } }
+            let s = withNoGrad { scores(ids: ids, batch: chunk.count, length: t, lengths: chunk.map(\.count)) }
+            out += s.toArray()
+        }
+        return out
+    }
+}
