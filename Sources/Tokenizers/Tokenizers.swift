@@ -1,1 +1,0 @@
-// Module Tokenizers: see ../shared/design.md for what it owns.
