@@ -1,6 +1,7 @@
 import Foundation
 import Support
 import Tensors
+import Tokenizers
 
 /// Hugging Face model directories in and out: `config.json` + `model.safetensors`.
 /// Parameter names are accepted with or without the `transformer.` prefix (hub checkpoints have
@@ -57,8 +58,8 @@ extension GPT2 {
 
     /// Writes `config.json` and `model.safetensors` (names as `save_pretrained` writes them,
     /// with the `transformer.` prefix; no lm_head when tied) into `directory`.
-    /// Tokenizer files are the caller's (see `BPETokenizer.save`).
-    public func save(to directory: URL, extraTensors: [(String, Tensor)] = []) throws {
+    /// With `tokenizer`, its files go beside the weights so the directory is a whole HF model.
+    public func save(to directory: URL, tokenizer: BPETokenizer? = nil, extraTensors: [(String, Tensor)] = []) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var named = parameters.map { (name, t) in (name == "lm_head.weight" ? name : "transformer." + name, t) }
         named += extraTensors
@@ -66,5 +67,6 @@ extension GPT2 {
         var c = config
         for (k, v) in configOverride { c.extra[k] = v }
         try c.write(to: directory.appendingPathComponent("config.json"))
+        try tokenizer?.save(to: directory, modelMaxLength: config.nPositions)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Support
 import Tensors
+import Tokenizers
 
 /// A reward model in the layout of transformers' `GPT2ForSequenceClassification` with
 /// `num_labels: 1`: a GPT-2 trunk and a bias-free linear `score` head read at the last real
@@ -61,11 +62,11 @@ public final class RewardModel {
     }
 
     /// Writes the directory so that transformers loads it as `GPT2ForSequenceClassification`.
-    public func save(to directory: URL) throws {
+    public func save(to directory: URL, tokenizer: BPETokenizer? = nil) throws {
         if let n = normalization {
             trunk.configOverride["rlhf_reward_normalization"] = .object(["mean": .number(n.mean), "std": .number(n.std)])
         }
-        try trunk.save(to: directory, extraTensors: [("score.weight", scoreWeight)])
+        try trunk.save(to: directory, tokenizer: tokenizer, extraTensors: [("score.weight", scoreWeight)])
     }
 
     /// Scores `[B]` of right-padded sequences `[B, T]` read at each row's last real token

@@ -11,6 +11,11 @@ struct RLHF: AsyncParsableCommand {
         datasets are JSONL with TRL's field names. Run `rlhf <command> --help` for details.
         """,
         subcommands: [
+            PretrainCommand.self,
+            GenerateCommand.self,
+            EvalCommand.self,
+            TokenizeCommand.self,
+            TrainTokenizerCommand.self,
             BenchCommand.self,
         ]
     )

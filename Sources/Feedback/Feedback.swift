@@ -1,1 +1,0 @@
-// Module Feedback: see ../shared/design.md for what it owns.

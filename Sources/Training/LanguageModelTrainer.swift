@@ -1,0 +1,184 @@
+import Foundation
+import Models
+import Support
+import Tensors
+import Tokenizers
+
+/// Hyper-parameters of a pretraining or SFT run (saved as the run's `config.json`).
+public struct LanguageModelTrainingConfig: Codable, Sendable {
+    public var steps = 1000
+    public var batchSize = 16
+    /// Micro-batches accumulated into one optimiser step (effective batch = batchSize × this).
+    public var gradientAccumulation = 1
+    public var contextLength = 128
+    public var learningRate: Float = 1e-3
+    public var warmupSteps = 50
+    public var decay: LearningRateSchedule.Decay = .cosine
+    public var minLearningRateRatio: Float = 0.1
+    public var weightDecay: Float = 0.1
+    public var maxGradNorm: Float = 1
+    public var evalEvery = 100
+    public var checkpointEvery = 200
+    public var seed: UInt64 = 0
+
+    public init() {}
+}
+
+/// Where training batches come from: random windows of a token stream (pretraining) or
+/// shuffled examples with masked prompts (SFT). Draws only from the RNG it is given, so the
+/// trainer's saved RNG state reproduces the data order on resume.
+public protocol BatchSource {
+    func next(_ rng: inout RNG) -> LanguageModelBatch
+}
+
+/// nanoGPT-style pretraining data: every document encoded and joined with EOS into one stream,
+/// batches of random `contextLength + 1` windows.
+public struct TokenStream: BatchSource {
+    public let tokens: [Int32]
+    public let batchSize: Int, contextLength: Int, padID: Int32
+
+    public init(tokens: [Int32], batchSize: Int, contextLength: Int, padID: Int32) throws {
+        guard tokens.count > contextLength + 1 else {
+            throw RLHFError.invalidArgument("the corpus has \(tokens.count) tokens, fewer than one window of \(contextLength + 1)")
+        }
+        self.tokens = tokens; self.batchSize = batchSize; self.contextLength = contextLength; self.padID = padID
+    }
+
+    public func next(_ rng: inout RNG) -> LanguageModelBatch {
+        let windows = (0..<batchSize).map { _ -> [Int32] in
+            let start = rng.below(tokens.count - contextLength - 1)
+            return Array(tokens[start..<start + contextLength + 1])
+        }
+        // Windows of T+1 tokens: positions 0..<T predict 1...T; the batch keeps T+1 ids and the
+        // last position's target is -100, so the model sees exactly T predictions per row.
+        return LanguageModelBatch(sequences: windows, lossFrom: Array(repeating: 1, count: batchSize),
+                                  maxLength: contextLength + 1, padID: padID)
+    }
+}
+
+/// SFT data: (prompt, completion + EOS) examples, reshuffled each epoch; loss on completion only.
+public struct ExampleBatches: BatchSource {
+    public let examples: [(ids: [Int32], completionStart: Int)]
+    public let batchSize: Int, contextLength: Int, padID: Int32
+
+    public init(examples: [(ids: [Int32], completionStart: Int)], batchSize: Int, contextLength: Int, padID: Int32) {
+        self.examples = examples; self.batchSize = batchSize; self.contextLength = contextLength; self.padID = padID
+    }
+
+    public func next(_ rng: inout RNG) -> LanguageModelBatch {
+        let picked = (0..<batchSize).map { _ in examples[rng.below(examples.count)] }
+        return LanguageModelBatch(sequences: picked.map(\.ids), lossFrom: picked.map(\.completionStart),
+                                  maxLength: contextLength, padID: padID)
+    }
+}
+
+/// The training loop shared by `rlhf pretrain` and `rlhf sft`, top to bottom: sample a batch,
+/// forward, backward, clip, step; evaluate and checkpoint on schedule; resume exactly.
+public final class LanguageModelTrainer {
+    public let model: GPT2
+    public let tokenizer: BPETokenizer
+    public let config: LanguageModelTrainingConfig
+    public let runDirectory: URL
+    public let optimizer: AdamW
+    let schedule: LearningRateSchedule
+    let source: BatchSource
+    let evalBatches: [LanguageModelBatch]
+    var dataRNG: RNG
+    public private(set) var step = 0
+    /// Name printed on the progress bar ("pretrain", "sft").
+    public var label = "train"
+    public private(set) var lastEvalLoss: Double?
+
+    public init(model: GPT2, tokenizer: BPETokenizer, config: LanguageModelTrainingConfig, source: BatchSource,
+                evalBatches: [LanguageModelBatch], runDirectory: URL) {
+        self.model = model; self.tokenizer = tokenizer; self.config = config; self.source = source
+        self.evalBatches = evalBatches; self.runDirectory = runDirectory
+        optimizer = AdamW(parameters: model.parameters,
+                          hyper: .init(learningRate: config.learningRate, weightDecay: config.weightDecay))
+        schedule = LearningRateSchedule(peak: config.learningRate, warmupSteps: config.warmupSteps,
+                                        totalSteps: config.steps, decay: config.decay, minRatio: config.minLearningRateRatio)
+        dataRNG = RNG(seed: config.seed, stream: 2)
+        model.dropoutRNG = RNG(seed: config.seed, stream: 11)
+    }
+
+    var checkpointURL: URL { runDirectory.appendingPathComponent(TrainingCheckpoint.folderName) }
+    var metricsURL: URL { runDirectory.appendingPathComponent("metrics.jsonl") }
+
+    /// Restores weights, optimiser and random streams from `DIR/checkpoint-last`.
+    public func resume() throws {
+        let loaded = try GPT2.load(directory: checkpointURL)
+        model.copyWeights(from: loaded)
+        let state = try TrainingCheckpoint.load(from: checkpointURL, optimizer: optimizer)
+        step = state.step
+        dataRNG = state.dataRNG
+        model.dropoutRNG = state.dropoutRNG
+        try Metrics.truncate(metricsURL, afterStep: step)
+    }
+
+    /// Mean NLL per predicted token over the held-out batches.
+    public func evaluate() -> Double {
+        let was = model.training
+        model.training = false
+        defer { model.training = was }
+        var total = 0.0, tokens = 0
+        for b in evalBatches {
+            let (s, n) = model.negativeLogLikelihood(b)
+            total += s; tokens += n
+        }
+        return tokens > 0 ? total / Double(tokens) : .nan
+    }
+
+    /// Runs from the current step to `config.steps`. Throws `RLHFError.nonFinite` naming the step
+    /// and tensor if a loss or gradient goes NaN/Inf; the last checkpoint is then still intact.
+    public func train() throws {
+        let metrics = try Metrics(metricsURL)
+        let progress = Progress(label, total: config.steps, unit: "step")
+        model.training = true
+        defer { model.training = false }
+        var tokensSeen = 0
+        let start = Date()
+        while step < config.steps {
+            let lr = schedule.rate(at: step)
+            optimizer.zeroGrad()
+            var lossSum: Float = 0
+            var tokens = 0
+            for _ in 0..<config.gradientAccumulation {
+                let batch = source.next(&dataRNG)
+                tokens += batch.batch * batch.length
+                let loss = model.languageModelLoss(batch) * (1 / Float(config.gradientAccumulation))
+                guard loss.item.isFinite else { throw RLHFError.nonFinite(step: step, what: "the training loss") }
+                if let op = loss.backward(detectAnomaly: false) { throw RLHFError.nonFinite(step: step, what: "the gradient of \(op)") }
+                lossSum += loss.item
+            }
+            let gradNorm = clipGradientNorm(optimizer.parameters, maxNorm: config.maxGradNorm)
+            if !gradNorm.isFinite {
+                throw RLHFError.nonFinite(step: step, what: "the gradient of \(firstNonFiniteGradient(optimizer.parameters) ?? "a parameter")")
+            }
+            optimizer.update(learningRate: lr)
+            step += 1
+            tokensSeen += tokens
+            let rate = Double(tokensSeen) / Date().timeIntervalSince(start)
+            var record: [String: Double] = ["step": Double(step), "loss": Double(lossSum), "learning_rate": Double(lr),
+                                            "grad_norm": Double(gradNorm), "tokens_per_second": rate]
+            if step % config.evalEvery == 0 || step == config.steps, !evalBatches.isEmpty {
+                let e = evaluate()
+                lastEvalLoss = e
+                record["eval_loss"] = e
+            }
+            try metrics.append(record)
+            progress.update(step, String(format: "loss %.3f%@ | %.0f tok/s", lossSum,
+                                         lastEvalLoss.map { String(format: " eval %.3f", $0) } ?? "", rate))
+            if step % config.checkpointEvery == 0 || step == config.steps {
+                try saveCheckpoint()
+            }
+        }
+        progress.finish(String(format: "final loss %.3f%@", lastEvalLoss ?? .nan, ""))
+    }
+
+    public func saveCheckpoint() throws {
+        let state = TrainerState(step: step, optimizerStep: optimizer.step, dataRNG: dataRNG, dropoutRNG: model.dropoutRNG)
+        try TrainingCheckpoint.save(to: checkpointURL, state: state, optimizer: optimizer) { dir in
+            try model.save(to: dir, tokenizer: tokenizer)
+        }
+    }
+}

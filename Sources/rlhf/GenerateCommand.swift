@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import Models
+import Support
+import Tensors
+
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Continue a prompt with a model; prints the completion only.",
+        discussion: "Sampling with temperature / top-k / top-p from a seed, or greedy. Stops at <|endoftext|> or after --max-new-tokens.")
+
+    @Option(help: "Model directory (config.json, model.safetensors, tokenizer).") var model: String
+    @Option(help: "Prompt text.") var prompt: String
+    @Option(help: "Largest number of new tokens.") var maxNewTokens = 64
+    @Option(help: "Softmax temperature.") var temperature: Float = 1
+    @Option(help: "Sample only among the k most likely tokens.") var topK: Int?
+    @Option(help: "Sample from the smallest set of tokens with total probability ≥ p.") var topP: Float?
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Flag(help: "Take the most likely token each step (ignores temperature, top-k, top-p).") var greedy = false
+    @Flag(help: "Print {\"completion\": …, \"token_ids\": […]} instead of plain text.") var json = false
+
+    func validate() throws {
+        guard temperature > 0 else { throw ValidationError("--temperature must be positive") }
+        guard maxNewTokens > 0 else { throw ValidationError("--max-new-tokens must be positive") }
+        if let p = topP, !(p > 0 && p <= 1) { throw ValidationError("--top-p must be in (0, 1]") }
+        if let k = topK, k <= 0 { throw ValidationError("--top-k must be positive") }
+    }
+
+    func run() throws {
+        let (gpt, tok) = try loadModelAndTokenizer(model)
+        var ids = tok.encodeIDs(prompt)
+        guard !ids.isEmpty else { throw RLHFError.invalidArgument("the prompt encodes to no tokens") }
+        let room = gpt.config.nPositions - maxNewTokens
+        guard room > 0 else { throw RLHFError.invalidArgument("--max-new-tokens \(maxNewTokens) leaves no room in the context of \(gpt.config.nPositions)") }
+        if ids.count > room {
+            note("warning: prompt of \(ids.count) tokens truncated from the left to \(room)")
+            ids = Array(ids.suffix(room))
+        }
+        var rng = RNG(seed: seed, stream: 5)
+        let options = SamplingOptions(temperature: temperature, topK: topK, topP: topP, greedy: greedy,
+                                      maxNewTokens: maxNewTokens, eosTokenID: tok.eosTokenID.map(Int32.init))
+        let out = gpt.generate(prompts: [ids], options: options, rng: &rng)
+        var newIDs = out.tokens[0]
+        if out.finished[0] { newIDs.removeLast() }
+        let text = tok.decode(newIDs)
+        if json {
+            struct Out: Encodable { let completion: String; let token_ids: [Int32] }
+            print(JSONL.line(Out(completion: text, token_ids: out.tokens[0])))
+        } else {
+            print(text)
+        }
+    }
+}

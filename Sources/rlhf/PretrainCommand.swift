@@ -1,0 +1,130 @@
+import ArgumentParser
+import Foundation
+import Models
+import Support
+import Tensors
+import Tokenizers
+import Training
+
+struct PretrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pretrain",
+        abstract: "Pretrain a GPT-2 language model from a text corpus.",
+        discussion: """
+        Trains a byte-level BPE tokenizer first unless --tokenizer is given, then a GPT-2 of the \
+        chosen size on random windows of the token stream, with a held-out split for evaluation. \
+        Writes a Hugging Face model directory to --out (config.json, model.safetensors, tokenizer \
+        files), metrics.jsonl, and a resumable checkpoint-last/ every --checkpoint-every steps.
+        """)
+
+    @Option(help: "Corpus: JSONL with a \"text\" field, or plain text (documents separated by blank lines).") var data: String
+    @Option(help: "Output model directory.") var out: String
+    @Option(help: "Use this directory's tokenizer instead of training one.") var tokenizer: String?
+    @Option(help: "Vocabulary size when training a tokenizer.") var vocabSize = 2048
+    @Option(help: "Model size: \(GPT2Config.presetNames.joined(separator: ", ")).") var preset = "tiny"
+    @Option(help: "Override the preset's layer count.") var nLayer: Int?
+    @Option(help: "Override the preset's embedding width.") var nEmbd: Int?
+    @Option(help: "Override the preset's head count.") var nHead: Int?
+    @Option(help: "Context length (tokens per training window and n_positions).") var context = 128
+    @Option(help: "Optimiser steps.") var steps = 1000
+    @Option(help: "Sequences per micro-batch.") var batchSize = 16
+    @Option(help: "Micro-batches per optimiser step.") var gradAccum = 1
+    @Option(help: "Peak learning rate.") var lr: Float = 1e-3
+    @Option(help: "Warm-up steps.") var warmup = 50
+    @Option(help: "AdamW weight decay (matrices only).") var weightDecay: Float = 0.1
+    @Option(help: "Dropout (embeddings and residual branches) during training.") var dropout: Double = 0.0
+    @Option(help: "Evaluate every N steps.") var evalEvery = 100
+    @Option(help: "Checkpoint every N steps.") var checkpointEvery = 200
+    @Option(help: "Fraction of documents held out for evaluation.") var evalFraction = 0.05
+    @Option(help: "Random seed (init, data order, dropout).") var seed: UInt64 = 0
+    @Flag(help: "Continue from --out/checkpoint-last.") var resume = false
+
+    func run() throws {
+        let outURL = URL(fileURLWithPath: out)
+        var config = LanguageModelTrainingConfig()
+        config.steps = steps; config.batchSize = batchSize; config.gradientAccumulation = gradAccum
+        config.contextLength = context; config.learningRate = lr; config.warmupSteps = warmup
+        config.weightDecay = weightDecay; config.evalEvery = evalEvery; config.checkpointEvery = checkpointEvery
+        config.seed = seed
+
+        let texts = try readCorpus(data)
+        guard texts.count >= 2 else { throw RLHFError.invalidFile(path: data, message: "needs at least 2 documents (one is held out)") }
+        var order = Array(texts.indices)
+        var splitRNG = RNG(seed: seed, stream: 3)
+        order.shuffle(using: &splitRNG)
+        let heldOut = max(1, Int(Double(texts.count) * evalFraction))
+        let evalTexts = order.prefix(heldOut).map { texts[$0] }
+        let trainTexts = order.dropFirst(heldOut).map { texts[$0] }
+
+        let checkpoint = outURL.appendingPathComponent(TrainingCheckpoint.folderName)
+        let tok: BPETokenizer
+        let model: GPT2
+        if resume {
+            tok = try BPETokenizer.load(directory: checkpoint)
+            model = try GPT2.load(directory: checkpoint)
+        } else {
+            if let tokenizer { tok = try BPETokenizer.load(directory: URL(fileURLWithPath: tokenizer)) } else {
+                tok = try BPETokenizer.train(texts: trainTexts, vocabSize: vocabSize, specialTokens: ["<|endoftext|>", "<|pad|>"],
+                                             padToken: "<|pad|>", showProgress: true)
+            }
+            var c = try GPT2Config.preset(preset, vocabSize: tok.vocabSize, context: context)
+            if let nLayer { c.nLayer = nLayer }
+            if let nEmbd { c.nEmbd = nEmbd }
+            if let nHead { c.nHead = nHead }
+            guard c.nEmbd % c.nHead == 0 else { throw ValidationError("n_embd \(c.nEmbd) must be divisible by n_head \(c.nHead)") }
+            c.residPdrop = dropout; c.embdPdrop = dropout; c.attnPdrop = 0
+            c.bosTokenID = tok.eosTokenID; c.eosTokenID = tok.eosTokenID; c.padTokenID = tok.padTokenID
+            model = GPT2(config: c, seed: seed)
+        }
+        guard let eos = tok.eosTokenID else { throw RLHFError.invalidArgument("the tokenizer has no <|endoftext|> token to separate documents") }
+
+        func stream(_ docs: [String]) -> [Int32] {
+            var s: [Int32] = []
+            for d in docs { s += tok.encodeIDs(d); s.append(Int32(eos)) }
+            return s
+        }
+        let trainTokens = stream(trainTexts)
+        let evalTokens = stream(evalTexts)
+        let source = try TokenStream(tokens: trainTokens, batchSize: batchSize, contextLength: context, padID: Int32(tok.padTokenID ?? eos))
+        // Held-out windows, non-overlapping and fixed, so every evaluation sees the same tokens.
+        var evalBatches: [LanguageModelBatch] = []
+        var windows: [[Int32]] = []
+        var i = 0
+        while i + context + 1 <= evalTokens.count && windows.count < 64 {
+            windows.append(Array(evalTokens[i..<i + context + 1])); i += context
+        }
+        for start in stride(from: 0, to: windows.count, by: batchSize) {
+            let w = Array(windows[start..<min(start + batchSize, windows.count)])
+            evalBatches.append(LanguageModelBatch(sequences: w, lossFrom: Array(repeating: 1, count: w.count), maxLength: context + 1, padID: 0))
+        }
+        let unigram = unigramEntropy(trainTokens, vocab: tok.vocabSize)
+        note(String(format: "model: %d layers, %d wide, %d heads, %.2fM parameters; %d train / %d eval tokens; unigram baseline loss %.3f",
+                    model.config.nLayer, model.config.nEmbd, model.config.nHead, Double(model.parameterCount) / 1e6,
+                    trainTokens.count, evalTokens.count, unigram))
+
+        try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try encoder.encode(config), to: outURL.appendingPathComponent("run_config.json"))
+
+        let trainer = LanguageModelTrainer(model: model, tokenizer: tok, config: config, source: source,
+                                           evalBatches: evalBatches, runDirectory: outURL)
+        trainer.label = "pretrain"
+        if resume { try trainer.resume(); note("resumed at step \(trainer.step)") }
+        try trainer.train()
+        try model.save(to: outURL, tokenizer: tok)
+        struct Summary: Encodable { let eval_loss: Double?; let unigram_baseline: Double; let steps: Int; let parameters: Int }
+        try AtomicFile.write(JSONL.line(Summary(eval_loss: trainer.lastEvalLoss, unigram_baseline: unigram, steps: trainer.step,
+                                                parameters: model.parameterCount)) + "\n",
+                             to: outURL.appendingPathComponent("summary.json"))
+        note(String(format: "eval loss %.4f (unigram baseline %.4f); model written to %@", trainer.lastEvalLoss ?? .nan, unigram, out))
+    }
+}
+
+/// Entropy (nats) of the token frequency distribution: the loss of a model that ignores context.
+func unigramEntropy(_ tokens: [Int32], vocab: Int) -> Double {
+    var counts = [Int](repeating: 0, count: vocab)
+    for t in tokens { counts[Int(t)] += 1 }
+    let n = Double(tokens.count)
+    return -counts.filter { $0 > 0 }.reduce(0.0) { $0 + Double($1) / n * Foundation.log(Double($1) / n) }
+}

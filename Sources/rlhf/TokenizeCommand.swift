@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import Support
+import Tokenizers
+
+struct TokenizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokenize",
+        abstract: "Print the token ids of a text as a JSON array.",
+        discussion: "Uses the model directory's tokenizer.json (or vocab.json + merges.txt), exactly as Hugging Face tokenizers would.")
+
+    @Option(help: "Model directory holding the tokenizer files.") var model: String
+    @Option(help: "Text to encode.") var text: String
+
+    func run() throws {
+        let tok = try BPETokenizer.load(directory: URL(fileURLWithPath: model))
+        print("[" + tok.encode(text).map(String.init).joined(separator: ", ") + "]")
+    }
+}
+
+struct TrainTokenizerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train-tokenizer",
+        abstract: "Train a GPT-2-style byte-level BPE tokenizer on a corpus.",
+        discussion: "Writes tokenizer.json, vocab.json, merges.txt, tokenizer_config.json and special_tokens_map.json, which Hugging Face tokenizers and transformers load.")
+
+    @Option(help: "Corpus: JSONL with a \"text\" field, or plain text (documents separated by blank lines).") var data: String
+    @Option(help: "Vocabulary size including 256 byte tokens and special tokens.") var vocabSize = 2048
+    @Option(help: "Output directory.") var out: String
+    @Option(help: "Special tokens (first ids), comma-separated.") var specialTokens = "<|endoftext|>,<|pad|>"
+    @Option(help: "Padding token (must be one of the special tokens; distinct from EOS so models learn to stop).") var padToken = "<|pad|>"
+
+    func run() throws {
+        let texts = try readCorpus(data)
+        let tok = try BPETokenizer.train(texts: texts, vocabSize: vocabSize, specialTokens: specialTokens.split(separator: ",").map(String.init),
+                                         padToken: padToken.isEmpty ? nil : padToken, showProgress: true)
+        try tok.save(to: URL(fileURLWithPath: out))
+        note("wrote \(tok.vocabSize)-token tokenizer to \(out)")
+    }
+}
