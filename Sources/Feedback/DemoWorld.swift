@@ -1,0 +1,186 @@
+import Foundation
+
+/// The embedded demo world: customer-support requests about an order, and agent responses of
+/// mixed quality whose true worth `GoldUtility` can measure. Seeded; no downloads.
+///
+/// Text format, shared by every stage: a prompt is `"Customer: …\nAgent:"`, a completion starts
+/// with a space, and the text a reward model scores is `prompt + completion`.
+public enum DemoWorld {
+    public enum Problem: String, CaseIterable, Codable, Sendable {
+        case late, damaged, wrongItem, refund, missingPart
+
+        /// How customers say it (the world's prompts pick one).
+        var phrasings: [String] {
+            switch self {
+            case .late: return ["has not arrived yet", "is two weeks late", "still has not been delivered", "never showed up"]
+            case .damaged: return ["arrived broken", "came damaged", "was cracked when I opened the box", "arrived smashed"]
+            case .wrongItem: return ["contained the wrong item", "had someone else's product in it", "was not what I ordered", "came with the wrong model"]
+            case .refund: return ["needs to be refunded", "is something I want my money back for", "should be refunded please", "is one I would like to return for a refund"]
+            case .missingPart: return ["is missing a part", "came without the charger", "arrived with pieces missing", "is incomplete"]
+            }
+        }
+
+        /// The remedy that fits, in several wordings; each contains `remedyKeyword`.
+        var remedies: [String] {
+            switch self {
+            case .late: return ["I have expedited a replacement that ships today", "I expedited a new shipment for you", "a replacement is expedited and leaves today"]
+            case .damaged: return ["I am sending a free replacement right away", "a free replacement is on its way", "I arranged a free replacement for you"]
+            case .wrongItem: return ["I emailed a return label and the correct item ships today", "you will get a return label and the correct item", "a return label is in your inbox and the correct item is on its way"]
+            case .refund: return ["I have issued a full refund to your card", "a full refund is on its way to your card", "I processed a full refund for you"]
+            case .missingPart: return ["I am shipping the missing part today", "the missing part ships to you today", "I sent the missing part by express mail"]
+            }
+        }
+
+        /// The phrase gold checks for; exactly one remedy family contains each.
+        public var remedyKeyword: String {
+            switch self {
+            case .late: return "expedite"
+            case .damaged: return "free replacement"
+            case .wrongItem: return "return label"
+            case .refund: return "full refund"
+            case .missingPart: return "missing part"
+            }
+        }
+
+        /// Words that show a response talks about this problem.
+        var topicWords: [String] {
+            switch self {
+            case .late: return ["late", "delay", "arrive", "deliver", "shipment"]
+            case .damaged: return ["damage", "broken", "crack", "smash"]
+            case .wrongItem: return ["wrong", "correct item", "mix-up"]
+            case .refund: return ["refund", "money"]
+            case .missingPart: return ["missing", "part", "incomplete"]
+            }
+        }
+
+        var empathy: [String] {
+            switch self {
+            case .late: return ["your order is late", "the delivery is delayed", "your package has not arrived"]
+            case .damaged: return ["it arrived damaged", "your order came broken", "about the damage"]
+            case .wrongItem: return ["you got the wrong item", "about the mix-up", "we sent the wrong product"]
+            case .refund: return ["it did not work out", "you were disappointed", "the product let you down"]
+            case .missingPart: return ["a part is missing", "your order is incomplete", "a piece was left out"]
+            }
+        }
+    }
+
+    /// The slots of one request.
+    public struct Request: Equatable, Sendable {
+        public var name: String
+        public var order: String
+        public var item: String
+        public var problem: Problem
+        public var prompt: String
+    }
+
+    /// The styles responses come in, best to worst by design.
+    public enum Style: String, CaseIterable, Codable, Sendable {
+        case helpful, wrongRemedy, wrongOrder, terse, offTopic, repetitive, rude
+    }
+
+    static let trainNames = ["Anna", "Ben", "Carla", "David", "Elena", "Farid", "Grace", "Hugo", "Ines", "Jonas", "Kara", "Liam",
+                             "Maya", "Nina", "Omar", "Paula", "Quinn", "Rosa", "Sam", "Tara", "Umar", "Vera", "Will", "Xena",
+                             "Yusuf", "Zoe", "Aiko", "Bruno", "Chloe", "Dmitri", "Emma", "Felix"]
+    static let evalNames = ["Greta", "Hiro", "Iris", "Jamal", "Kofi", "Lena", "Marco", "Noor", "Olga", "Pedro"]
+    static let items = ["laptop", "blender", "headphones", "desk lamp", "coffee maker", "backpack", "phone case", "keyboard",
+                        "monitor", "toaster", "camera", "printer", "kettle", "router", "vacuum", "microwave"]
+    static let greetings = ["Hi", "Hello", "Dear", "Good morning"]
+    static let closings = ["Thank you for your patience!", "Have a great day!", "Thanks for reaching out!", "We appreciate your patience."]
+    static let promptTemplates = [
+        "Customer: Hi, I'm {name}. My order #{order} ({item}) {problem}.\nAgent:",
+        "Customer: Hello, this is {name}. Order #{order}, a {item}, {problem}.\nAgent:",
+        "Customer: {name} here. The {item} from order #{order} {problem}. Can you help?\nAgent:",
+        "Customer: My name is {name} and my {item} (order #{order}) {problem}.\nAgent:",
+    ]
+
+    /// A request with slots drawn from the training pools, or the held-out names with `heldOut`.
+    public static func request(_ rng: inout WorldRNG, heldOut: Bool = false) -> Request {
+        let name = rng.pick(heldOut ? evalNames : trainNames)
+        let order = String(1000 + rng.below(9000))
+        let item = rng.pick(items)
+        let problem = rng.pick(Problem.allCases)
+        let template = rng.pick(promptTemplates)
+        let prompt = template.replacingOccurrences(of: "{name}", with: name).replacingOccurrences(of: "{order}", with: order)
+            .replacingOccurrences(of: "{item}", with: item).replacingOccurrences(of: "{problem}", with: rng.pick(problem.phrasings))
+        return Request(name: name, order: order, item: item, problem: problem, prompt: prompt)
+    }
+
+    /// A response in `style` to `r`, starting with a space as a completion does.
+    public static func response(_ r: Request, style: Style, _ rng: inout WorldRNG) -> String {
+        func wrongOrder() -> String {
+            var o = r.order
+            while o == r.order { o = String(1000 + rng.below(9000)) }
+            return o
+        }
+        let greet = "\(rng.pick(greetings)) \(r.name),"
+        let sorry = "I'm sorry \(rng.pick(r.problem.empathy))."
+        let close = rng.pick(closings)
+        switch style {
+        case .helpful:
+            return " \(greet) \(sorry) I checked order #\(r.order) and \(rng.pick(r.problem.remedies)). \(close)"
+        case .wrongOrder:
+            return " \(greet) \(sorry) I checked order #\(wrongOrder()) and \(rng.pick(r.problem.remedies)). \(close)"
+        case .wrongRemedy:
+            let other = rng.pick(Problem.allCases.filter { $0 != r.problem })
+            return " \(greet) \(sorry) I checked order #\(r.order) and \(rng.pick(other.remedies)). \(close)"
+        case .terse:
+            return " " + rng.pick(["Ok.", "Noted.", "Will check.", "Order #\(r.order) noted.", "We will look into it."])
+        case .offTopic:
+            return " " + rng.pick(["Did you know our store opens at nine on weekends? We also sell gift cards.",
+                                   "Our summer sale starts next week with great deals on garden furniture.",
+                                   "Please rate our app in the store, it really helps us grow."])
+        case .repetitive:
+            let phrase = rng.pick(["thank you", "we are sorry", "please wait", "order received"])
+            return " " + Array(repeating: phrase, count: 6 + rng.below(4)).joined(separator: " ") + "."
+        case .rude:
+            return " " + rng.pick(["That is not my problem. Read the instructions next time.",
+                                   "Whatever. Deal with it yourself, we are busy.",
+                                   "Stop complaining about your \(r.item), it is your fault."])
+        }
+    }
+
+    /// How many of each file `write` produces.
+    public struct Sizes: Codable, Sendable {
+        public var pretrain = 12_000
+        public var sft = 3_000
+        public var prompts = 2_000
+        public var evalPrompts = 200
+        public init() {}
+    }
+
+    /// The style mix of the pretraining corpus (all styles, as the web has them).
+    static let pretrainMix: [(Style, Double)] = [(.helpful, 0.3), (.wrongOrder, 0.15), (.wrongRemedy, 0.15), (.terse, 0.1),
+                                                 (.offTopic, 0.1), (.repetitive, 0.1), (.rude, 0.1)]
+    /// Demonstrations are good but imperfect, as human demos are: RL has headroom above SFT.
+    static let sftMix: [(Style, Double)] = [(.helpful, 0.6), (.wrongOrder, 0.15), (.wrongRemedy, 0.15), (.terse, 0.1)]
+
+    static func pickStyle(_ mix: [(Style, Double)], _ rng: inout WorldRNG) -> Style {
+        var u = rng.unit()
+        for (s, p) in mix { u -= p; if u < 0 { return s } }
+        return mix.last!.0
+    }
+
+    /// Every file of the world, in memory.
+    public struct Files {
+        public var pretrain: [TextRecord] = []
+        public var sft: [SFTRecord] = []
+        public var prompts: [PromptRecord] = []
+        public var evalPrompts: [PromptRecord] = []
+    }
+
+    public static func generate(seed: UInt64, sizes: Sizes = Sizes()) -> Files {
+        var rng = WorldRNG(seed: seed)
+        var f = Files()
+        for _ in 0..<sizes.pretrain {
+            let r = request(&rng)
+            f.pretrain.append(TextRecord(text: r.prompt + response(r, style: pickStyle(pretrainMix, &rng), &rng)))
+        }
+        for _ in 0..<sizes.sft {
+            let r = request(&rng)
+            f.sft.append(SFTRecord(prompt: r.prompt, completion: response(r, style: pickStyle(sftMix, &rng), &rng)))
+        }
+        for _ in 0..<sizes.prompts { f.prompts.append(PromptRecord(prompt: request(&rng).prompt)) }
+        for _ in 0..<sizes.evalPrompts { f.evalPrompts.append(PromptRecord(prompt: request(&rng, heldOut: true).prompt)) }
+        return f
+    }
+}

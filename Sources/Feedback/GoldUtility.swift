@@ -1,0 +1,142 @@
+import Foundation
+
+/// The hidden measure of quality in the demo world. It parses what a response actually says —
+/// any text, including model-written text no template produced — against the request's slots.
+///
+/// Total = Σ weight × feature, roughly −4 (rude, repetitive) to +3.4 (correct, fitting remedy,
+/// polite, complete). A response that names the right order number and the remedy that fits
+/// is worth far more than one that merely sounds nice.
+public struct GoldUtility {
+    /// What gold looks at, each 0…1 (or a count-like fraction).
+    public struct Features: Codable, Equatable, Sendable {
+        public var correctOrder = 0.0     // names the request's order number
+        public var wrongOrder = 0.0       // names some other order-like number
+        public var fittingRemedy = 0.0    // offers the remedy that fits the problem
+        public var wrongRemedy = 0.0      // offers another problem's remedy and not the fitting one
+        public var polite = 0.0           // apology / thanks / please
+        public var rude = 0.0             // hostile or dismissive phrases
+        public var onTopic = 0.0          // talks about this order, item or problem
+        public var offTopic = 0.0         // none of the above
+        public var properEnding = 0.0     // ends a sentence and closes courteously
+        public var namesCustomer = 0.0
+        public var repetition = 0.0       // share of repeated word trigrams
+        public var tooShort = 0.0         // fewer than 6 words
+        public var tooLong = 0.0          // more than 70 words
+        public var words = 0.0            // length, for raters who like long answers
+
+        public init() {}
+    }
+
+    /// Gold's weights: correctness first, manners second.
+    public static let goldWeights: [KeyPath<Features, Double>: Double] = [
+        \.correctOrder: 1.0, \.wrongOrder: -1.0, \.fittingRemedy: 1.0, \.wrongRemedy: -0.6, \.polite: 0.4,
+        \.rude: -2.5, \.onTopic: 0.3, \.offTopic: -0.7, \.properEnding: 0.3, \.namesCustomer: 0.2,
+        \.repetition: -2.0, \.tooShort: -1.0, \.tooLong: -0.5,
+    ]
+
+    public init() {}
+
+    /// The slots of a prompt, as far as its text shows them.
+    public struct Slots: Sendable {
+        public var order: String?
+        public var name: String?
+        public var item: String?
+        public var problem: DemoWorld.Problem?
+    }
+
+    public static func slots(of prompt: String) -> Slots {
+        let lower = prompt.lowercased()
+        var s = Slots()
+        s.order = orderNumbers(in: prompt).first
+        s.name = (DemoWorld.trainNames + DemoWorld.evalNames).first { prompt.contains($0) }
+        s.item = DemoWorld.items.first { lower.contains($0) }
+        s.problem = DemoWorld.Problem.allCases.first { p in p.phrasings.contains { lower.contains($0.lowercased()) } }
+            ?? DemoWorld.Problem.allCases.first { p in p.topicWords.contains { lower.contains($0) } }
+        return s
+    }
+
+    /// Four- or five-digit numbers in the text (order numbers), in order of appearance.
+    static func orderNumbers(in text: String) -> [String] {
+        var out: [String] = []
+        var run = ""
+        for ch in text + " " {
+            if ch.isASCII && ch.isNumber { run.append(ch) } else {
+                if run.count == 4 || run.count == 5 { out.append(run) }
+                run = ""
+            }
+        }
+        return out
+    }
+
+    static let politeMarkers = ["sorry", "thank", "please", "appreciate", "happy to help", "apologize"]
+    static let rudeMarkers = ["not my problem", "whatever", "deal with it", "your fault", "stop complaining", "read the instructions", "stupid", "busy"]
+    static let closingMarkers = ["thank", "appreciate", "great day", "patience", "reaching out"]
+
+    public func features(prompt: String, response: String) -> Features {
+        let slots = GoldUtility.slots(of: prompt)
+        let lower = response.lowercased()
+        var f = Features()
+        let numbers = GoldUtility.orderNumbers(in: response)
+        if let order = slots.order {
+            f.correctOrder = numbers.contains(order) ? 1 : 0
+            f.wrongOrder = numbers.contains { $0 != order } ? 1 : 0
+        }
+        if let p = slots.problem {
+            f.fittingRemedy = lower.contains(p.remedyKeyword) ? 1 : 0
+            let others = DemoWorld.Problem.allCases.filter { $0 != p && lower.contains($0.remedyKeyword) }
+            f.wrongRemedy = (!others.isEmpty && f.fittingRemedy == 0) ? 1 : 0
+        }
+        f.polite = GoldUtility.politeMarkers.contains { lower.contains($0) } ? 1 : 0
+        f.rude = GoldUtility.rudeMarkers.contains { lower.contains($0) } ? 1 : 0
+        let topical = f.correctOrder > 0 || f.fittingRemedy > 0 || (slots.item.map { lower.contains($0) } ?? false)
+            || (slots.problem.map { p in p.topicWords.contains { lower.contains($0) } } ?? false) || lower.contains("order")
+        f.onTopic = topical ? 1 : 0
+        f.offTopic = topical ? 0 : 1
+        let trimmed = response.trimmingCharacters(in: .whitespacesAndNewlines)
+        let endsSentence = trimmed.hasSuffix(".") || trimmed.hasSuffix("!")
+        let tail = String(lower.suffix(60))
+        f.properEnding = endsSentence && GoldUtility.closingMarkers.contains { tail.contains($0) } ? 1 : 0
+        if let name = slots.name { f.namesCustomer = response.contains(name) ? 1 : 0 }
+        let words = lower.split { !$0.isLetter && !$0.isNumber && $0 != "'" }.map(String.init)
+        f.words = Double(words.count)
+        f.tooShort = words.count < 6 ? 1 : 0
+        f.tooLong = words.count > 70 ? 1 : 0
+        if words.count >= 4 {
+            var seen = Set<String>(), repeats = 0
+            for i in 0..<(words.count - 2) {
+                let tri = words[i] + " " + words[i + 1] + " " + words[i + 2]
+                if !seen.insert(tri).inserted { repeats += 1 }
+            }
+            f.repetition = Double(repeats) / Double(words.count - 2)
+        }
+        return f
+    }
+
+    public static func total(_ f: Features, weights: [KeyPath<Features, Double>: Double]) -> Double {
+        weights.reduce(0) { $0 + $1.value * f[keyPath: $1.key] }
+    }
+
+    /// Gold utility of `response` (a completion) to `prompt`.
+    public func score(prompt: String, response: String) -> Double {
+        GoldUtility.total(features(prompt: prompt, response: response), weights: GoldUtility.goldWeights)
+    }
+}
+
+/// Rewards a program can compute exactly, to combine with the learned reward in RL.
+public enum ProgrammaticRewards {
+    /// The demo world's verifier: +1 if the response names the request's order number, −1 if it
+    /// names a different one, 0 if it names none (or the prompt has none).
+    public static func orderNumber(prompt: String, response: String) -> Double {
+        let f = GoldUtility().features(prompt: prompt, response: response)
+        return f.correctOrder - f.wrongOrder
+    }
+
+    /// Every built-in reward function by the name `--reward-fn` takes.
+    public static let all: [String: @Sendable (String, String) -> Double] = [
+        "order_number": { orderNumber(prompt: $0, response: $1) },
+        "gold": { GoldUtility().score(prompt: $0, response: $1) },
+    ]
+
+    public static var names: [String] { all.keys.sorted() }
+    public static func named(_ name: String) -> (@Sendable (String, String) -> Double)? { all[name] }
+}

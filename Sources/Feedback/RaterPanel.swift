@@ -1,0 +1,107 @@
+import Foundation
+
+/// Simulated human raters (as AlpacaFarm's simulated annotators stand in for people): each rater
+/// weighs the same features gold does, but with weights of their own, noise, sometimes no care
+/// at all, and a pull toward the left-hand response. On average they reward *sounding* good —
+/// politeness, length — more than gold does and check order numbers less, as raters who do not
+/// verify facts do; a reward model learned from them can therefore be hacked.
+public struct RaterPanel {
+    public struct Rater {
+        public let id: String
+        public let weights: [KeyPath<GoldUtility.Features, Double>: Double]
+        /// Utility bonus per word up to 50 words: the taste for long answers.
+        public let lengthTaste: Double
+        /// Bradley–Terry temperature: higher is noisier.
+        public let temperature: Double
+        /// Picks at random, ignoring the responses.
+        public let careless: Bool
+        /// Added to the left-hand response's utility.
+        public let positionBias: Double
+
+        public func utility(_ f: GoldUtility.Features) -> Double {
+            GoldUtility.total(f, weights: weights) + lengthTaste * min(f.words, 50)
+        }
+    }
+
+    /// The panel's mean weights: manners up, fact-checking down, relative to gold.
+    public static let panelWeights: [KeyPath<GoldUtility.Features, Double>: Double] = [
+        \.correctOrder: 0.35, \.wrongOrder: -0.25, \.fittingRemedy: 0.8, \.wrongRemedy: -0.3, \.polite: 1.0,
+        \.rude: -2.5, \.onTopic: 0.3, \.offTopic: -0.8, \.properEnding: 0.6, \.namesCustomer: 0.4,
+        \.repetition: -1.8, \.tooShort: -1.0, \.tooLong: -0.3,
+    ]
+
+    public let raters: [Rater]
+    let gold = GoldUtility()
+
+    /// - Parameters:
+    ///   - count: raters on the panel.
+    ///   - carelessShare: fraction of raters who choose at random.
+    ///   - positionBias: utility added to whichever response is shown first.
+    public init(count: Int = 6, carelessShare: Double = 0.15, positionBias: Double = 0.1, seed: UInt64) {
+        var rng = WorldRNG(seed: seed ^ 0xA11CE)
+        let careless = Int((Double(count) * carelessShare).rounded())
+        raters = (0..<count).map { i in
+            var w: [KeyPath<GoldUtility.Features, Double>: Double] = [:]
+            // Each weight scaled by a factor in [0.6, 1.4]: people differ in what they value.
+            for (k, v) in RaterPanel.panelWeights { w[k] = v * (0.6 + 0.8 * rng.unit()) }
+            return Rater(id: "rater-\(i + 1)", weights: w, lengthTaste: 0.01 + 0.02 * rng.unit(),
+                         temperature: 0.3 + 0.4 * rng.unit(), careless: i >= count - careless, positionBias: positionBias)
+        }
+    }
+
+    /// True when `rater` prefers `a` (shown first) over `b`.
+    public func prefers(_ rater: Rater, prompt: String, _ a: String, _ b: String, _ rng: inout WorldRNG) -> Bool {
+        if rater.careless { return rng.chance(0.5) }
+        let ua = rater.utility(gold.features(prompt: prompt, response: a)) + rater.positionBias
+        let ub = rater.utility(gold.features(prompt: prompt, response: b))
+        let p = 1 / (1 + Foundation.exp(-(ua - ub) / rater.temperature))
+        return rng.chance(p)
+    }
+
+    /// Labels each pair with one rater (round-robin), showing the two responses in random order.
+    public func label(_ pairs: [(prompt: String, a: String, b: String)], seed: UInt64) -> [PreferenceRecord] {
+        var rng = WorldRNG(seed: seed)
+        var out: [PreferenceRecord] = []
+        for (i, p) in pairs.enumerated() where p.a != p.b {
+            let rater = raters[i % raters.count]
+            let flip = rng.chance(0.5)
+            let (first, second) = flip ? (p.b, p.a) : (p.a, p.b)
+            let firstWins = prefers(rater, prompt: p.prompt, first, second, &rng)
+            let (chosen, rejected) = firstWins ? (first, second) : (second, first)
+            out.append(PreferenceRecord(prompt: p.prompt, chosen: chosen, rejected: rejected, rater: rater.id))
+        }
+        return out
+    }
+
+    /// How well the panel's choices track gold, and each other.
+    public struct Agreement: Codable, Sendable {
+        /// Share of pairs (with a gold difference > 0.1) where a single rater's choice matches gold:
+        /// the ceiling for a reward model trained on this panel's labels.
+        public var withGold: Double
+        /// Share of rater pairs that agree on the same comparison.
+        public var amongRaters: Double
+        public var pairs: Int
+    }
+
+    /// Every rater judges every pair; agreement is measured on pairs gold can tell apart.
+    public func agreement(_ pairs: [(prompt: String, a: String, b: String)], seed: UInt64) -> Agreement {
+        var rng = WorldRNG(seed: seed)
+        var matches = 0, judged = 0, agree = 0, comparisons = 0, used = 0
+        for p in pairs {
+            let ga = gold.score(prompt: p.prompt, response: p.a), gb = gold.score(prompt: p.prompt, response: p.b)
+            guard abs(ga - gb) > 0.1 else { continue }
+            used += 1
+            var votes: [Bool] = []
+            for r in raters {
+                let flip = rng.chance(0.5)
+                let v = flip ? !prefers(r, prompt: p.prompt, p.b, p.a, &rng) : prefers(r, prompt: p.prompt, p.a, p.b, &rng)
+                votes.append(v)
+                if v == (ga > gb) { matches += 1 }
+                judged += 1
+            }
+            for i in 0..<votes.count { for j in (i + 1)..<votes.count { comparisons += 1; if votes[i] == votes[j] { agree += 1 } } }
+        }
+        return Agreement(withGold: judged > 0 ? Double(matches) / Double(judged) : .nan,
+                         amongRaters: comparisons > 0 ? Double(agree) / Double(comparisons) : .nan, pairs: used)
+    }
+}

@@ -1,0 +1,104 @@
+import XCTest
+@testable import Feedback
+
+final class DemoWorldTests: XCTestCase {
+    let gold = GoldUtility()
+
+    func meanGold(_ style: DemoWorld.Style, n: Int = 400) -> Double {
+        var rng = WorldRNG(seed: 7)
+        var total = 0.0
+        for _ in 0..<n {
+            let r = DemoWorld.request(&rng)
+            total += gold.score(prompt: r.prompt, response: DemoWorld.response(r, style: style, &rng))
+        }
+        return total / Double(n)
+    }
+
+    /// Helpful > wrong remedy > wrong order number > off-topic > terse > repetitive > rude.
+    func testGoldRanksStylesInTheIntendedOrder() {
+        let order: [DemoWorld.Style] = [.helpful, .wrongRemedy, .wrongOrder, .offTopic, .terse, .repetitive, .rude]
+        let means = order.map { meanGold($0) }
+        for i in 0..<(means.count - 1) {
+            XCTAssertGreaterThan(means[i], means[i + 1], "\(order[i]) (\(means[i])) should beat \(order[i + 1]) (\(means[i + 1]))")
+        }
+    }
+
+    func testGoldScoresModelWrittenTextSensibly() {
+        let prompt = "Customer: Hi, I'm Anna. My order #4821 (blender) arrived broken.\nAgent:"
+        let perfect = gold.score(prompt: prompt, response: " Hi Anna, I'm sorry it arrived damaged. I checked order #4821 and a free replacement is on its way. Thank you for your patience!")
+        let typos = gold.score(prompt: prompt, response: " hi anna sory about the brokn blender, order #4821 gets a free replacement. thank you!")
+        let wrongNumber = gold.score(prompt: prompt, response: " Hi Anna, I'm so sorry it arrived damaged. I checked order #4812 and a free replacement is on its way. Thank you for your patience!")
+        let partial = gold.score(prompt: prompt, response: " Hi Anna, I'm sorry it arrived damaged. I checked order #48")
+        let loop = gold.score(prompt: prompt, response: " thank you thank you thank you thank you thank you thank you thank you")
+        let rude = gold.score(prompt: prompt, response: " Not my problem.")
+        XCTAssertGreaterThan(perfect, typos)
+        XCTAssertGreaterThan(typos, wrongNumber, "a correct, sloppy answer beats a polished wrong one")
+        XCTAssertGreaterThan(wrongNumber, partial)
+        XCTAssertGreaterThan(partial, loop)
+        XCTAssertGreaterThan(loop, rude)
+        let f = gold.features(prompt: prompt, response: " Hi Anna, I checked order #4812.")
+        XCTAssertEqual(f.wrongOrder, 1)
+        XCTAssertEqual(f.correctOrder, 0)
+    }
+
+    func testProgrammaticOrderNumberReward() {
+        let prompt = "Customer: Order #1234, a kettle, is two weeks late.\nAgent:"
+        XCTAssertEqual(ProgrammaticRewards.orderNumber(prompt: prompt, response: " Order #1234 is expedited."), 1)
+        XCTAssertEqual(ProgrammaticRewards.orderNumber(prompt: prompt, response: " Order #4321 is expedited."), -1)
+        XCTAssertEqual(ProgrammaticRewards.orderNumber(prompt: prompt, response: " It is expedited."), 0)
+        XCTAssertNotNil(ProgrammaticRewards.named("order_number"))
+        XCTAssertNil(ProgrammaticRewards.named("nope"))
+    }
+
+    func testSameSeedSameWorldAndHeldOutNamesAreDisjoint() {
+        var sizes = DemoWorld.Sizes()
+        sizes.pretrain = 50; sizes.sft = 20; sizes.prompts = 20; sizes.evalPrompts = 20
+        let a = DemoWorld.generate(seed: 3, sizes: sizes), b = DemoWorld.generate(seed: 3, sizes: sizes)
+        XCTAssertEqual(a.pretrain, b.pretrain)
+        XCTAssertEqual(a.sft, b.sft)
+        XCTAssertNotEqual(a.sft, DemoWorld.generate(seed: 4, sizes: sizes).sft)
+        for p in a.evalPrompts { XCTAssertNil(DemoWorld.trainNames.first { p.prompt.contains($0) }, p.prompt) }
+        XCTAssertTrue(a.sft.allSatisfy { $0.prompt.hasSuffix("\nAgent:") && $0.completion.hasPrefix(" ") })
+    }
+
+    func pairs(_ n: Int, seed: UInt64) -> [(prompt: String, a: String, b: String)] {
+        var rng = WorldRNG(seed: seed)
+        return (0..<n).map { _ in
+            let r = DemoWorld.request(&rng)
+            let s1 = rng.pick(DemoWorld.Style.allCases), s2 = rng.pick(DemoWorld.Style.allCases)
+            return (r.prompt, DemoWorld.response(r, style: s1, &rng), DemoWorld.response(r, style: s2, &rng))
+        }
+    }
+
+    func testPanelAgreementIsBelievableAndReproducible() {
+        let p = pairs(600, seed: 11)
+        let panel = RaterPanel(seed: 1)
+        let a = panel.agreement(p, seed: 2), again = panel.agreement(p, seed: 2)
+        XCTAssertEqual(a.withGold, again.withGold)
+        XCTAssertGreaterThan(a.withGold, 0.65, "panel agreement with gold \(a.withGold)")
+        XCTAssertLessThan(a.withGold, 0.92)
+        XCTAssertGreaterThan(a.amongRaters, 0.55)
+        let sloppy = RaterPanel(count: 6, carelessShare: 0.7, seed: 1).agreement(p, seed: 2)
+        XCTAssertLessThan(sloppy.withGold, a.withGold - 0.1, "careless raters lower agreement")
+    }
+
+    func testPanelPrefersPoliteButWrongOverTerseButRight() {
+        // The designed bias: raters do not check numbers, so a polished wrong answer wins.
+        let panel = RaterPanel(count: 6, carelessShare: 0, positionBias: 0, seed: 5)
+        var rng = WorldRNG(seed: 9)
+        var politeWrongWins = 0
+        for _ in 0..<300 {
+            let r = DemoWorld.request(&rng)
+            let wrong = DemoWorld.response(r, style: .wrongOrder, &rng)
+            let terse = " Order #\(r.order) noted."
+            if panel.prefers(panel.raters[rng.below(6)], prompt: r.prompt, wrong, terse, &rng) { politeWrongWins += 1 }
+        }
+        XCTAssertGreaterThan(politeWrongWins, 200)
+    }
+
+    func testPreferenceValidation() {
+        XCTAssertNil(PreferenceRecord.problem(PreferenceRecord(prompt: "p", chosen: "a", rejected: "b")))
+        XCTAssertEqual(PreferenceRecord.problem(PreferenceRecord(prompt: "p", chosen: " ", rejected: "b")), "field \"chosen\" is empty")
+        XCTAssertEqual(PreferenceRecord.problem(PreferenceRecord(prompt: "p", chosen: "a", rejected: "a")), "\"chosen\" and \"rejected\" are identical")
+    }
+}
