@@ -9,7 +9,6 @@ let core: [SwiftSetting] = [
     .swiftLanguageMode(.v5),
     .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
-let plain: [SwiftSetting] = [.swiftLanguageMode(.v5)]
 
 let package = Package(
     name: "swift-rlhf",
@@ -22,12 +21,9 @@ let package = Package(
         .library(name: "Tokenizers", targets: ["Tokenizers"]),
         .library(name: "Training", targets: ["Training"]),
         .library(name: "Feedback", targets: ["Feedback"]),
-        .library(name: "LabelServer", targets: ["LabelServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
-        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     // Tests read shared fixtures from Tests/Fixtures by path (see FixturePaths in each test target).
     targets: [
@@ -42,19 +38,10 @@ let package = Package(
         .target(name: "Models", dependencies: ["Tensors", "Tokenizers", "Support"], swiftSettings: core),
         .target(name: "Feedback", dependencies: ["Support"], swiftSettings: core),
         .target(name: "Training", dependencies: ["Tensors", "Models", "Tokenizers", "Feedback", "Support"], swiftSettings: core),
-        .target(
-            name: "LabelServer",
-            dependencies: [
-                "Feedback", "Models", "Support",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "GRDB", package: "GRDB.swift"),
-            ],
-            swiftSettings: plain
-        ),
         .executableTarget(
             name: "rlhf",
             dependencies: [
-                "Support", "Tensors", "Models", "Tokenizers", "Training", "Feedback", "LabelServer",
+                "Support", "Tensors", "Models", "Tokenizers", "Training", "Feedback",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: core
@@ -65,13 +52,5 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensors", "Tokenizers", "Support"], swiftSettings: core),
         .testTarget(name: "FeedbackTests", dependencies: ["Feedback"], swiftSettings: core),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Tensors", "Feedback"], swiftSettings: core),
-        .testTarget(
-            name: "LabelServerTests",
-            dependencies: [
-                "LabelServer", "Feedback",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
-            ],
-            swiftSettings: plain
-        ),
     ]
 )

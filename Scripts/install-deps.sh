@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # Installs the system libraries the package links against, when they are missing:
-# OpenBLAS (GEMM) and SQLite (the labeling app's database). Needs root for apt-get.
+# OpenBLAS (GEMM) through pkg-config. Needs root for apt-get.
 set -euo pipefail
 missing=()
 pkg-config --exists openblas 2>/dev/null || missing+=(libopenblas-dev)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
-[ -f /usr/include/sqlite3.h ] || missing+=(libsqlite3-dev)
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 echo "installing: ${missing[*]}"
 if [ "$(id -u)" -ne 0 ]; then

@@ -35,6 +35,20 @@ public struct LanguageModelBatch: Sendable {
     }
 }
 
+extension LanguageModelBatch {
+    /// Pretraining windows of T+1 tokens each: the model reads tokens 0..<T and predicts 1...T,
+    /// so every position has a target and the input fits a context of T.
+    public init(windows: [[Int32]]) {
+        precondition(!windows.isEmpty && windows.allSatisfy { $0.count == windows[0].count && $0.count >= 2 },
+                     "windows must be non-empty and of one length ≥ 2")
+        let t = windows[0].count - 1
+        self.batch = windows.count
+        self.length = t
+        self.ids = windows.flatMap { $0.prefix(t) }
+        self.targets = windows.flatMap { $0.dropFirst() }
+    }
+}
+
 extension GPT2 {
     /// Mean negative log-likelihood over the batch's predicted tokens, with gradient when enabled.
     public func languageModelLoss(_ batch: LanguageModelBatch) -> Tensor {

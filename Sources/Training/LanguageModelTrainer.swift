@@ -49,10 +49,7 @@ public struct TokenStream: BatchSource {
             let start = rng.below(tokens.count - contextLength - 1)
             return Array(tokens[start..<start + contextLength + 1])
         }
-        // Windows of T+1 tokens: positions 0..<T predict 1...T; the batch keeps T+1 ids and the
-        // last position's target is -100, so the model sees exactly T predictions per row.
-        return LanguageModelBatch(sequences: windows, lossFrom: Array(repeating: 1, count: batchSize),
-                                  maxLength: contextLength + 1, padID: padID)
+        return LanguageModelBatch(windows: windows)
     }
 }
 
@@ -130,14 +127,16 @@ public final class LanguageModelTrainer {
 
     /// Runs from the current step to `config.steps`. Throws `RLHFError.nonFinite` naming the step
     /// and tensor if a loss or gradient goes NaN/Inf; the last checkpoint is then still intact.
-    public func train() throws {
+    /// - Parameter stopAt: end early after this step (as an interruption would), leaving the
+    ///   run resumable from its last checkpoint.
+    public func train(stopAt: Int? = nil) throws {
         let metrics = try Metrics(metricsURL)
         let progress = Progress(label, total: config.steps, unit: "step")
         model.training = true
         defer { model.training = false }
         var tokensSeen = 0
         let start = Date()
-        while step < config.steps {
+        while step < min(config.steps, stopAt ?? config.steps) {
             let lr = schedule.rate(at: step)
             optimizer.zeroGrad()
             var lossSum: Float = 0

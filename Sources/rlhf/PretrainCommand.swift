@@ -95,7 +95,7 @@ struct PretrainCommand: ParsableCommand {
         }
         for start in stride(from: 0, to: windows.count, by: batchSize) {
             let w = Array(windows[start..<min(start + batchSize, windows.count)])
-            evalBatches.append(LanguageModelBatch(sequences: w, lossFrom: Array(repeating: 1, count: w.count), maxLength: context + 1, padID: 0))
+            evalBatches.append(LanguageModelBatch(windows: w))
         }
         let unigram = unigramEntropy(trainTokens, vocab: tok.vocabSize)
         note(String(format: "model: %d layers, %d wide, %d heads, %.2fM parameters; %d train / %d eval tokens; unigram baseline loss %.3f",

@@ -12,10 +12,12 @@ struct RLHF: AsyncParsableCommand {
         """,
         subcommands: [
             PretrainCommand.self,
+            SFTCommand.self,
             GenerateCommand.self,
             EvalCommand.self,
             TokenizeCommand.self,
             TrainTokenizerCommand.self,
+            WorldCommand.self,
             BenchCommand.self,
         ]
     )

@@ -1,1 +1,0 @@
-// Module LabelServer: see ../shared/design.md for what it owns.

@@ -1,0 +1,82 @@
+import ArgumentParser
+import Feedback
+import Foundation
+import Models
+import Support
+import Tensors
+import Tokenizers
+import Training
+
+struct SFTCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sft",
+        abstract: "Supervised fine-tuning on {\"prompt\",\"completion\"} demonstrations.",
+        discussion: """
+        The loss counts completion tokens only (prompt tokens are masked); EOS is appended to every \
+        completion so the model learns to stop. A share of the examples is held out for evaluation. \
+        Writes a model directory, metrics.jsonl and a resumable checkpoint-last/, like pretrain.
+        """)
+
+    @Option(help: "Starting model directory (usually a pretrained base).") var model: String
+    @Option(help: "JSONL with \"prompt\" and \"completion\" fields.") var data: String
+    @Option(help: "Output model directory.") var out: String
+    @Option(help: "Optimiser steps.") var steps = 300
+    @Option(help: "Examples per micro-batch.") var batchSize = 16
+    @Option(help: "Micro-batches per optimiser step.") var gradAccum = 1
+    @Option(help: "Peak learning rate.") var lr: Float = 3e-4
+    @Option(help: "Warm-up steps.") var warmup = 20
+    @Option(help: "AdamW weight decay.") var weightDecay: Float = 0.0
+    @Option(help: "Evaluate every N steps.") var evalEvery = 50
+    @Option(help: "Checkpoint every N steps.") var checkpointEvery = 100
+    @Option(help: "Fraction of examples held out.") var evalFraction = 0.05
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Flag(help: "Continue from --out/checkpoint-last.") var resume = false
+
+    func run() throws {
+        let outURL = URL(fileURLWithPath: out)
+        let records = try JSONL.read(SFTRecord.self, from: URL(fileURLWithPath: data))
+        let (gpt, tok) = resume
+            ? (try GPT2.load(directory: outURL.appendingPathComponent(TrainingCheckpoint.folderName)), try BPETokenizer.load(directory: outURL.appendingPathComponent(TrainingCheckpoint.folderName)))
+            : try loadModelAndTokenizer(model)
+        let result = try SFT.run(model: gpt, tokenizer: tok, records: records, steps: steps, batchSize: batchSize, gradAccum: gradAccum,
+                                 lr: lr, warmup: warmup, weightDecay: weightDecay, evalEvery: evalEvery, checkpointEvery: checkpointEvery,
+                                 evalFraction: evalFraction, seed: seed, out: outURL, resume: resume)
+        note(String(format: "held-out completion loss %.4f; model written to %@", result ?? .nan, out))
+    }
+}
+
+/// The SFT stage as one call, shared by `rlhf sft` and `rlhf demo`.
+enum SFT {
+    static func run(model: GPT2, tokenizer tok: BPETokenizer, records: [SFTRecord], steps: Int, batchSize: Int, gradAccum: Int = 1,
+                    lr: Float, warmup: Int, weightDecay: Float, evalEvery: Int, checkpointEvery: Int, evalFraction: Double,
+                    seed: UInt64, out: URL, resume: Bool) throws -> Double? {
+        guard records.count >= 2 else { throw RLHFError.invalidArgument("SFT needs at least 2 examples") }
+        let context = model.config.nPositions
+        let (examples, truncated) = SFTData.examples(records, tokenizer: tok, contextLength: context)
+        if truncated > 0 { note("warning: \(truncated) examples longer than the context of \(context) tokens were truncated") }
+        var order = Array(examples.indices)
+        var rng = RNG(seed: seed, stream: 3)
+        order.shuffle(using: &rng)
+        let held = max(1, Int(Double(examples.count) * evalFraction))
+        let pad = Int32(tok.padTokenID ?? tok.eosTokenID ?? 0)
+        let evalSet = order.prefix(held).map { examples[$0] }
+        let trainSet = order.dropFirst(held).map { examples[$0] }
+        var config = LanguageModelTrainingConfig()
+        config.steps = steps; config.batchSize = batchSize; config.gradientAccumulation = gradAccum; config.contextLength = context
+        config.learningRate = lr; config.warmupSteps = warmup; config.weightDecay = weightDecay
+        config.evalEvery = evalEvery; config.checkpointEvery = checkpointEvery; config.seed = seed
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try encoder.encode(config), to: out.appendingPathComponent("run_config.json"))
+        let trainer = LanguageModelTrainer(
+            model: model, tokenizer: tok, config: config,
+            source: ExampleBatches(examples: trainSet, batchSize: batchSize, contextLength: context, padID: pad),
+            evalBatches: SFTData.evalBatches(evalSet, batchSize: batchSize, contextLength: context, padID: pad), runDirectory: out)
+        trainer.label = "sft"
+        if resume { try trainer.resume() }
+        try trainer.train()
+        try model.save(to: out, tokenizer: tok)
+        return trainer.lastEvalLoss
+    }
+}
