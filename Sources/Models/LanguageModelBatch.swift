@@ -69,3 +69,28 @@ extension GPT2 {
         }
     }
 }
+
+extension GPT2 {
+    /// Σ log π(completion | prompt) per sequence at `temperature`, for sequences laid out as
+    /// prompt then completion (`completionStart[i]` = prompt length). No gradient.
+    /// Used to measure KL between policies on the same samples.
+    public func completionLogProbs(_ sequences: [[Int32]], completionStart: [Int], temperature: Float = 1, batchSize: Int = 16) -> [Double] {
+        var out: [Double] = []
+        let was = training
+        training = false
+        defer { training = was }
+        for start in stride(from: 0, to: sequences.count, by: batchSize) {
+            let end = min(start + batchSize, sequences.count)
+            let batch = LanguageModelBatch(sequences: Array(sequences[start..<end]), lossFrom: Array(completionStart[start..<end]),
+                                           maxLength: config.nPositions, padID: 0)
+            let lp = withNoGrad { tokenLogProbs(hiddenStates(ids: batch.ids, batch: batch.batch, length: batch.length),
+                                                targets: batch.targets, temperature: temperature).logProbs }
+            for b in 0..<batch.batch {
+                var s = 0.0
+                for t in 0..<batch.length where batch.targets[b * batch.length + t] >= 0 { s += Double(lp[b * batch.length + t]) }
+                out.append(s)
+            }
+        }
+        return out
+    }
+}

@@ -11,8 +11,12 @@ struct RLHF: AsyncParsableCommand {
         datasets are JSONL with TRL's field names. Run `rlhf <command> --help` for details.
         """,
         subcommands: [
+            DemoCommand.self,
             PretrainCommand.self,
             SFTCommand.self,
+            SampleCommand.self,
+            RewardCommand.self,
+            ScoreCommand.self,
             GenerateCommand.self,
             EvalCommand.self,
             TokenizeCommand.self,

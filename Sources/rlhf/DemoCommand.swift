@@ -1,0 +1,221 @@
+import ArgumentParser
+import Feedback
+import Foundation
+import Models
+import Support
+import Tensors
+import Tokenizers
+import Training
+
+/// `rlhf demo`: the pipeline end to end on the embedded demo world, with nothing downloaded.
+struct DemoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run the RLHF pipeline on the embedded demo world and write report.html.",
+        discussion: """
+        Builds the seeded demo world, pretrains a tiny GPT-2, fine-tunes it on demonstrations \
+        (SFT), samples response pairs, labels them with the simulated rater panel, trains a reward \
+        model, aligns with best-of-N against the reward model, and evaluates every model on \
+        held-out prompts by the hidden gold utility. Writes one run folder with every stage's \
+        model and metrics, samples.jsonl, summary.json and a self-contained report.html.
+        PPO, DPO and GRPO are not part of the demo yet.
+        """)
+
+    @Option(help: "Run folder (default runs/<timestamp>).") var out: String?
+    @Option(help: "Seed for everything: world, init, data order, sampling, raters.") var seed: UInt64 = 0
+    @Flag(help: "Minimal budget for every stage (a smoke test, well under a minute).") var quick = false
+    @Option(help: "Responses per prompt for best-of-N.") var bestOf = 8
+
+    struct Budget {
+        var pretrainDocs = 12_000, pretrainSteps = 600, sftSteps = 250, pairPrompts = 1_200, rmEpochs = 2, evalPrompts = 200
+        init() {}
+        init(pretrainDocs: Int = 12_000, pretrainSteps: Int, sftSteps: Int, pairPrompts: Int, rmEpochs: Int, evalPrompts: Int) {
+            self.pretrainDocs = pretrainDocs; self.pretrainSteps = pretrainSteps; self.sftSteps = sftSteps
+            self.pairPrompts = pairPrompts; self.rmEpochs = rmEpochs; self.evalPrompts = evalPrompts
+        }
+    }
+
+    func run() throws {
+        let budget = quick ? Budget(pretrainDocs: 1_500, pretrainSteps: 40, sftSteps: 20, pairPrompts: 96, rmEpochs: 1, evalPrompts: 32) : Budget()
+        let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "-")
+        let runURL = URL(fileURLWithPath: out ?? "runs/\(stamp)")
+        try FileManager.default.createDirectory(at: runURL, withIntermediateDirectories: true)
+        var report = DemoReport(seed: seed, quick: quick)
+        let start = Date()
+        func stage<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
+            note("── \(name)")
+            let t0 = Date()
+            let r = try body()
+            report.stages.append((name, Date().timeIntervalSince(t0)))
+            return r
+        }
+
+        // 1. The world.
+        var sizes = DemoWorld.Sizes()
+        sizes.pretrain = budget.pretrainDocs; sizes.evalPrompts = budget.evalPrompts
+        let world = stage("world") { DemoWorld.generate(seed: seed, sizes: sizes) }
+        let worldDir = runURL.appendingPathComponent("world")
+        try JSONL.write(world.pretrain, to: worldDir.appendingPathComponent("pretrain.jsonl"))
+        try JSONL.write(world.sft, to: worldDir.appendingPathComponent("sft.jsonl"))
+        try JSONL.write(world.prompts, to: worldDir.appendingPathComponent("prompts.jsonl"))
+        try JSONL.write(world.evalPrompts, to: worldDir.appendingPathComponent("eval_prompts.jsonl"))
+
+        // 2. Pretraining: tokenizer, then a tiny GPT-2 on the mixed-quality corpus.
+        let baseDir = runURL.appendingPathComponent("base")
+        let (base, tok) = try stage("pretrain") { () -> (GPT2, BPETokenizer) in
+            let texts = world.pretrain.map(\.text)
+            let tok = try BPETokenizer.train(texts: Array(texts.prefix(4000)), vocabSize: 1024, specialTokens: ["<|endoftext|>", "<|pad|>"], padToken: "<|pad|>")
+            var c = try GPT2Config.preset("tiny", vocabSize: tok.vocabSize, context: 128)
+            c.residPdrop = 0; c.embdPdrop = 0; c.attnPdrop = 0
+            c.eosTokenID = tok.eosTokenID; c.bosTokenID = tok.eosTokenID; c.padTokenID = tok.padTokenID
+            let model = GPT2(config: c, seed: seed)
+            var stream: [Int32] = []
+            for t in texts { stream += tok.encodeIDs(t); stream.append(Int32(tok.eosTokenID!)) }
+            let held = stream.count / 20
+            var cfg = LanguageModelTrainingConfig()
+            cfg.steps = budget.pretrainSteps; cfg.batchSize = 16; cfg.contextLength = 128; cfg.learningRate = 2e-3
+            cfg.warmupSteps = min(50, budget.pretrainSteps / 5); cfg.evalEvery = max(budget.pretrainSteps / 6, 1)
+            cfg.checkpointEvery = budget.pretrainSteps; cfg.seed = seed
+            var windows: [[Int32]] = []
+            var i = 0
+            while i + 129 <= held && windows.count < 32 { windows.append(Array(stream[i..<i + 129])); i += 128 }
+            let trainer = LanguageModelTrainer(model: model, tokenizer: tok, config: cfg,
+                                               source: try TokenStream(tokens: Array(stream[held...]), batchSize: 16, contextLength: 128, padID: Int32(tok.padTokenID!)),
+                                               evalBatches: stride(from: 0, to: windows.count, by: 16).map { LanguageModelBatch(windows: Array(windows[$0..<min($0 + 16, windows.count)])) },
+                                               runDirectory: baseDir)
+            trainer.label = "pretrain"
+            try trainer.train()
+            try model.save(to: baseDir, tokenizer: tok)
+            report.pretrainUnigram = unigramEntropy(stream, vocab: tok.vocabSize)
+            return (model, tok)
+        }
+        report.pretrainMetrics = Metrics.read(baseDir.appendingPathComponent("metrics.jsonl"))
+
+        // 3. Supervised fine-tuning on the (imperfect) demonstrations.
+        let sftDir = runURL.appendingPathComponent("sft")
+        let sft = GPT2(config: base.config)
+        sft.copyWeights(from: base)
+        _ = try stage("sft") {
+            try SFT.run(model: sft, tokenizer: tok, records: world.sft, steps: budget.sftSteps, batchSize: 16, lr: 5e-4, warmup: 10,
+                        weightDecay: 0, evalEvery: max(budget.sftSteps / 5, 1), checkpointEvery: budget.sftSteps, evalFraction: 0.05,
+                        seed: seed, out: sftDir, resume: false)
+        }
+        report.sftMetrics = Metrics.read(sftDir.appendingPathComponent("metrics.jsonl"))
+
+        // 4–5. Pairs of SFT responses, labelled by the simulated panel.
+        var rng = RNG(seed: seed, stream: 5)
+        let pairPrompts = Array(world.prompts.prefix(budget.pairPrompts).map(\.prompt))
+        let pairs = stage("sample pairs") {
+            Sampling.sample(sft, tok, prompts: pairPrompts, n: 2, maxNewTokens: 64, temperature: 1.0, batchSize: 32, rng: &rng)
+        }
+        try JSONL.write(zip(pairPrompts, pairs).map { SampleRecord(prompt: $0, completions: $1) }, to: runURL.appendingPathComponent("pairs.jsonl"))
+        let panel = RaterPanel(seed: seed)
+        let triples = zip(pairPrompts, pairs).map { (prompt: $0, a: $1[0], b: $1[1]) }
+        let prefs = stage("label (simulated panel)") { panel.label(triples, seed: seed ^ 0x1ABE1) }
+        try JSONL.write(prefs, to: runURL.appendingPathComponent("preferences.jsonl"))
+        report.panel = panel.agreement(triples, seed: seed ^ 0xA9)
+        note(String(format: "panel: %d preferences; agreement with gold %.3f, among raters %.3f", prefs.count, report.panel!.withGold, report.panel!.amongRaters))
+
+        // 6. Reward model from the panel's preferences.
+        let gold = GoldUtility()
+        func goldAccuracy(_ rm: RewardModel, _ records: [PreferenceRecord]) -> Double {
+            var right = 0, n = 0
+            let seqs = records.flatMap { [tok.encodeIDs($0.prompt + $0.chosen), tok.encodeIDs($0.prompt + $0.rejected)] }.map { Array($0.suffix(128)) }
+            let s = rm.score(seqs)
+            for (i, r) in records.enumerated() {
+                let gc = gold.score(prompt: r.prompt, response: r.chosen), gr = gold.score(prompt: r.prompt, response: r.rejected)
+                guard abs(gc - gr) > 0.1 else { continue }
+                n += 1
+                if (s[2 * i] > s[2 * i + 1]) == (gc > gr) { right += 1 }
+            }
+            return n > 0 ? Double(right) / Double(n) : .nan
+        }
+        let rmDir = runURL.appendingPathComponent("reward")
+        var heldOutPrefs: [PreferenceRecord] = []
+        let rmResult = try stage("reward model") {
+            try RewardStage.run(base: sft, tokenizer: tok, records: prefs, epochs: budget.rmEpochs, batchSize: 16, lr: 3e-4,
+                                evalFraction: 0.15, seed: seed, useMargins: false, out: rmDir) { epoch, acc, _ in
+                report.rmEpochs.append((epoch, acc, .nan))
+            }
+        }
+        heldOutPrefs = rmResult.heldOut
+        let rm = rmResult.model
+        report.rmAccuracyPanel = rmResult.accuracy
+        report.rmAccuracyGold = goldAccuracy(rm, heldOutPrefs)
+        if !report.rmEpochs.isEmpty { report.rmEpochs[report.rmEpochs.count - 1].2 = report.rmAccuracyGold }
+        report.rmMetrics = Metrics.read(rmDir.appendingPathComponent("metrics.jsonl"))
+        note(String(format: "reward model: held-out accuracy %.3f vs panel labels, %.3f vs gold (panel ceiling %.3f)",
+                    rmResult.accuracy, report.rmAccuracyGold, report.panel!.withGold))
+
+        // Style ranking by gold and by the learned reward.
+        var wrng = WorldRNG(seed: seed ^ 0x57)
+        for style in DemoWorld.Style.allCases {
+            var g = 0.0
+            var seqs: [[Int32]] = []
+            for _ in 0..<24 {
+                let r = DemoWorld.request(&wrng, heldOut: true)
+                let resp = DemoWorld.response(r, style: style, &wrng)
+                g += gold.score(prompt: r.prompt, response: resp)
+                seqs.append(Array(tok.encodeIDs(r.prompt + resp).suffix(128)))
+            }
+            let proxy = rm.score(seqs).reduce(0) { $0 + Double($1) } / Double(seqs.count)
+            report.styles.append((style.rawValue, g / 24, (proxy - rm.normalization!.mean) / rm.normalization!.std))
+        }
+
+        // 7. Alignment by best-of-N against the reward model, and evaluation of every model.
+        let evalPrompts = world.evalPrompts.map(\.prompt)
+        let baseOut = stage("evaluate base") { Sampling.sample(base, tok, prompts: evalPrompts, n: 1, maxNewTokens: 64, temperature: 0.7, batchSize: 32, rng: &rng, label: "base").map { $0[0] } }
+        let sftOut = stage("evaluate sft") { Sampling.sample(sft, tok, prompts: evalPrompts, n: 1, maxNewTokens: 64, temperature: 0.7, batchSize: 32, rng: &rng, label: "sft").map { $0[0] } }
+        let bonOut = stage("best-of-\(bestOf)") { () -> [String] in
+            let cands = Sampling.sample(sft, tok, prompts: evalPrompts, n: bestOf, maxNewTokens: 64, temperature: 0.7, batchSize: 32, rng: &rng, label: "best-of-\(bestOf)")
+            return zip(evalPrompts, cands).map { p, cs in
+                let s = rm.score(cs.map { Array(tok.encodeIDs(p + $0).suffix(128)) })
+                return cs[s.indices.max { s[$0] < s[$1] }!]
+            }
+        }
+        func proxy(_ outs: [String]) -> [Double] {
+            rm.score(zip(evalPrompts, outs).map { Array(tok.encodeIDs($0 + $1).suffix(128)) }).map { (Double($0) - rm.normalization!.mean) / rm.normalization!.std }
+        }
+        func klFromSFT(_ model: GPT2, _ outs: [String]) -> Double {
+            var seqs: [[Int32]] = [], starts: [Int] = []
+            for (p, o) in zip(evalPrompts, outs) {
+                let pi = tok.encodeIDs(p), oi = tok.encodeIDs(o) + [Int32(tok.eosTokenID!)]
+                let s = Array((pi + oi).prefix(128))
+                seqs.append(s); starts.append(min(pi.count, s.count - 1))
+            }
+            let a = model.completionLogProbs(seqs, completionStart: starts, temperature: 0.7)
+            let b = sft.completionLogProbs(seqs, completionStart: starts, temperature: 0.7)
+            return zip(a, b).reduce(0) { $0 + $1.0 - $1.1 } / Double(max(a.count, 1))
+        }
+        let sftGold = zip(evalPrompts, sftOut).map { gold.score(prompt: $0, response: $1) }
+        func summary(_ name: String, _ outs: [String], kl: Double) -> DemoReport.ModelRow {
+            let g = zip(evalPrompts, outs).map { gold.score(prompt: $0, response: $1) }
+            let wins = zip(g, sftGold).reduce(0.0) { $0 + ($1.0 > $1.1 + 1e-9 ? 1 : (abs($1.0 - $1.1) <= 1e-9 ? 0.5 : 0)) }
+            let words = outs.map { Double($0.split(separator: " ").count) }.reduce(0, +) / Double(max(outs.count, 1))
+            return .init(name: name, gold: g.reduce(0, +) / Double(g.count), winRate: wins / Double(g.count), kl: kl,
+                         proxy: proxy(outs).reduce(0, +) / Double(outs.count), words: words)
+        }
+        let n = Double(bestOf)
+        report.models = [
+            summary("base", baseOut, kl: klFromSFT(base, baseOut)),
+            summary("sft", sftOut, kl: 0),
+            summary("best-of-\(bestOf)", bonOut, kl: Foundation.log(n) - (n - 1) / n),
+        ]
+        struct SampleRow: Encodable { let prompt: String; let base: String; let sft: String; let best_of_n: String; let gold_base: Double; let gold_sft: Double; let gold_best_of_n: Double }
+        let rows = (0..<evalPrompts.count).map { i in
+            SampleRow(prompt: evalPrompts[i], base: baseOut[i], sft: sftOut[i], best_of_n: bonOut[i],
+                      gold_base: gold.score(prompt: evalPrompts[i], response: baseOut[i]), gold_sft: sftGold[i],
+                      gold_best_of_n: gold.score(prompt: evalPrompts[i], response: bonOut[i]))
+        }
+        try JSONL.write(rows, to: runURL.appendingPathComponent("samples.jsonl"))
+        report.samples = Array(rows.prefix(6).map { ($0.prompt, [("base", $0.base, $0.gold_base), ("sft", $0.sft, $0.gold_sft), ("best-of-\(bestOf)", $0.best_of_n, $0.gold_best_of_n)]) })
+        report.totalSeconds = Date().timeIntervalSince(start)
+
+        try AtomicFile.write(report.summaryJSON(), to: runURL.appendingPathComponent("summary.json"))
+        try AtomicFile.write(report.html(), to: runURL.appendingPathComponent("report.html"))
+        for m in report.models {
+            note(String(format: "%-12@ gold %+.3f  win-rate vs SFT %.1f%%  KL %.3f  proxy %+.3f  words %.1f", m.name as NSString, m.gold, m.winRate * 100, m.kl, m.proxy, m.words))
+        }
+        note("report: \(runURL.appendingPathComponent("report.html").path) (\(Progress.formatDuration(report.totalSeconds)))")
+    }
+}

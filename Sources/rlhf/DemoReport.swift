@@ -1,0 +1,150 @@
+import Feedback
+import Foundation
+import Support
+import Training
+
+/// The demo's numbers, as `summary.json` (machine-readable) and `report.html` (for people).
+struct DemoReport {
+    struct ModelRow: Encodable {
+        let name: String
+        let gold: Double
+        let winRate: Double
+        let kl: Double
+        let proxy: Double
+        let words: Double
+    }
+
+    let seed: UInt64
+    let quick: Bool
+    var stages: [(String, Double)] = []
+    var totalSeconds = 0.0
+    var pretrainMetrics: [[String: Double]] = []
+    var pretrainUnigram = 0.0
+    var sftMetrics: [[String: Double]] = []
+    var rmMetrics: [[String: Double]] = []
+    var rmEpochs: [(Int, Double, Double)] = []
+    var rmAccuracyPanel = 0.0
+    var rmAccuracyGold = 0.0
+    var panel: RaterPanel.Agreement?
+    var styles: [(String, Double, Double)] = []
+    var models: [ModelRow] = []
+    var samples: [(String, [(String, String, Double)])] = []
+
+    init(seed: UInt64, quick: Bool) { self.seed = seed; self.quick = quick }
+
+    func summaryJSON() -> String {
+        struct Stage: Encodable { let name: String; let seconds: Double }
+        struct RM: Encodable { let accuracy_vs_panel: Double; let accuracy_vs_gold: Double; let panel_agreement_with_gold: Double; let panel_agreement_among_raters: Double }
+        struct Model: Encodable { let gold_utility: Double; let win_rate_vs_sft: Double; let kl_from_sft: Double; let proxy_score: Double; let mean_words: Double }
+        struct Style: Encodable { let style: String; let gold: Double; let proxy: Double }
+        struct Summary: Encodable {
+            let seed: UInt64; let quick: Bool; let total_seconds: Double; let stages: [Stage]
+            let models: [String: Model]; let reward_model: RM; let styles: [Style]; let pretrain_unigram_baseline: Double
+        }
+        let s = Summary(seed: seed, quick: quick, total_seconds: totalSeconds, stages: stages.map { Stage(name: $0.0, seconds: $0.1) },
+                        models: Dictionary(uniqueKeysWithValues: models.map { ($0.name, Model(gold_utility: $0.gold, win_rate_vs_sft: $0.winRate, kl_from_sft: $0.kl, proxy_score: $0.proxy, mean_words: $0.words)) }),
+                        reward_model: RM(accuracy_vs_panel: rmAccuracyPanel, accuracy_vs_gold: rmAccuracyGold,
+                                         panel_agreement_with_gold: panel?.withGold ?? .nan, panel_agreement_among_raters: panel?.amongRaters ?? .nan),
+                        styles: styles.map { Style(style: $0.0, gold: $0.1, proxy: $0.2) }, pretrain_unigram_baseline: pretrainUnigram)
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return String(decoding: (try? enc.encode(s)) ?? Data(), as: UTF8.self) + "\n"
+    }
+
+    static func esc(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+
+    func series(_ m: [[String: Double]], _ key: String) -> [(Double, Double)] {
+        m.compactMap { r in r[key].flatMap { v in r["step"].map { ($0, v) } } }
+    }
+
+    func html() -> String {
+        let P = SVGChart.palette
+        var h = """
+        <!doctype html><html lang="en"><head><meta charset="utf-8"><title>swift-rlhf demo report</title>
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <style>
+        body{font:15px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#111827;max-width:1180px;margin:24px auto;padding:0 16px;background:#f9fafb}
+        h1{font-size:26px;margin:0 0 4px} h2{font-size:19px;margin:28px 0 8px;border-bottom:1px solid #e5e7eb;padding-bottom:4px}
+        .sub{color:#6b7280;margin-bottom:16px} .grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:16px}
+        .card{background:#fff;border:1px solid #e5e7eb;border-radius:10px;padding:12px 14px}
+        table{border-collapse:collapse;width:100%;background:#fff} th,td{border-bottom:1px solid #e5e7eb;padding:6px 8px;text-align:left;vertical-align:top}
+        th{background:#f3f4f6;font-weight:600} td.n{text-align:right;font-variant-numeric:tabular-nums}
+        .chart{width:100%;height:auto} .ct{font-weight:600;font-size:13px} .tk{font-size:11px;fill:#4b5563} .al{font-size:12px;fill:#374151}
+        .lg{font-size:12px;fill:#111827} .grid{stroke:#eef0f3} .axis{stroke:#9ca3af}
+        .kpi{display:flex;gap:12px;flex-wrap:wrap} .kpi div{background:#fff;border:1px solid #e5e7eb;border-radius:10px;padding:10px 14px;min-width:170px}
+        .kpi b{display:block;font-size:22px} .good{color:#15803d} .bad{color:#b91c1c} .resp{white-space:pre-wrap;font-size:13.5px}
+        .note{color:#4b5563;font-size:13.5px}
+        </style></head><body>
+        <h1>swift-rlhf — demo report</h1>
+        <div class="sub">Seed \(seed)\(quick ? " · quick (smoke-test budget: numbers are not meaningful)" : "") · total \(Progress.formatDuration(totalSeconds)) on \(ProcessInfo.processInfo.activeProcessorCount) cores</div>
+        """
+        if let sft = models.first(where: { $0.name == "sft" }) {
+            h += "<div class=\"kpi\">"
+            for m in models where m.name != "sft" {
+                let cls = m.gold > sft.gold ? "good" : "bad"
+                h += String(format: "<div>%@<b class=\"%@\">%+.3f gold</b>win-rate vs SFT %.0f%% · KL %.3f</div>", DemoReport.esc(m.name), cls, m.gold - sft.gold, m.winRate * 100, m.kl)
+            }
+            h += String(format: "<div>reward model<b>%.1f%%</b>accuracy vs gold (panel ceiling %.1f%%)</div>", rmAccuracyGold * 100, (panel?.withGold ?? .nan) * 100)
+            h += "</div>"
+        }
+        h += "<h2>Models on held-out prompts</h2><p class=\"note\">Gold is the hidden true utility; proxy is the reward model's normalised score. Win-rate counts prompts where a model's response beats the SFT model's by gold (ties half). KL from SFT is measured on each model's own samples at temperature 0.7; for best-of-N it is the analytic log N − (N−1)/N.</p>"
+        h += "<table><tr><th>model</th><th>gold utility</th><th>win-rate vs SFT</th><th>KL from SFT</th><th>proxy score</th><th>mean words</th></tr>"
+        for m in models {
+            h += String(format: "<tr><td>%@</td><td class=\"n\">%.3f</td><td class=\"n\">%.1f%%</td><td class=\"n\">%.3f</td><td class=\"n\">%+.3f</td><td class=\"n\">%.1f</td></tr>",
+                        DemoReport.esc(m.name), m.gold, m.winRate * 100, m.kl, m.proxy, m.words)
+        }
+        h += "</table><div class=\"grid2\" style=\"margin-top:12px\"><div class=\"card\">"
+        h += SVGChart.bars(title: "Gold utility (higher is better)", items: models.enumerated().map { ($1.name, $1.gold, P[$0 % P.count]) }, format: "%.3f")
+        h += "</div><div class=\"card\">"
+        h += SVGChart.bars(title: "Reward-model proxy score (normalised)", items: models.enumerated().map { ($1.name, $1.proxy, P[$0 % P.count]) }, format: "%+.3f")
+        h += "</div></div>"
+
+        h += "<h2>Training curves</h2><div class=\"grid2\"><div class=\"card\">"
+        h += SVGChart.line(title: "Pretraining loss", xLabel: "step", yLabel: "nats / token",
+                           series: [.init(name: "train", points: series(pretrainMetrics, "loss"), color: P[0]),
+                                    .init(name: "held-out", points: series(pretrainMetrics, "eval_loss"), color: P[1])],
+                           references: [("unigram baseline", pretrainUnigram, "#6b7280")])
+        h += "</div><div class=\"card\">"
+        h += SVGChart.line(title: "SFT loss (completion tokens)", xLabel: "step", yLabel: "nats / token",
+                           series: [.init(name: "train", points: series(sftMetrics, "loss"), color: P[0]),
+                                    .init(name: "held-out", points: series(sftMetrics, "eval_loss"), color: P[1])])
+        h += "</div><div class=\"card\">"
+        let smoothed: [(Double, Double)] = {
+            let pts = series(rmMetrics.filter { $0["accuracy"] != nil }, "accuracy")
+            return pts.indices.map { i in
+                let w = pts[max(0, i - 9)...i]
+                return (pts[i].0, w.map(\.1).reduce(0, +) / Double(w.count))
+            }
+        }()
+        h += SVGChart.line(title: "Reward model accuracy", xLabel: "step", yLabel: "accuracy",
+                           series: [.init(name: "train batch vs panel (10-step mean)", points: smoothed, color: P[0]),
+                                    .init(name: "held-out vs panel", points: series(rmMetrics, "eval_accuracy"), color: P[2])],
+                           references: [("panel agreement with gold (ceiling)", panel?.withGold ?? .nan, "#dc2626"),
+                                        ("held-out vs gold", rmAccuracyGold, "#9333ea")])
+        h += "</div><div class=\"card\">"
+        h += "<svg viewBox=\"0 0 10 1\" style=\"display:none\"></svg>"
+        h += "<table><tr><th>response style</th><th>gold</th><th>reward model (normalised)</th></tr>"
+        for (name, g, p) in styles { h += String(format: "<tr><td>%@</td><td class=\"n\">%+.2f</td><td class=\"n\">%+.2f</td></tr>", name, g, p) }
+        h += "</table><p class=\"note\">Styles of templated responses to held-out prompts. Where the reward model ranks a style above gold's order (e.g. polite but wrong order numbers), a policy optimised against it can gain proxy reward while losing gold: reward hacking.</p></div></div>"
+
+        h += "<h2>Pipeline</h2><table><tr><th>stage</th><th>time</th></tr>"
+        for (n, s) in stages { h += "<tr><td>\(DemoReport.esc(n))</td><td class=\"n\">\(Progress.formatDuration(s))</td></tr>" }
+        h += String(format: "</table><p class=\"note\">Raters: simulated panel, %d labelled comparisons judged by every rater: agreement with gold %.1f%%, between raters %.1f%%.</p>",
+                    panel?.pairs ?? 0, (panel?.withGold ?? .nan) * 100, (panel?.amongRaters ?? .nan) * 100)
+
+        h += "<h2>Sample responses</h2><table><tr><th style=\"width:22%\">prompt</th>"
+        for (name, _, _) in samples.first?.1 ?? [] { h += "<th>\(DemoReport.esc(name))</th>" }
+        h += "</tr>"
+        for (prompt, outs) in samples {
+            h += "<tr><td class=\"resp\">\(DemoReport.esc(prompt))</td>"
+            for (_, text, g) in outs { h += String(format: "<td><div class=\"resp\">%@</div><div class=\"note\">gold %+.2f</div></td>", DemoReport.esc(text), g) }
+            h += "</tr>"
+        }
+        h += "</table><p class=\"note\">Not yet in the demo: PPO with a KL leash, DPO, GRPO/RLOO (see the README's status).</p></body></html>\n"
+        return h
+    }
+}

@@ -1,0 +1,181 @@
+import ArgumentParser
+import Feedback
+import Foundation
+import Models
+import Support
+import Tensors
+import Tokenizers
+import Training
+
+struct RewardCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reward",
+        abstract: "Train a reward model from preference pairs (Bradley–Terry).",
+        discussion: """
+        Reads {"prompt","chosen","rejected"} JSONL (extra fields such as "rater" and "margin" \
+        allowed). The trunk starts from --model (usually the SFT model) with a scalar head on the \
+        last token of prompt + response, saved so transformers loads it as \
+        GPT2ForSequenceClassification (num_labels 1). Reports held-out accuracy and loss per epoch \
+        and stores the mean/std of its scores on the responses it saw, for RL's normalisation.
+        """)
+
+    @Option(help: "Starting model directory (usually the SFT model).") var model: String
+    @Option(help: "Preference JSONL.") var data: String
+    @Option(help: "Output reward-model directory.") var out: String
+    @Option(help: "Passes over the training pairs.") var epochs = 1
+    @Option(help: "Pairs per step.") var batchSize = 16
+    @Option(help: "Peak learning rate.") var lr: Float = 1e-4
+    @Option(help: "Fraction of pairs held out.") var evalFraction = 0.1
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Flag(help: "Use each line's \"margin\" in the loss: −log σ(r_c − r_r − margin).") var margin = false
+    @Flag(help: "Skip invalid lines (reporting how many) instead of stopping at the first.") var skipInvalid = false
+
+    func run() throws {
+        let (base, tok) = try loadModelAndTokenizer(model)
+        let records = try readPreferences(data, skipInvalid: skipInvalid)
+        let result = try RewardStage.run(base: base, tokenizer: tok, records: records, epochs: epochs, batchSize: batchSize, lr: lr,
+                                         evalFraction: evalFraction, seed: seed, useMargins: margin, out: URL(fileURLWithPath: out))
+        note(String(format: "held-out accuracy %.3f, loss %.4f; reward model written to %@", result.accuracy, result.loss, out))
+    }
+}
+
+/// Preference lines, validated: empty responses and chosen == rejected are errors naming the line.
+func readPreferences(_ path: String, skipInvalid: Bool) throws -> [PreferenceRecord] {
+    let (records, invalid) = try JSONL.readLenient(PreferenceRecord.self, from: URL(fileURLWithPath: path), validate: PreferenceRecord.problem)
+    if let first = invalid.first {
+        guard skipInvalid else { throw first }
+        note("skipped \(invalid.count) invalid line(s) of \(path); first: \(first)")
+    }
+    guard !records.isEmpty else { throw RLHFError.invalidFile(path: path, message: "no valid preference lines") }
+    return records
+}
+
+/// The reward stage as one call, shared by `rlhf reward` and `rlhf demo`.
+enum RewardStage {
+    static func run(base: GPT2, tokenizer tok: BPETokenizer, records: [PreferenceRecord], epochs: Int, batchSize: Int, lr: Float,
+                    evalFraction: Double, seed: UInt64, useMargins: Bool, out: URL,
+                    onEpoch: ((Int, Double, Double) -> Void)? = nil) throws -> (model: RewardModel, accuracy: Double, loss: Double, heldOut: [PreferenceRecord]) {
+        let rm = RewardModel(initializedFrom: base, seed: seed)
+        var config = RewardTrainer.Config()
+        config.epochs = epochs; config.batchSize = batchSize; config.learningRate = lr; config.seed = seed; config.useMargins = useMargins
+        let trainer = RewardTrainer(model: rm, config: config)
+        trainer.onEpoch = onEpoch
+        var order = Array(records.indices)
+        var rng = RNG(seed: seed, stream: 3)
+        order.shuffle(using: &rng)
+        let held = max(1, Int(Double(records.count) * evalFraction))
+        let heldOut = order.prefix(held).map { records[$0] }
+        let trainRecords = order.dropFirst(held).map { records[$0] }
+        let context = base.config.nPositions
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let metricsURL = out.appendingPathComponent("metrics.jsonl")
+        try? FileManager.default.removeItem(at: metricsURL)
+        try trainer.train(RewardTrainer.pairs(trainRecords, tokenizer: tok, maxLength: context),
+                          eval: RewardTrainer.pairs(heldOut, tokenizer: tok, maxLength: context), metrics: try Metrics(metricsURL))
+        let (acc, loss) = trainer.evaluate(RewardTrainer.pairs(heldOut, tokenizer: tok, maxLength: context))
+        let seen = RewardTrainer.pairs(trainRecords, tokenizer: tok, maxLength: context).flatMap { [$0.chosen, $0.rejected] }
+        trainer.setNormalization(from: Array(seen.prefix(512)))
+        try rm.save(to: out, tokenizer: tok)
+        return (rm, acc, loss, heldOut)
+    }
+}
+
+struct ScoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "score",
+        abstract: "Score texts, prompt/completion lines or preference pairs with a reward model.",
+        discussion: """
+        Lines with "text" or "prompt"+"completion" get one score each; preference lines get both \
+        scores and, at the end, the accuracy (chosen above rejected). --json prints {"score": …} or \
+        {"chosen": …, "rejected": …} per line and a final {"accuracy": …} for pairs.
+        """)
+
+    @Option(help: "Reward-model directory.") var model: String
+    @Option(help: "JSONL input.") var data: String
+    @Flag(help: "JSON lines output.") var json = false
+
+    struct Line: Decodable { let text: String?; let prompt: String?; let completion: String?; let chosen: String?; let rejected: String? }
+
+    func run() throws {
+        let dir = URL(fileURLWithPath: model)
+        let rm = try RewardModel.load(directory: dir)
+        let tok = try BPETokenizer.load(directory: dir)
+        let url = URL(fileURLWithPath: data)
+        let lines = try JSONL.read(Line.self, from: url)
+        let ctx = rm.trunk.config.nPositions
+        func ids(_ s: String) -> [Int32] { let e = tok.encodeIDs(s); return e.count <= ctx ? e : Array(e.suffix(ctx)) }
+        if lines.first.map({ $0.chosen != nil && $0.rejected != nil }) == true {
+            for (i, l) in lines.enumerated() where l.chosen == nil || l.rejected == nil || l.prompt == nil {
+                throw RLHFError.invalidLine(path: url.path, line: i + 1, message: "preference lines need \"prompt\", \"chosen\" and \"rejected\"")
+            }
+            let chosen = rm.score(lines.map { ids($0.prompt! + $0.chosen!) })
+            let rejected = rm.score(lines.map { ids($0.prompt! + $0.rejected!) })
+            var correct = 0
+            for (c, r) in zip(chosen, rejected) {
+                if c > r { correct += 1 }
+                print(json ? JSONL.line(["chosen": c, "rejected": r]) : String(format: "%.4f\t%.4f", c, r))
+            }
+            let acc = Double(correct) / Double(max(lines.count, 1))
+            print(json ? JSONL.line(["accuracy": acc]) : String(format: "accuracy %.4f over %d pairs", acc, lines.count))
+        } else {
+            let texts = try lines.enumerated().map { (i, l) -> String in
+                if let t = l.text { return t }
+                if let p = l.prompt, let c = l.completion { return p + c }
+                throw RLHFError.invalidLine(path: url.path, line: i + 1, message: "expected \"text\" or \"prompt\"+\"completion\"")
+            }
+            for s in rm.score(texts.map(ids)) { print(json ? JSONL.line(["score": s]) : String(format: "%.4f", s)) }
+        }
+    }
+}
+
+struct SampleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sample",
+        abstract: "Sample N responses per prompt (JSONL {\"prompt\",\"completions\":[…]}) for raters.",
+        discussion: "Prompts longer than the context are cut from the left, with a warning that counts them.")
+
+    @Option(help: "Policy model directory.") var model: String
+    @Option(help: "JSONL with a \"prompt\" field.") var prompts: String
+    @Option(help: "Responses per prompt.") var n = 2
+    @Option(help: "Output JSONL.") var out: String
+    @Option(help: "Largest number of new tokens.") var maxNewTokens = 64
+    @Option(help: "Temperature.") var temperature: Float = 1
+    @Option(help: "Prompts per generation batch.") var batchSize = 16
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+
+    func run() throws {
+        let (gpt, tok) = try loadModelAndTokenizer(model)
+        let ps = try JSONL.read(PromptRecord.self, from: URL(fileURLWithPath: prompts)).map(\.prompt)
+        var rng = RNG(seed: seed, stream: 5)
+        let completions = Sampling.sample(gpt, tok, prompts: ps, n: n, maxNewTokens: maxNewTokens, temperature: temperature,
+                                          batchSize: batchSize, rng: &rng)
+        try JSONL.write(zip(ps, completions).map { SampleRecord(prompt: $0, completions: $1) }, to: URL(fileURLWithPath: out))
+        note("wrote \(ps.count) prompts × \(n) responses to \(out)")
+    }
+}
+
+/// Batched sampling of text completions, shared by `sample`, `demo` and evaluation.
+enum Sampling {
+    static func sample(_ gpt: GPT2, _ tok: BPETokenizer, prompts: [String], n: Int, maxNewTokens: Int, temperature: Float,
+                       batchSize: Int, greedy: Bool = false, rng: inout RNG, label: String = "sample") -> [[String]] {
+        let room = gpt.config.nPositions - maxNewTokens
+        var truncated = 0
+        let encoded = prompts.map { p -> [Int32] in
+            let e = tok.encodeIDs(p)
+            if e.count > room { truncated += 1; return Array(e.suffix(room)) }
+            return e
+        }
+        if truncated > 0 { note("warning: \(truncated) prompt(s) longer than \(room) tokens were truncated from the left") }
+        let jobs = encoded.flatMap { Array(repeating: $0, count: n) }
+        var texts: [String] = []
+        let options = SamplingOptions(temperature: temperature, greedy: greedy, maxNewTokens: maxNewTokens, eosTokenID: tok.eosTokenID.map(Int32.init))
+        let progress = Progress(label, total: jobs.count, unit: "seq")
+        for start in stride(from: 0, to: jobs.count, by: batchSize) {
+            let chunk = Array(jobs[start..<min(start + batchSize, jobs.count)])
+            let g = gpt.generate(prompts: chunk, options: options, rng: &rng)
+            for (toks, done) in zip(g.tokens, g.finished) { texts.append(tok.decode(done ? Array(toks.dropLast()) : toks)) }
+            progress.update(start + chunk.count)
+        }
+        return stride(from: 0, to: texts.count, by: max(n, 1)).map { Array(texts[$0..<$0 + n]) }
+    }
+}
