@@ -1,5 +1,6 @@
 # The two commands of the README, plus benchmarks. Numeric code is far too slow in debug
 # builds, so everything here builds release; tests need -enable-testing for @testable imports.
+SHELL := /bin/bash
 SWIFT_FLAGS := -c release -Xswiftc -enable-testing
 
 .PHONY: demo test deps build bench
@@ -13,9 +14,13 @@ build: deps
 demo: build
 	.build/release/rlhf demo
 
+# XCTest only (there are no swift-testing tests); the last line is "N passed, M failed".
 test: deps
 	swift build $(SWIFT_FLAGS) --build-tests
-	swift test $(SWIFT_FLAGS) --skip-build
+	set -o pipefail; swift test $(SWIFT_FLAGS) --skip-build --disable-swift-testing 2>&1 | tee .build/test.log
+	@grep -E "Executed [0-9]+ tests?, with [0-9]+ failures?" .build/test.log | tail -1 \
+	  | sed -E 's/.*Executed ([0-9]+) tests?, with ([0-9]+) failures?.*/\1 \2/' \
+	  | while read n f; do echo "$$((n - f)) passed, $$f failed"; done
 
 bench: build
 	.build/release/rlhf bench gemm

@@ -122,9 +122,10 @@ extension BPETokenizer {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let addedIDs = Set(addedTokens.map(\.id))
+        // Special tokens go in model.vocab too, as tokenizers' own trainer writes them: an added
+        // token missing from the model's vocabulary is given a fresh id at the end on load.
         var modelVocab: [String: JSONValue] = [:]
-        for (t, i) in vocab where !addedIDs.contains(i) { modelVocab[t] = .number(Double(i)) }
+        for (t, i) in vocab { modelVocab[t] = .number(Double(i)) }
         let byteLevel: JSONValue = .object(["type": .string("ByteLevel"), "add_prefix_space": .bool(false),
                                             "trim_offsets": .bool(true), "use_regex": .bool(true)])
         let addedJSON: [JSONValue] = addedTokens.sorted { $0.id < $1.id }.map {

@@ -1,0 +1,44 @@
+import XCTest
+import Foundation
+@testable import Tokenizers
+
+/// A tokenizer trained by this package means the same to Hugging Face: the fixture under
+/// tokenizer-reference/trained/ was written by `rlhf train-tokenizer` on train_corpus.jsonl, and
+/// trained_ids.json holds the ids `tokenizers` and transformers' AutoTokenizer produced with it.
+final class TrainedTokenizerTests: XCTestCase {
+    var dir: URL { Fixtures.root.appendingPathComponent("tokenizer-reference/trained") }
+
+    func corpus() throws -> [String] {
+        let data = try String(contentsOf: Fixtures.root.appendingPathComponent("tokenizer-reference/train_corpus.jsonl"), encoding: .utf8)
+        return data.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: String] }.map { $0["text"]! }
+    }
+
+    func testOwnTrainedTokenizerMatchesHuggingFaceIds() throws {
+        let tok = try BPETokenizer.load(directory: dir)
+        for (text, ids) in try Fixtures.cases("trained_ids.json") {
+            XCTAssertEqual(tok.encode(text), ids, text.debugDescription)
+            XCTAssertEqual(tok.decode(ids), text)
+        }
+    }
+
+    func testTrainingIsDeterministicAndReproducesTheFixture() throws {
+        let a = try BPETokenizer.train(texts: corpus(), vocabSize: 600, specialTokens: ["<|endoftext|>", "<|pad|>"], padToken: "<|pad|>")
+        let fixture = try BPETokenizer.load(directory: dir)
+        XCTAssertEqual(a.vocab, fixture.vocab)
+        XCTAssertEqual(a.merges.map { $0.0 + " " + $0.1 }, fixture.merges.map { $0.0 + " " + $0.1 })
+        XCTAssertEqual(a.tokenID("<|endoftext|>"), 0)
+        XCTAssertEqual(a.padTokenID, 1)
+        // Saved and reloaded from both layouts, it encodes the same.
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("trained-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        try a.save(to: out)
+        let fromJSON = try BPETokenizer.load(directory: out)
+        try FileManager.default.removeItem(at: out.appendingPathComponent("tokenizer.json"))
+        let fromFiles = try BPETokenizer.load(directory: out)
+        for t in try corpus().prefix(40) {
+            XCTAssertEqual(fromJSON.encode(t), a.encode(t))
+            XCTAssertEqual(fromFiles.encode(t), a.encode(t))
+        }
+        XCTAssertEqual(fromFiles.padTokenID, 1, "pad token comes back from special_tokens_map.json")
+    }
+}
