@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Tensors
+import Tokenizers
 
 /// `rlhf bench …`: performance measurements printed as tables, with the ceiling or peer beside.
 struct BenchCommand: ParsableCommand {
@@ -8,7 +9,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure throughput: GEMM against raw OpenBLAS, and the non-GEMM kernels.",
         discussion: "Benchmarks are commands, not tests: run them on an idle machine. Thread count follows RLHF_THREADS (default: all cores).",
-        subcommands: [GEMM.self, Kernels.self]
+        subcommands: [GEMM.self, Kernels.self, Tokenizer.self]
     )
 
     struct GEMM: ParsableCommand {
@@ -41,6 +42,31 @@ struct BenchCommand: ParsableCommand {
                 print(pad(r.name, 28) + pad(r.shape, 30) + pad(String(format: "%.3f", r.milliseconds), 10)
                       + String(format: "%.1f", r.gigabytesPerSecond))
             }
+        }
+    }
+}
+
+extension BenchCommand {
+    struct Tokenizer: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Encoding throughput (MB/s of UTF-8) of a model directory's tokenizer on a corpus, one thread.")
+        @Option(help: "Model or tokenizer directory.") var model: String
+        @Option(help: "Corpus: JSONL with \"text\", or plain text.") var data: String
+
+        func run() throws {
+            let texts = try readCorpus(data)
+            let bytes = texts.reduce(0) { $0 + $1.utf8.count }
+            var tokens = 0
+            // A fresh tokenizer per pass, so the word cache starts cold each time (as on a new corpus).
+            let cold = try BPETokenizer.load(directory: URL(fileURLWithPath: model))
+            let t0 = Date()
+            for t in texts { tokens += cold.encodeIDs(t).count }
+            let first = Date().timeIntervalSince(t0)
+            let t1 = Date()
+            for t in texts { _ = cold.encodeIDs(t) }
+            let warm = Date().timeIntervalSince(t1)
+            print(String(format: "%d documents, %.2f MB, %d tokens", texts.count, Double(bytes) / 1e6, tokens))
+            print(String(format: "cold cache: %.2f MB/s   warm cache: %.2f MB/s", Double(bytes) / 1e6 / first, Double(bytes) / 1e6 / warm))
         }
     }
 }
