@@ -1,7 +1,10 @@
 import ArgumentParser
 import Foundation
 import Tensors
+import Models
+import Support
 import Tokenizers
+import Training
 
 /// `rlhf bench …`: performance measurements printed as tables, with the ceiling or peer beside.
 struct BenchCommand: ParsableCommand {
@@ -9,7 +12,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure throughput: GEMM against raw OpenBLAS, and the non-GEMM kernels.",
         discussion: "Benchmarks are commands, not tests: run them on an idle machine. Thread count follows RLHF_THREADS (default: all cores).",
-        subcommands: [GEMM.self, Kernels.self, Tokenizer.self]
+        subcommands: [GEMM.self, Kernels.self, Tokenizer.self, Model.self]
     )
 
     struct GEMM: ParsableCommand {
@@ -47,6 +50,30 @@ struct BenchCommand: ParsableCommand {
 }
 
 extension BenchCommand {
+    struct Model: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "GPT-2 training tokens/s (fwd+bwd+AdamW) and generation tokens/s (KV cache, sampling) on random tokens.",
+            discussion: "Prints one JSON line; Scripts/bench/compare.sh runs it beside the PyTorch peer with the same settings.")
+        @Option(help: "Model preset: tiny, small, gpt2.") var preset = "gpt2"
+        @Option(help: "Vocabulary size (GPT-2's by default).") var vocabSize = 50257
+        @Option(help: "Sequences per training step.") var batch = 4
+        @Option(help: "Tokens per training sequence.") var context = 64
+        @Option(help: "Timed training steps.") var steps = 5
+        @Option(help: "New tokens per generated sequence.") var newTokens = 64
+        @Option(help: "Generation batch sizes, comma-separated.") var genBatches = "1,8"
+
+        func run() throws {
+            let config = try GPT2Config.preset(preset, vocabSize: vocabSize, context: max(context, 8 + newTokens, 128))
+            let train = ModelBenchmark.train(config: config, batch: batch, context: context, steps: steps)
+            var gen: [String: Double] = [:]
+            for b in genBatches.split(separator: ",").compactMap({ Int($0) }) {
+                gen["batch_\(b)"] = ModelBenchmark.generate(config: config, batch: b, newTokens: newTokens)
+            }
+            struct Out: Encodable { let side: String; let preset: String; let threads: Int; let train: ModelBenchmark.TrainResult; let generate_tokens_per_second: [String: Double] }
+            print(JSONL.line(Out(side: "swift-rlhf", preset: preset, threads: BLAS.threads, train: train, generate_tokens_per_second: gen)))
+        }
+    }
+
     struct Tokenizer: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Encoding throughput (MB/s of UTF-8) of a model directory's tokenizer on a corpus, one thread.")

@@ -1,0 +1,59 @@
+"""The PyTorch peer of `rlhf bench model`: transformers' GPT2LMHeadModel, eager float32,
+torch.optim.AdamW, the same config, batch, context, thread count and random-token data.
+Prints one JSON line in the same shape.
+
+    .venv/bin/python Scripts/bench/pytorch_gpt2.py --preset gpt2 --batch 4 --context 64 --threads 2
+"""
+import argparse, json, time
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+PRESETS = {"tiny": (4, 128, 4), "small": (6, 384, 6), "gpt2": (12, 768, 12)}
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--preset", default="gpt2"); ap.add_argument("--vocab-size", type=int, default=50257)
+    ap.add_argument("--batch", type=int, default=4); ap.add_argument("--context", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=5); ap.add_argument("--new-tokens", type=int, default=64)
+    ap.add_argument("--gen-batches", default="1,8"); ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    L, C, H = PRESETS[a.preset]
+    cfg = GPT2Config(vocab_size=a.vocab_size, n_positions=max(a.context, 8 + a.new_tokens, 128), n_embd=C, n_layer=L, n_head=H,
+                     resid_pdrop=0, embd_pdrop=0, attn_pdrop=0)
+    m = GPT2LMHeadModel(cfg)
+    m.train()
+    opt = torch.optim.AdamW(m.parameters(), lr=1e-4)
+    x = torch.randint(0, a.vocab_size, (a.batch, a.context + 1))
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = m(x[:, :-1], labels=x[:, :-1]).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
+        opt.step()
+    for _ in range(2): step()
+    t0 = time.perf_counter()
+    for _ in range(a.steps): step()
+    s = (time.perf_counter() - t0) / a.steps
+    tokens = a.batch * a.context
+    n = 12 * L * C * C + a.vocab_size * C
+    flops = tokens * (6 * n + 12 * L * a.context * C)
+    m.eval()
+    gen = {}
+    for b in [int(v) for v in a.gen_batches.split(",")]:
+        p = torch.randint(0, a.vocab_size, (b, 8))
+        kw = dict(do_sample=True, max_new_tokens=a.new_tokens, min_new_tokens=a.new_tokens, pad_token_id=0,
+                  attention_mask=torch.ones_like(p))
+        with torch.no_grad():
+            m.generate(p, **kw)
+            t0 = time.perf_counter()
+            for _ in range(3): m.generate(p, **kw)
+        gen[f"batch_{b}"] = b * a.new_tokens * 3 / (time.perf_counter() - t0)
+    print(json.dumps({"side": "pytorch+transformers", "preset": a.preset, "threads": a.threads,
+                      "train": {"secondsPerStep": s, "tokensPerSecond": tokens / s, "modelGFLOPS": flops / s / 1e9,
+                                "parameters": sum(p.numel() for p in m.parameters())},
+                      "generate_tokens_per_second": gen, "torch": torch.__version__}))
+
+if __name__ == "__main__":
+    main()

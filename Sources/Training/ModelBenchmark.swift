@@ -1,0 +1,58 @@
+import Foundation
+import Models
+import Tensors
+
+/// Training and generation throughput of a GPT-2 configuration on random tokens, measured the
+/// way the PyTorch peer script (Scripts/bench/pytorch_gpt2.py) measures it: warm-up steps, then
+/// timed steps of forward + backward + clip + AdamW.
+public enum ModelBenchmark {
+    public struct TrainResult: Codable, Sendable {
+        public let secondsPerStep: Double
+        public let tokensPerSecond: Double
+        /// Model FLOPs per second (6·N·tokens + attention), against the measured sgemm rate.
+        public let modelGFLOPS: Double
+        public let parameters: Int
+    }
+
+    /// FLOPs of one training step: 6 per parameter per token (forward 2, backward 4) for the
+    /// matrices, plus attention's 12·L·T·C per token (nanoGPT's estimate).
+    public static func trainingFLOPs(_ c: GPT2Config, tokens: Int, context: Int) -> Double {
+        let n = Double(12 * c.nLayer * c.nEmbd * c.nEmbd + c.vocabSize * c.nEmbd)  // non-embedding + head
+        return Double(tokens) * (6 * n + 12 * Double(c.nLayer * context * c.nEmbd))
+    }
+
+    public static func train(config: GPT2Config, batch: Int, context: Int, steps: Int, warmup: Int = 2) -> TrainResult {
+        let model = GPT2(config: config, seed: 1)
+        model.training = true
+        let opt = AdamW(parameters: model.parameters, hyper: .init(learningRate: 1e-4))
+        var rng = RNG(seed: 2)
+        let windows = (0..<batch).map { _ in (0...context).map { _ in Int32(rng.below(config.vocabSize)) } }
+        let data = LanguageModelBatch(windows: windows)
+        func step() {
+            opt.zeroGrad()
+            model.languageModelLoss(data).backward()
+            clipGradientNorm(opt.parameters, maxNorm: 1)
+            opt.update(learningRate: 1e-4)
+        }
+        for _ in 0..<warmup { step() }
+        let t0 = Date()
+        for _ in 0..<steps { step() }
+        let s = Date().timeIntervalSince(t0) / Double(steps)
+        let tokens = batch * context
+        return TrainResult(secondsPerStep: s, tokensPerSecond: Double(tokens) / s,
+                           modelGFLOPS: trainingFLOPs(config, tokens: tokens, context: context) / s / 1e9, parameters: model.parameterCount)
+    }
+
+    /// New tokens per second of batched sampling with the KV cache (prompt of 8 tokens,
+    /// `newTokens` generated, no early stop).
+    public static func generate(config: GPT2Config, batch: Int, newTokens: Int, repeats: Int = 3) -> Double {
+        let model = GPT2(config: config, seed: 1)
+        var rng = RNG(seed: 3)
+        let prompts = (0..<batch).map { _ in (0..<8).map { _ in Int32(rng.below(config.vocabSize)) } }
+        let options = SamplingOptions(temperature: 1, maxNewTokens: newTokens, eosTokenID: nil)
+        _ = model.generate(prompts: prompts, options: options, rng: &rng)
+        let t0 = Date()
+        for _ in 0..<repeats { _ = model.generate(prompts: prompts, options: options, rng: &rng) }
+        return Double(batch * newTokens * repeats) / Date().timeIntervalSince(t0)
+    }
+}
