@@ -49,6 +49,10 @@ public struct GPT2Config: Codable, Equatable, Sendable {
         }
         c.vocabSize = vocabSize
         c.nPositions = context
+        // GPT-2's 50256 means <|endoftext|> only in GPT-2's vocabulary; with another tokenizer the
+        // caller sets the ids, and an id outside the vocabulary must not be written (load rejects it).
+        if let b = c.bosTokenID, b >= vocabSize { c.bosTokenID = nil }
+        if let e = c.eosTokenID, e >= vocabSize { c.eosTokenID = nil }
         return c
     }
 

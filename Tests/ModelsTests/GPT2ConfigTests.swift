@@ -120,6 +120,11 @@ final class GPT2ConfigTests: XCTestCase {
         XCTAssertEqual([small.nLayer, small.nEmbd, small.nHead, small.headDim], [6, 384, 6, 64])
         let gpt2 = try GPT2Config.preset("gpt2", vocabSize: 50257, context: 1024)
         XCTAssertEqual([gpt2.nLayer, gpt2.nEmbd, gpt2.nHead, gpt2.innerDim, gpt2.vocabSize, gpt2.nPositions], [12, 768, 12, 3072, 50257, 1024])
+        XCTAssertEqual(gpt2.eosTokenID, 50256)
+        XCTAssertNil(tiny.eosTokenID, "GPT-2's <|endoftext|> id does not exist in a 2048-token vocabulary")
+        let url = tmp.appendingPathComponent("preset.json")
+        try tiny.write(to: url)
+        XCTAssertEqual(try GPT2Config.load(url).nEmbd, 128, "a preset written as is loads")
         XCTAssertThrowsError(try GPT2Config.preset("huge", vocabSize: 10, context: 10)) { e in
             let m = "\(e)"
             for s in ["\"huge\"", "tiny", "small", "gpt2"] { XCTAssertTrue(m.contains(s), "«\(m)» should mention \(s)") }
