@@ -125,7 +125,9 @@ public final class GPT2 {
         for block in blocks {
             let h = layerNorm(x, block.ln1Gain, block.ln1Bias, eps: config.epsilon)
             let qkv = linear(h, block.attnWeight, block.attnBias).reshaped([batch, length, 3 * c])
-            let a = causalSelfAttention(qkv, heads: config.nHead, keyMask: keyMask).reshaped([batch * length, c])
+            let a = (training && config.attnPdrop > 0
+                ? causalSelfAttention(qkv, heads: config.nHead, keyMask: keyMask, dropout: Float(config.attnPdrop), rng: &dropoutRNG)
+                : causalSelfAttention(qkv, heads: config.nHead, keyMask: keyMask)).reshaped([batch * length, c])
             x = x + drop(linear(a, block.attnProjWeight, block.attnProjBias), config.residPdrop)
             let h2 = layerNorm(x, block.ln2Gain, block.ln2Bias, eps: config.epsilon)
             let m = linear(gelu(linear(h2, block.fcWeight, block.fcBias)), block.mlpProjWeight, block.mlpProjBias)

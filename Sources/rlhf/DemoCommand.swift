@@ -27,7 +27,7 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Responses per prompt for best-of-N.") var bestOf = 8
 
     struct Budget {
-        var pretrainDocs = 12_000, pretrainSteps = 600, sftSteps = 250, pairPrompts = 1_200, rmEpochs = 2, evalPrompts = 200
+        var pretrainDocs = 12_000, pretrainSteps = 600, sftSteps = 250, pairPrompts = 2_000, rmEpochs = 3, evalPrompts = 200
         init() {}
         init(pretrainDocs: Int = 12_000, pretrainSteps: Int, sftSteps: Int, pairPrompts: Int, rmEpochs: Int, evalPrompts: Int) {
             self.pretrainDocs = pretrainDocs; self.pretrainSteps = pretrainSteps; self.sftSteps = sftSteps

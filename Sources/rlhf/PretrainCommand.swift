@@ -32,7 +32,7 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Peak learning rate.") var lr: Float = 1e-3
     @Option(help: "Warm-up steps.") var warmup = 50
     @Option(help: "AdamW weight decay (matrices only).") var weightDecay: Float = 0.1
-    @Option(help: "Dropout (embeddings and residual branches) during training.") var dropout: Double = 0.0
+    @Option(help: "Dropout (embeddings, attention probabilities, residual branches) during training.") var dropout: Double = 0.0
     @Option(help: "Evaluate every N steps.") var evalEvery = 100
     @Option(help: "Checkpoint every N steps.") var checkpointEvery = 200
     @Option(help: "Fraction of documents held out for evaluation.") var evalFraction = 0.05
@@ -72,7 +72,7 @@ struct PretrainCommand: ParsableCommand {
             if let nEmbd { c.nEmbd = nEmbd }
             if let nHead { c.nHead = nHead }
             guard c.nEmbd % c.nHead == 0 else { throw ValidationError("n_embd \(c.nEmbd) must be divisible by n_head \(c.nHead)") }
-            c.residPdrop = dropout; c.embdPdrop = dropout; c.attnPdrop = 0
+            c.residPdrop = dropout; c.embdPdrop = dropout; c.attnPdrop = dropout
             c.bosTokenID = tok.eosTokenID; c.eosTokenID = tok.eosTokenID; c.padTokenID = tok.padTokenID
             model = GPT2(config: c, seed: seed)
         }

@@ -167,6 +167,20 @@ final class GradientTests: XCTestCase {
         XCTAssertEqual(Array(out.toArray()[0..<8]), [Float](repeating: 0, count: 8), "a query with no visible key outputs zeros")
     }
 
+    func testAttentionDropoutGradientAndExpectation() {
+        let qkv = randomTensor([2, 5, 3 * 2 * 4], seed: 98)
+        checkGradients([qkv]) { t in var rng = RNG(seed: 4); return causalSelfAttention(t[0], heads: 2, dropout: 0.3, rng: &rng) }
+        // Averaged over many masks, dropout leaves the output unchanged in expectation.
+        let plain = withNoGrad { causalSelfAttention(qkv, heads: 2) }.toArray()
+        var rng = RNG(seed: 5)
+        var mean = [Float](repeating: 0, count: plain.count)
+        for _ in 0..<2000 {
+            let o = withNoGrad { causalSelfAttention(qkv, heads: 2, dropout: 0.3, rng: &rng) }.toArray()
+            for i in 0..<o.count { mean[i] += o[i] / 2000 }
+        }
+        assertClose(mean, plain, tol: 0.05)
+    }
+
     func testAttentionMatchesNaiveSoftmax() {
         let b = 2, t = 5, heads = 2, hd = 3, c = heads * hd
         let qkv = randomTensor([b, t, 3 * c], seed: 100)

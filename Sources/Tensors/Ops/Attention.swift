@@ -8,6 +8,24 @@ import Foundation
 /// left-padding position) outputs zeros instead of NaN. Softmax subtracts the row maximum.
 /// Work is split over batch × heads across cores; the probabilities are kept for backward.
 public func causalSelfAttention(_ qkv: Tensor, heads: Int, keyMask: [Float]? = nil) -> Tensor {
+    attention(qkv, heads: heads, keyMask: keyMask, dropMask: nil)
+}
+
+/// The same, with dropout on the attention probabilities (GPT-2's `attn_pdrop`, applied after
+/// the softmax as transformers does): each probability is zeroed with probability `dropout`
+/// and survivors scaled by 1/(1−dropout). Masks are drawn from `rng` before the parallel
+/// work, so a seed reproduces them whatever the thread count.
+public func causalSelfAttention(_ qkv: Tensor, heads: Int, keyMask: [Float]? = nil, dropout: Float, rng: inout RNG) -> Tensor {
+    precondition(dropout >= 0 && dropout < 1, "attention: dropout \(dropout) outside [0, 1)")
+    guard dropout > 0 else { return attention(qkv, heads: heads, keyMask: keyMask, dropMask: nil) }
+    let b = qkv.shape[0], t = qkv.shape[1]
+    let m = Storage(count: b * heads * t * t)
+    let keep = 1 / (1 - dropout), threshold = UInt32(Double(dropout) * 4_294_967_296.0)
+    for i in 0..<m.count { m.pointer[i] = rng.next32() >= threshold ? keep : 0 }
+    return attention(qkv, heads: heads, keyMask: keyMask, dropMask: m)
+}
+
+func attention(_ qkv: Tensor, heads: Int, keyMask: [Float]?, dropMask: Storage?) -> Tensor {
     guard qkv.rank == 3, qkv.shape[2] % (3 * heads) == 0 else {
         fatalError("attention: qkv shape \(qkv.shape) must be [B, T, 3·C] with C divisible by \(heads) heads")
     }
@@ -20,6 +38,7 @@ public func causalSelfAttention(_ qkv: Tensor, heads: Int, keyMask: [Float]? = n
     let probs = Storage(count: b * heads * t * t)
     let pq = qkv.pointer, po = out.pointer, pp = probs.pointer
     let mask = keyMask
+    let pm = dropMask?.pointer  // per-probability scale: 0 or 1/(1−p); nil without dropout
     Parallel.forRange(b * heads, cost: t * t * hd * 2) { range in
         for bh in range {
             let bi = bh / heads, h = bh % heads
@@ -48,16 +67,18 @@ public func causalSelfAttention(_ qkv: Tensor, heads: Int, keyMask: [Float]? = n
                     total += e
                 }
                 let inv = 1 / total
+                let mrow = pm.map { $0 + (bh * t + ti) * t }
                 for s in 0...ti {
                     prow[s] *= inv
-                    if prow[s] != 0 { axpy(prow[s], pq + (bi * t + s) * c3 + 2 * c + h * hd, o, hd) }
+                    let w = prow[s] * (mrow?[s] ?? 1)
+                    if w != 0 { axpy(w, pq + (bi * t + s) * c3 + 2 * c + h * hd, o, hd) }
                 }
             }
         }
     }
     if Tensor.needsGrad(qkv) {
-        out.record("attention", [qkv]) { [probs] g in
-            withExtendedLifetime(probs) {}
+        out.record("attention", [qkv]) { [probs, dropMask] g in
+            withExtendedLifetime((probs, dropMask)) {}
             let gq = qkv.gradBuffer().pointer, pg = g.pointer
             Parallel.forRange(b * heads, cost: t * t * hd * 4) { range in
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: max(t, 1)) { dp in
@@ -65,15 +86,17 @@ public func causalSelfAttention(_ qkv: Tensor, heads: Int, keyMask: [Float]? = n
                         let bi = bh / heads, h = bh % heads
                         for ti in 0..<t {
                             let prow = pp + (bh * t + ti) * t
+                            let mrow = pm.map { $0 + (bh * t + ti) * t }
                             let dout = pg + (bi * t + ti) * c + h * hd
-                            // dp_s = dout·v_s; dv_s += p_s·dout
+                            // dp_s = m_s·(dout·v_s); dv_s += p_s·m_s·dout (m = dropout scale, 1 without)
                             var pdp: Float = 0
                             for s in 0...ti {
                                 let p = prow[s]
                                 if p == 0 { dp[s] = 0; continue }
+                                let ms = mrow?[s] ?? 1
                                 let vOff = (bi * t + s) * c3 + 2 * c + h * hd
-                                dp[s] = dot(dout, pq + vOff, hd)
-                                axpy(p, dout, gq + vOff, hd)
+                                dp[s] = dot(dout, pq + vOff, hd) * ms
+                                if ms != 0 { axpy(p * ms, dout, gq + vOff, hd) }
                                 pdp += p * dp[s]
                             }
                             // d score_s = p_s (dp_s − Σ p dp); dq += scale·Σ dscore·k; dk_s += scale·dscore·q
