@@ -154,7 +154,12 @@ public struct SafeTensors {
             #else
             for i in 0..<n { dst[i] = Float(bitPattern: UInt32(littleEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
             #endif
-        case "F16": for i in 0..<n { dst[i] = halfToFloat(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
+        case "F16":
+            // A 256 KB table of all 65536 conversions beats the branchy conversion: measured on
+            // 118M elements (SafeTensorsLargeFileTests), 1.37 s → 0.93 s, the rest page faults.
+            halfTable.withUnsafeBufferPointer { table in
+                for i in 0..<n { dst[i] = table[Int(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))] }
+            }
         case "BF16": for i in 0..<n { dst[i] = Float(bitPattern: UInt32(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16) }
         case "F8_E4M3": for i in 0..<n { dst[i] = float8E4M3ToFloat(src.load(fromByteOffset: i, as: UInt8.self)) }
         case "F8_E5M2": for i in 0..<n { dst[i] = halfToFloat(UInt16(src.load(fromByteOffset: i, as: UInt8.self)) << 8) }
@@ -223,6 +228,9 @@ public struct SafeTensors {
         try AtomicFile.write(out, to: url)
     }
 }
+
+/// `halfToFloat` of every half bit pattern, built once on first use.
+let halfTable: [Float] = (0...UInt16.max).map(halfToFloat)
 
 /// IEEE half → single, including subnormals, infinities and NaN (payload kept).
 @inline(__always)

@@ -227,3 +227,39 @@ final class SafeTensorsTests: XCTestCase {
         assertError([url.path, "no tensor named \"nope\""]) { _ = try f.tensor("nope") }
     }
 }
+
+/// Opt-in measurement on a checkpoint-sized file (not run by default: it needs two large files
+/// written by Python). Make them with
+/// `python -c "import torch; from safetensors.torch import save_file; g=torch.Generator().manual_seed(0); t={f'w{i}': torch.randn(768, 3072, generator=g).half() for i in range(50)}; save_file(t, 'DIR/f16.safetensors'); save_file({k: v.float() for k, v in t.items()}, 'DIR/f32.safetensors')"`
+/// and run with `RLHF_SAFETENSORS_BENCH=DIR`. Prints read throughput; asserts that the F16
+/// file converts bit-identically to torch's own upcast in the F32 file.
+final class SafeTensorsLargeFileTests: XCTestCase {
+    func testLargeFileConversionMatchesTorchUpcast() throws {
+        guard let dir = ProcessInfo.processInfo.environment["RLHF_SAFETENSORS_BENCH"] else {
+            throw XCTSkip("set RLHF_SAFETENSORS_BENCH to a directory holding f16.safetensors and f32.safetensors")
+        }
+        let base = URL(fileURLWithPath: dir)
+        var times: [String: Double] = [:]
+        var loaded: [String: [String: Tensor]] = [:]
+        for name in ["f32", "f16"] {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let file = try SafeTensors.load(base.appendingPathComponent("\(name).safetensors"))
+            var out: [String: Tensor] = [:]
+            for n in file.names { out[n] = try file.tensor(n) }
+            times[name] = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            loaded[name] = out
+        }
+        let f32 = loaded["f32"]!, f16 = loaded["f16"]!
+        XCTAssertEqual(f32.keys.sorted(), f16.keys.sorted())
+        var elements = 0
+        for (n, a) in f32 {
+            let b = f16[n]!
+            XCTAssertEqual(a.shape, b.shape)
+            XCTAssertEqual(memcmp(a.pointer, b.pointer, 4 * a.count), 0, "\(n): F16→F32 differs from torch's upcast")
+            elements += a.count
+        }
+        let mb = Double(elements) / 1e6
+        print(String(format: "safetensors read: %.1fM elements; F32 %.3f s (%.0f MB/s of file), F16 %.3f s (%.0f MB/s of file)",
+                     mb, times["f32"]!, 4 * mb / times["f32"]!, times["f16"]!, 2 * mb / times["f16"]!))
+    }
+}
