@@ -18,9 +18,9 @@ demo: build
 test: deps
 	swift build $(SWIFT_FLAGS) --build-tests
 	set -o pipefail; swift test $(SWIFT_FLAGS) --skip-build --disable-swift-testing 2>&1 | tee .build/test.log
-	@grep -E "Executed [0-9]+ tests?, with [0-9]+ failures?" .build/test.log | tail -1 \
-	  | sed -E 's/.*Executed ([0-9]+) tests?, with ([0-9]+) failures?.*/\1 \2/' \
-	  | while read n f; do echo "$$((n - f)) passed, $$f failed"; done
+	@grep -E "Executed [0-9]+ tests?, with" .build/test.log | tail -1 | awk '{ n=$$2; s=0; f=0; \
+	  for (i=1; i<=NF; i++) { if ($$i ~ /^skipped/) s=$$(i-2); if ($$i ~ /^failure/) f=$$(i-1) } \
+	  printf "%d passed, %d failed, %d skipped\n", n-f-s, f, s }'
 
 bench: build
 	.build/release/rlhf bench gemm

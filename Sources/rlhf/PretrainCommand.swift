@@ -49,12 +49,7 @@ struct PretrainCommand: ParsableCommand {
 
         let texts = try readCorpus(data)
         guard texts.count >= 2 else { throw RLHFError.invalidFile(path: data, message: "needs at least 2 documents (one is held out)") }
-        var order = Array(texts.indices)
-        var splitRNG = RNG(seed: seed, stream: 3)
-        order.shuffle(using: &splitRNG)
-        let heldOut = max(1, Int(Double(texts.count) * evalFraction))
-        let evalTexts = order.prefix(heldOut).map { texts[$0] }
-        let trainTexts = order.dropFirst(heldOut).map { texts[$0] }
+        let (trainTexts, evalTexts) = splitHeldOut(texts, fraction: evalFraction, seed: seed)
 
         let checkpoint = outURL.appendingPathComponent(TrainingCheckpoint.folderName)
         let tok: BPETokenizer

@@ -60,12 +60,7 @@ enum RewardStage {
         config.epochs = epochs; config.batchSize = batchSize; config.learningRate = lr; config.seed = seed; config.useMargins = useMargins
         let trainer = RewardTrainer(model: rm, config: config)
         trainer.onEpoch = onEpoch
-        var order = Array(records.indices)
-        var rng = RNG(seed: seed, stream: 3)
-        order.shuffle(using: &rng)
-        let held = max(1, Int(Double(records.count) * evalFraction))
-        let heldOut = order.prefix(held).map { records[$0] }
-        let trainRecords = order.dropFirst(held).map { records[$0] }
+        let (trainRecords, heldOut) = splitHeldOut(records, fraction: evalFraction, seed: seed)
         let context = base.config.nPositions
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         let metricsURL = out.appendingPathComponent("metrics.jsonl")

@@ -54,13 +54,8 @@ enum SFT {
         let context = model.config.nPositions
         let (examples, truncated) = SFTData.examples(records, tokenizer: tok, contextLength: context)
         if truncated > 0 { note("warning: \(truncated) examples longer than the context of \(context) tokens were truncated") }
-        var order = Array(examples.indices)
-        var rng = RNG(seed: seed, stream: 3)
-        order.shuffle(using: &rng)
-        let held = max(1, Int(Double(examples.count) * evalFraction))
+        let (trainSet, evalSet) = splitHeldOut(examples, fraction: evalFraction, seed: seed)
         let pad = Int32(tok.padTokenID ?? tok.eosTokenID ?? 0)
-        let evalSet = order.prefix(held).map { examples[$0] }
-        let trainSet = order.dropFirst(held).map { examples[$0] }
         var config = LanguageModelTrainingConfig()
         config.steps = steps; config.batchSize = batchSize; config.gradientAccumulation = gradAccum; config.contextLength = context
         config.learningRate = lr; config.warmupSteps = warmup; config.weightDecay = weightDecay

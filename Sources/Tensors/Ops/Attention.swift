@@ -56,20 +56,9 @@ func attention(_ qkv: Tensor, heads: Int, keyMask: [Float]?, dropMask: Storage?)
                 let o = po + (bi * t + ti) * c + h * hd
                 o.update(repeating: 0, count: hd)
                 for s in (ti + 1)..<t { prow[s] = 0 }
-                if maxv == -Float.infinity {
-                    for s in 0...ti { prow[s] = 0 }
-                    continue
-                }
-                var total: Float = 0
-                for s in 0...ti {
-                    let e = prow[s] == -Float.infinity ? 0 : fastExp(prow[s] - maxv)
-                    prow[s] = e
-                    total += e
-                }
-                let inv = 1 / total
+                guard normalizeScores(prow, ti + 1, max: maxv) else { continue }
                 let mrow = pm.map { $0 + (bh * t + ti) * t }
                 for s in 0...ti {
-                    prow[s] *= inv
                     let w = prow[s] * (mrow?[s] ?? 1)
                     if w != 0 { axpy(w, pq + (bi * t + s) * c3 + 2 * c + h * hd, o, hd) }
                 }
@@ -203,18 +192,31 @@ public func cachedSelfAttention(_ qkv: Tensor, heads: Int, cache: KVCache, layer
                     }
                     let o = po + (bi * tn + ti) * c + h * hd
                     o.update(repeating: 0, count: hd)
-                    if maxv == -Float.infinity { continue }
-                    var total: Float = 0
-                    for s in 0...pos {
-                        let e = scores[s] == -Float.infinity ? 0 : fastExp(scores[s] - maxv)
-                        scores[s] = e
-                        total += e
-                    }
-                    let inv = 1 / total
-                    for s in 0...pos where scores[s] != 0 { axpy(scores[s] * inv, vBase + s * hd, o, hd) }
+                    guard normalizeScores(scores.baseAddress!, pos + 1, max: maxv) else { continue }
+                    for s in 0...pos where scores[s] != 0 { axpy(scores[s], vBase + s * hd, o, hd) }
                 }
             }
         }
     }
     return out
+}
+
+/// Turns `n` scaled scores (−∞ for hidden keys) into softmax probabilities in place, subtracting
+/// the row maximum `max` for stability. A row with no visible key becomes zeros and returns
+/// false, so a left-padding query outputs zeros rather than NaN.
+@inline(__always)
+func normalizeScores(_ row: UnsafeMutablePointer<Float>, _ n: Int, max maxv: Float) -> Bool {
+    if maxv == -Float.infinity {
+        row.update(repeating: 0, count: n)
+        return false
+    }
+    var total: Float = 0
+    for s in 0..<n {
+        let e = row[s] == -Float.infinity ? 0 : fastExp(row[s] - maxv)
+        row[s] = e
+        total += e
+    }
+    let inv = 1 / total
+    for s in 0..<n { row[s] *= inv }
+    return true
 }
