@@ -2,15 +2,21 @@ import COpenBLAS
 import Foundation
 
 /// The OpenBLAS binding: thread count, and row-major SGEMM on raw pointers.
+///
+/// OpenBLAS itself runs single-threaded; large products are split into one block of rows (or
+/// columns) per core and the blocks run on GCD's threads. OpenBLAS's own pool spins in
+/// `sched_yield` after every call (measured: 22% of all cycles of a small-model training step),
+/// fighting the element-wise kernels that run on the same two cores right after.
 public enum BLAS {
-    /// OpenBLAS threads, set once at first use: `RLHF_THREADS` if given, else the core count.
-    /// OpenBLAS's own default (from its build or OPENBLAS_NUM_THREADS) is not reliable here.
+    /// Cores used by GEMMs and the parallel kernels: `RLHF_THREADS` if given, else all.
     public static let threads: Int = {
         let env = ProcessInfo.processInfo.environment["RLHF_THREADS"].flatMap { Int($0) }
-        let n = max(1, env ?? ProcessInfo.processInfo.activeProcessorCount)
-        openblas_set_num_threads(Int32(n))
-        return n
+        openblas_set_num_threads(1)
+        return max(1, env ?? ProcessInfo.processInfo.activeProcessorCount)
     }()
+
+    /// Below this many FLOPs a product runs on one core: splitting costs more than it saves.
+    static let splitFLOPs = 2_000_000.0
 
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, row-major; op(A) is m×k, op(B) is k×n.
     /// `lda`/`ldb`/`ldc` are row strides of A, B, C as stored.
@@ -21,14 +27,34 @@ public enum BLAS {
         b: UnsafePointer<Float>, ldb: Int,
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        _ = threads
+        let parts = threads
         if m == 0 || n == 0 { return }
         if k == 0 {
-            // BLAS would leave C untouched with beta semantics unclear on some builds.
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } }
             return
         }
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        func run(_ m: Int, _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
+            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                        Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        }
+        guard parts > 1, 2.0 * Double(m) * Double(n) * Double(k) >= splitFLOPs, max(m, n) >= 2 * parts else {
+            run(m, n, a, b, c)
+            return
+        }
+        if m >= n || n < 2 * parts {
+            // Blocks of rows of C (and of op(A)): rows of A, or columns of a transposed A.
+            DispatchQueue.concurrentPerform(iterations: parts) { p in
+                let lo = m * p / parts, hi = m * (p + 1) / parts
+                guard lo < hi else { return }
+                run(hi - lo, n, transA ? a + lo : a + lo * lda, b, c + lo * ldc)
+            }
+        } else {
+            // Blocks of columns of C (and of op(B)).
+            DispatchQueue.concurrentPerform(iterations: parts) { p in
+                let lo = n * p / parts, hi = n * (p + 1) / parts
+                guard lo < hi else { return }
+                run(m, hi - lo, a, transB ? b + lo * ldb : b + lo, c + lo)
+            }
+        }
     }
 }

@@ -22,6 +22,9 @@ public enum ModelBenchmark {
     }
 
     public static func train(config: GPT2Config, batch: Int, context: Int, steps: Int, warmup: Int = 2) -> TrainResult {
+        // Dropout off, as in the peer script: both sides do exactly the same arithmetic.
+        var config = config
+        config.residPdrop = 0; config.embdPdrop = 0; config.attnPdrop = 0
         let model = GPT2(config: config, seed: 1)
         model.training = true
         let opt = AdamW(parameters: model.parameters, hyper: .init(learningRate: 1e-4))

@@ -6,7 +6,8 @@ import Foundation
 public enum KernelBenchmark {
     public struct GEMMRow: Sendable {
         public let m: Int, k: Int, n: Int
-        /// `cblas_sgemm` called directly on preallocated buffers: the ceiling.
+        /// `cblas_sgemm` called directly on preallocated buffers with OpenBLAS's own threads:
+        /// the ceiling.
         public let rawGFLOPS: Double
         /// The same product through `matmul` (pooled output, op dispatch, shape checks).
         public let bindingGFLOPS: Double
@@ -42,10 +43,12 @@ public enum KernelBenchmark {
             let a = Tensor.randn([m, k], rng: &rng), b = Tensor.randn([k, n], rng: &rng)
             let c = Tensor(zeros: [m, n])
             let flops = 2.0 * Double(m) * Double(k) * Double(n)
+            openblas_set_num_threads(Int32(BLAS.threads))
             let raw = time(seconds: seconds) {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1,
                             a.pointer, Int32(k), b.pointer, Int32(n), 0, c.pointer, Int32(n))
             }
+            openblas_set_num_threads(1)
             let binding = time(seconds: seconds) { _ = withNoGrad { matmul(a, b) } }
             let w = Tensor.randn([k, n], rng: &rng)
             w.requiresGrad = true
