@@ -1,3 +1,4 @@
+import COpenBLAS
 import Foundation
 
 /// Causal multi-head self-attention over a fused projection `qkv` of shape `[B, T, 3C]`
@@ -35,71 +36,82 @@ func attention(_ qkv: Tensor, heads: Int, keyMask: [Float]?, dropMask: Storage?)
     }
     let scale = 1 / Float(hd).squareRoot()
     let out = Tensor(uninitialized: [b, t, c])
+    // Softmax probabilities per (batch, head), [T, T], upper triangle zero: kept for backward.
     let probs = Storage(count: b * heads * t * t)
     let pq = qkv.pointer, po = out.pointer, pp = probs.pointer
     let mask = keyMask
     let pm = dropMask?.pointer  // per-probability scale: 0 or 1/(1−p); nil without dropout
-    Parallel.forRange(b * heads, cost: t * t * hd * 2) { range in
+    // Each head's products are GEMMs on strided views of qkv (row stride 3C); OpenBLAS runs
+    // them single-threaded inside the per-head parallel loop (see BLAS).
+    Parallel.forRange(b * heads, cost: t * t * hd * 4) { range in
+        let weighted = pm == nil ? nil : Storage(count: t * t)
         for bh in range {
             let bi = bh / heads, h = bh % heads
+            let q = pq + bi * t * c3 + h * hd, k = q + c, v = q + 2 * c
+            let p = pp + bh * t * t
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(t), Int32(hd), scale,
+                        q, Int32(c3), k, Int32(c3), 0, p, Int32(t))
             for ti in 0..<t {
-                let q = pq + (bi * t + ti) * c3 + h * hd
-                let prow = pp + (bh * t + ti) * t
+                let row = p + ti * t
                 var maxv = -Float.infinity
                 for s in 0...ti {
-                    if let mask, mask[bi * t + s] == 0 { prow[s] = -Float.infinity; continue }
-                    let k = pq + (bi * t + s) * c3 + c + h * hd
-                    let v = dot(q, k, hd) * scale
-                    prow[s] = v
-                    if v > maxv { maxv = v }
+                    if let mask, mask[bi * t + s] == 0 { row[s] = -Float.infinity } else if row[s] > maxv { maxv = row[s] }
                 }
-                let o = po + (bi * t + ti) * c + h * hd
-                o.update(repeating: 0, count: hd)
-                for s in (ti + 1)..<t { prow[s] = 0 }
-                guard normalizeScores(prow, ti + 1, max: maxv) else { continue }
-                let mrow = pm.map { $0 + (bh * t + ti) * t }
-                for s in 0...ti {
-                    let w = prow[s] * (mrow?[s] ?? 1)
-                    if w != 0 { axpy(w, pq + (bi * t + s) * c3 + 2 * c + h * hd, o, hd) }
-                }
+                for s in (ti + 1)..<t { row[s] = 0 }
+                _ = normalizeScores(row, ti + 1, max: maxv)
             }
+            var w = UnsafePointer(p)
+            if let weighted, let pm {
+                let m = pm + bh * t * t
+                for i in 0..<(t * t) { weighted.pointer[i] = p[i] * m[i] }
+                w = UnsafePointer(weighted.pointer)
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(t), Int32(hd), Int32(t), 1,
+                        w, Int32(t), v, Int32(c3), 0, po + bi * t * c + h * hd, Int32(c))
         }
     }
     if Tensor.needsGrad(qkv) {
         out.record("attention", [qkv]) { [probs, dropMask] g in
             withExtendedLifetime((probs, dropMask)) {}
             let gq = qkv.gradBuffer().pointer, pg = g.pointer
-            Parallel.forRange(b * heads, cost: t * t * hd * 4) { range in
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: max(t, 1)) { dp in
-                    for bh in range {
-                        let bi = bh / heads, h = bh % heads
-                        for ti in 0..<t {
-                            let prow = pp + (bh * t + ti) * t
-                            let mrow = pm.map { $0 + (bh * t + ti) * t }
-                            let dout = pg + (bi * t + ti) * c + h * hd
-                            // dp_s = m_s·(dout·v_s); dv_s += p_s·m_s·dout (m = dropout scale, 1 without)
-                            var pdp: Float = 0
-                            for s in 0...ti {
-                                let p = prow[s]
-                                if p == 0 { dp[s] = 0; continue }
-                                let ms = mrow?[s] ?? 1
-                                let vOff = (bi * t + s) * c3 + 2 * c + h * hd
-                                dp[s] = dot(dout, pq + vOff, hd) * ms
-                                if ms != 0 { axpy(p * ms, dout, gq + vOff, hd) }
-                                pdp += p * dp[s]
-                            }
-                            // d score_s = p_s (dp_s − Σ p dp); dq += scale·Σ dscore·k; dk_s += scale·dscore·q
-                            let qOff = (bi * t + ti) * c3 + h * hd
-                            for s in 0...ti {
-                                let p = prow[s]
-                                if p == 0 { continue }
-                                let ds = p * (dp[s] - pdp) * scale
-                                let kOff = (bi * t + s) * c3 + c + h * hd
-                                axpy(ds, pq + kOff, gq + qOff, hd)
-                                axpy(ds, pq + qOff, gq + kOff, hd)
-                            }
-                        }
+            Parallel.forRange(b * heads, cost: t * t * hd * 8) { range in
+                let dS = Storage(count: t * t)
+                let weighted = pm == nil ? nil : Storage(count: t * t)
+                for bh in range {
+                    let bi = bh / heads, h = bh % heads
+                    let q = pq + bi * t * c3 + h * hd, k = q + c, v = q + 2 * c
+                    let gQ = gq + bi * t * c3 + h * hd, gK = gQ + c, gV = gQ + 2 * c
+                    let dO = pg + bi * t * c + h * hd
+                    let p = pp + bh * t * t, d = dS.pointer
+                    var w = UnsafePointer(p)
+                    if let weighted, let pm {
+                        let m = pm + bh * t * t
+                        for i in 0..<(t * t) { weighted.pointer[i] = p[i] * m[i] }
+                        w = UnsafePointer(weighted.pointer)
                     }
+                    // dV += Wᵀ·dO, with W the (dropped-out) probabilities
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(t), Int32(hd), Int32(t), 1,
+                                w, Int32(t), dO, Int32(c), 1, gV, Int32(c3))
+                    // dP = (dO·Vᵀ) ∘ M
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(t), Int32(hd), 1,
+                                dO, Int32(c), v, Int32(c3), 0, d, Int32(t))
+                    if let pm {
+                        let m = pm + bh * t * t
+                        for i in 0..<(t * t) { d[i] *= m[i] }
+                    }
+                    // dScore = P ∘ (dP − Σ P·dP) · scale, row by row (the softmax backward)
+                    for ti in 0..<t {
+                        let pr = p + ti * t, dr = d + ti * t
+                        var pdp: Float = 0
+                        for s in 0...ti { pdp += pr[s] * dr[s] }
+                        for s in 0...ti { dr[s] = pr[s] * (dr[s] - pdp) * scale }
+                        for s in (ti + 1)..<t { dr[s] = 0 }
+                    }
+                    // dQ += dS·K; dK += dSᵀ·Q
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(t), Int32(hd), Int32(t), 1,
+                                d, Int32(t), k, Int32(c3), 1, gQ, Int32(c3))
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(t), Int32(hd), Int32(t), 1,
+                                d, Int32(t), q, Int32(c3), 1, gK, Int32(c3))
                 }
             }
         }
