@@ -60,12 +60,7 @@ func attention(_ qkv: Tensor, heads: Int, keyMask: [Float]?, dropMask: Storage?)
                 for s in (ti + 1)..<t { row[s] = 0 }
                 _ = normalizeScores(row, ti + 1, max: maxv)
             }
-            var w = UnsafePointer(p)
-            if let weighted, let pm {
-                let m = pm + bh * t * t
-                for i in 0..<(t * t) { weighted.pointer[i] = p[i] * m[i] }
-                w = UnsafePointer(weighted.pointer)
-            }
+            let w = droppedProbabilities(p, pm.map { $0 + bh * t * t }, count: t * t, scratch: weighted)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(t), Int32(hd), Int32(t), 1,
                         w, Int32(t), v, Int32(c3), 0, po + bi * t * c + h * hd, Int32(c))
         }
@@ -83,12 +78,7 @@ func attention(_ qkv: Tensor, heads: Int, keyMask: [Float]?, dropMask: Storage?)
                     let gQ = gq + bi * t * c3 + h * hd, gK = gQ + c, gV = gQ + 2 * c
                     let dO = pg + bi * t * c + h * hd
                     let p = pp + bh * t * t, d = dS.pointer
-                    var w = UnsafePointer(p)
-                    if let weighted, let pm {
-                        let m = pm + bh * t * t
-                        for i in 0..<(t * t) { weighted.pointer[i] = p[i] * m[i] }
-                        w = UnsafePointer(weighted.pointer)
-                    }
+                    let w = droppedProbabilities(p, pm.map { $0 + bh * t * t }, count: t * t, scratch: weighted)
                     // dV += Wᵀ·dO, with W the (dropped-out) probabilities
                     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(t), Int32(hd), Int32(t), 1,
                                 w, Int32(t), dO, Int32(c), 1, gV, Int32(c3))
@@ -211,6 +201,15 @@ public func cachedSelfAttention(_ qkv: Tensor, heads: Int, cache: KVCache, layer
         }
     }
     return out
+}
+
+/// One head's probabilities after dropout, P∘M written into `scratch`, or P itself without
+/// dropout (`mask` nil).
+@inline(__always)
+func droppedProbabilities(_ p: UnsafeMutablePointer<Float>, _ mask: UnsafeMutablePointer<Float>?, count: Int, scratch: Storage?) -> UnsafePointer<Float> {
+    guard let mask, let scratch else { return UnsafePointer(p) }
+    for i in 0..<count { scratch.pointer[i] = p[i] * mask[i] }
+    return UnsafePointer(scratch.pointer)
 }
 
 /// Turns `n` scaled scores (−∞ for hidden keys) into softmax probabilities in place, subtracting
