@@ -32,7 +32,8 @@ public final class RewardModel {
         scoreWeight.requiresGrad = true
     }
 
-    init(trunk: GPT2, scoreWeight: Tensor) {
+    /// A reward model (or value model) from an existing trunk and head, sharing their storage.
+    public init(trunk: GPT2, scoreWeight: Tensor) {
         self.trunk = trunk
         self.scoreWeight = scoreWeight
         scoreWeight.name = "score.weight"

@@ -16,6 +16,7 @@ struct RLHF: AsyncParsableCommand {
             SFTCommand.self,
             SampleCommand.self,
             RewardCommand.self,
+            PPOCommand.self,
             ScoreCommand.self,
             GenerateCommand.self,
             EvalCommand.self,

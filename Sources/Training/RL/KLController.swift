@@ -23,4 +23,7 @@ public struct KLController: Codable, Equatable, Sendable {
         let error = min(max(currentKL / target - 1, -0.2), 0.2)
         beta *= 1 + error * Double(samples) / horizon
     }
+
+    /// Puts back the β a checkpoint saved (an adaptive β depends on the whole run so far).
+    public mutating func restore(beta: Double) { self.beta = beta }
 }

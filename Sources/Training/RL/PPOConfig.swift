@@ -1,0 +1,97 @@
+import Foundation
+import Support
+
+/// Hyper-parameters of `rlhf ppo`, named after TRL's `PPOConfig` where TRL has the same knob.
+/// Saved as the run's `run_config.json`; a resumed run reads it back.
+public struct PPOConfig: Codable, Equatable, Sendable {
+    /// PPO iterations: each samples `batchSize` rollouts and optimises on them.
+    public var steps = 100
+    /// Rollouts (prompt + sampled response) per iteration.
+    public var batchSize = 64
+    /// Optimisation passes over each iteration's rollouts (TRL `num_ppo_epochs`).
+    public var ppoEpochs = 4
+    /// Minibatches per epoch, each one optimiser step (TRL `num_mini_batches`).
+    public var numMiniBatches = 1
+    /// Micro-batches per minibatch, accumulated before the step: memory only, same update.
+    public var gradientAccumulation = 1
+    /// Rows per forward pass when generating and scoring (TRL `local_rollout_forward_batch_size`).
+    public var rolloutBatchSize = 64
+
+    public var learningRate: Float = 3e-6
+    /// TRL decays the rate linearly to 0 over the run.
+    public var decay: LearningRateSchedule.Decay = .linear
+    /// 1e-5 rather than torch's 1e-8: with tiny second moments early in RL, 1e-8 lets single
+    /// updates explode (Ziegler et al.; "N implementation details", detail 6).
+    public var adamEpsilon: Float = 1e-5
+    public var weightDecay: Float = 0
+    public var maxGradNorm: Float = 1
+
+    // Sampling.
+    /// 0.7 as in TRL; the same temperature divides the logits of every training forward pass,
+    /// otherwise the first ratio π/π_old is not 1 and the KL is measured on another distribution.
+    public var temperature: Float = 0.7
+    public var topK: Int? = nil
+    public var topP: Float? = nil
+    /// TRL `response_length`.
+    public var maxNewTokens = 53
+
+    // Rewards.
+    /// Initial (or fixed) β of the per-token penalty −β·(log π − log π_ref) (TRL `kl_coef`).
+    public var klCoef: Double = 0.05
+    /// Adaptive β: target KL per sequence (nats); nil keeps β fixed.
+    public var klTarget: Double? = nil
+    /// Rollouts over which a sustained KL error changes β by about e^0.2 (Ziegler's horizon).
+    public var klHorizon: Double = 10_000
+    /// Subtracted from the score of a response cut at `maxNewTokens` without EOS
+    /// (TRL `missing_eos_penalty`): otherwise rambling until the cut is free.
+    public var missingEOSPenalty: Double = 1
+    /// Weight of the reward model's normalised score in the total score.
+    public var rewardModelWeight: Double = 1
+
+    // Advantages and losses.
+    /// γ = 1: the only non-KL reward comes at the end of a short episode; discounting it would
+    /// favour short answers for no reason.
+    public var gamma: Float = 1
+    public var lambda: Float = 0.95
+    /// Policy ratio clip ε (TRL `cliprange`).
+    public var clipRange: Float = 0.2
+    /// Value clip εᵥ (TRL `cliprange_value`).
+    public var valueClipRange: Float = 0.2
+    /// Value-loss coefficient in policy + c·value (TRL `vf_coef`).
+    public var valueCoef: Float = 0.1
+    public var whitenRewards = false
+
+    /// Where the value function lives: its own trunk initialised from the reward model (TRL's
+    /// layout) or a head on the policy's trunk (half the compute, but the critic's gradients
+    /// move the policy's features).
+    public enum ValueModel: String, Codable, Sendable, CaseIterable { case separate, shared }
+    public var valueModel: ValueModel = .separate
+
+    public var checkpointEvery = 10
+    public var seed: UInt64 = 0
+
+    public init() {}
+
+    /// Checks combinations that cannot work before any model is loaded.
+    public func validate() throws {
+        func bad(_ m: String) -> RLHFError { .invalidArgument(m) }
+        if steps < 1 { throw bad("--steps must be at least 1, found \(steps)") }
+        if batchSize < 1 { throw bad("--batch-size must be at least 1, found \(batchSize)") }
+        if numMiniBatches < 1 || batchSize % numMiniBatches != 0 {
+            throw bad("--batch-size \(batchSize) must split into --num-mini-batches \(numMiniBatches) equal minibatches")
+        }
+        let mini = batchSize / numMiniBatches
+        if gradientAccumulation < 1 || mini % gradientAccumulation != 0 {
+            throw bad("a minibatch of \(mini) rollouts must split into --grad-accum \(gradientAccumulation) equal micro-batches")
+        }
+        if ppoEpochs < 1 { throw bad("--ppo-epochs must be at least 1") }
+        if !(temperature > 0) { throw bad("--temperature must be > 0, found \(temperature)") }
+        if maxNewTokens < 1 { throw bad("--max-new-tokens must be at least 1") }
+        if klCoef < 0 { throw bad("--kl-coef must be ≥ 0, found \(klCoef)") }
+        if let t = klTarget, !(t > 0) { throw bad("--kl-target must be > 0, found \(t)") }
+        if !(klHorizon > 0) { throw bad("--kl-horizon must be > 0") }
+        if !(clipRange > 0) || !(valueClipRange > 0) { throw bad("clip ranges must be > 0") }
+        if !(lambda >= 0 && lambda <= 1) || !(gamma >= 0 && gamma <= 1) { throw bad("--gamma and --lam must lie in [0, 1]") }
+        if checkpointEvery < 1 { throw bad("--checkpoint-every must be at least 1") }
+    }
+}

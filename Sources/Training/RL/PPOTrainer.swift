@@ -1,0 +1,370 @@
+import Foundation
+import Models
+import Support
+import Tensors
+import Tokenizers
+
+/// PPO for language models with a per-token KL penalty to a frozen reference, in the recipe of
+/// Ziegler et al. 2019, InstructGPT and TRL's `PPOTrainer` (details as catalogued in Huang et al.
+/// 2024, "The N+ Implementation Details of RLHF with PPO"). One iteration, top to bottom:
+///
+/// 1. rollout: sample responses from the current policy at `temperature`;
+/// 2. score: reward model (normalised) + programmatic reward functions − missing-EOS penalty;
+/// 3. reference: log π_ref of the same tokens; per-token reward −β·KL, score on the last token;
+/// 4. values and GAE advantages, whitened;
+/// 5. `ppoEpochs` passes of clipped-surrogate + clipped-value updates over shuffled minibatches;
+/// 6. adapt β toward the KL target (if one is set); log; checkpoint.
+///
+/// Dropout is off throughout (`training = false` on every model): with dropout the rollout's
+/// log-probabilities and the training pass's would differ, and the ratio and the KL with them.
+public final class PPOTrainer {
+    public let policy: GPT2
+    public let reference: GPT2
+    public let rewardModel: RewardModel
+    public let value: ValueFunction
+    public let tokenizer: BPETokenizer
+    /// The reward model's tokenizer when it differs from the policy's: responses are then decoded
+    /// to text and re-encoded for scoring.
+    let rewardTokenizer: BPETokenizer?
+    public let config: PPOConfig
+    public let runDirectory: URL
+    public let optimizer: AdamW
+    let schedule: LearningRateSchedule
+    public private(set) var kl: KLController
+    /// Prompt texts and their (left-truncated) tokens.
+    let promptTexts: [String]
+    let promptIDs: [[Int32]]
+    let rewardFunctions: [RewardFunction]
+    /// Functions logged on every rollout but not rewarded (the demo's hidden gold utility).
+    let monitors: [RewardFunction]
+    var rng: RNG
+    public private(set) var step = 0
+    /// Prompts longer than the room left by `maxNewTokens`, cut from the left.
+    public let truncatedPrompts: Int
+    public var label = "ppo"
+    /// Seconds spent in each phase over the run, for the time split printed at the end.
+    public private(set) var timing: [String: Double] = [:]
+    public private(set) var generatedTokens = 0
+    /// Set after each iteration: the last iteration's rollouts (for inspection and tests).
+    public private(set) var lastRollout: PPORollout?
+    /// Mean ratio π/π_old over the first minibatch of the first epoch of the last iteration:
+    /// exactly 1 when the rollout's and the training pass's log-probabilities agree.
+    public private(set) var firstRatio: Float = .nan
+
+    public init(policy: GPT2, rewardModel: RewardModel, tokenizer: BPETokenizer, rewardTokenizer: BPETokenizer?,
+                prompts: [String], rewardFunctions: [RewardFunction] = [], monitors: [RewardFunction] = [],
+                config: PPOConfig, runDirectory: URL) throws {
+        try config.validate()
+        guard !prompts.isEmpty else { throw RLHFError.invalidArgument("PPO needs at least one prompt") }
+        guard config.maxNewTokens < policy.config.nPositions else {
+            throw RLHFError.invalidArgument("--max-new-tokens \(config.maxNewTokens) leaves no room for a prompt in a context of \(policy.config.nPositions)")
+        }
+        self.policy = policy
+        self.rewardModel = rewardModel
+        self.tokenizer = tokenizer
+        self.rewardTokenizer = rewardTokenizer
+        self.config = config
+        self.runDirectory = runDirectory
+        self.rewardFunctions = rewardFunctions
+        self.monitors = monitors
+        reference = GPT2(config: policy.config)
+        reference.copyWeights(from: policy)
+        value = ValueFunction(kind: config.valueModel, rewardModel: rewardModel, policy: policy)
+        for m in [policy, reference, rewardModel.trunk] + (value.trunk.map { [$0] } ?? []) { m.training = false }
+
+        let room = policy.config.nPositions - config.maxNewTokens
+        var truncated = 0
+        promptIDs = prompts.map { p in
+            let ids = tokenizer.encodeIDs(p)
+            if ids.count > room { truncated += 1; return Array(ids.suffix(room)) }
+            return ids.isEmpty ? [Int32(tokenizer.eosTokenID ?? 0)] : ids
+        }
+        promptTexts = prompts
+        truncatedPrompts = truncated
+
+        optimizer = AdamW(parameters: policy.parameters + value.parameters,
+                          hyper: .init(learningRate: config.learningRate, epsilon: config.adamEpsilon, weightDecay: config.weightDecay))
+        let updates = config.steps * config.ppoEpochs * config.numMiniBatches
+        schedule = LearningRateSchedule(peak: config.learningRate, warmupSteps: 0, totalSteps: updates, decay: config.decay, minRatio: 0)
+        kl = config.klTarget.map { .adaptive(initial: config.klCoef, target: $0, horizon: config.klHorizon) } ?? .fixed(config.klCoef)
+        rng = RNG(seed: config.seed, stream: 31)
+    }
+
+    var checkpointURL: URL { runDirectory.appendingPathComponent(TrainingCheckpoint.folderName) }
+    var metricsURL: URL { runDirectory.appendingPathComponent("metrics.jsonl") }
+
+    // MARK: - The loop
+
+    /// Runs iterations until `config.steps` (or `stopAt`, as an interruption would). Throws
+    /// `RLHFError.nonFinite` naming the step and the cause on NaN/Inf; the last checkpoint is intact.
+    public func train(stopAt: Int? = nil) throws {
+        let metrics = try Metrics(metricsURL)
+        let progress = Progress(label, total: config.steps, unit: "it")
+        let end = min(config.steps, stopAt ?? config.steps)
+        while step < end {
+            let t0 = Date()
+            var rollout = timed("rollout") { sampleRollout(iteration: step) }
+            let (rmRaw, rmNormalised, fnValues, monitorValues) = try timed("score") { try score(&rollout) }
+            timed("reference") { computeReferenceAndValues(&rollout) }
+            let k1 = perRowSum(rollout, rollout.logProbs.indices.map { rollout.logProbs[$0] - rollout.refLogProbs[$0] })
+            // k3 = (ρ − 1) − log ρ with ρ = π_ref/π: non-negative per token, lower variance; logged
+            // beside k1 because k1's per-sequence values can go negative on a small batch.
+            let k3 = perRowSum(rollout, rollout.logProbs.indices.map {
+                let lr = Double(rollout.refLogProbs[$0] - rollout.logProbs[$0]); return Foundation.exp(lr) - 1 - lr })
+            let beta = kl.beta
+            rollout.assignRewards(beta: beta)
+            rollout.computeAdvantages(gamma: config.gamma, lambda: config.lambda, whitenRewards: config.whitenRewards)
+            let stats = try timed("train") { try optimise(rollout) }
+            let meanKL = mean(k1)
+            // Ziegler's controller sees the KL of the batch just sampled, per sequence.
+            kl.update(currentKL: meanKL, samples: rollout.batch)
+            step += 1
+            lastRollout = rollout
+
+            let seconds = Date().timeIntervalSince(t0)
+            let tokens = rollout.responseLengths.reduce(0, +)
+            generatedTokens += tokens
+            let nonScore = mean(perRowSum(rollout, rollout.logProbs.indices.map { -beta * Double(rollout.logProbs[$0] - rollout.refLogProbs[$0]) }))
+            var record: [String: Double] = [
+                "step": Double(step), "episode": Double(step * config.batchSize),
+                "objective/kl": meanKL, "objective/kl_k3": mean(k3), "objective/beta": beta,
+                "objective/entropy": mean(perRowSum(rollout, rollout.logProbs.map { -Double($0) })),
+                "objective/non_score_reward": nonScore,
+                "objective/scores": mean(rollout.scores), "objective/rlhf_reward": mean(rollout.scores) + nonScore,
+                "objective/rm_score": mean(rmNormalised), "objective/rm_score_raw": mean(rmRaw),
+                "policy/approxkl_avg": stats.approxKL, "policy/clipfrac_avg": stats.clipFraction,
+                "policy/entropy_avg": stats.entropy, "loss/policy_avg": stats.policyLoss, "loss/value_avg": stats.valueLoss,
+                "val/clipfrac_avg": stats.valueClipFraction, "val/ratio": stats.ratio,
+                "val/explained_variance": rollout.explainedVariance,
+                "val/num_eos_tokens": Double(rollout.endedWithEOS.filter { $0 }.count),
+                "response_length": Double(tokens) / Double(rollout.batch),
+                "lr": Double(schedule.rate(at: max(optimizer.step - 1, 0))),
+                "tokens_per_second": Double(tokens) / seconds, "seconds": seconds,
+            ]
+            for (f, v) in zip(rewardFunctions, fnValues) { record["objective/\(f.name)"] = mean(v) }
+            for (f, v) in zip(monitors, monitorValues) { record["objective/\(f.name)"] = mean(v) }
+            try metrics.append(record)
+            let monitorText = zip(monitors, monitorValues).map { String(format: " %@ %+.3f", $0.name, mean($1)) }.joined()
+            progress.update(step, String(format: "score %+.3f rm %+.3f%@ kl %.2f β %.3f pg %+.3f vf %.3f ent %.2f clip %.2f ev %.2f len %.1f | %.0f tok/s",
+                                         mean(rollout.scores), mean(rmNormalised), monitorText, meanKL, beta, stats.policyLoss, stats.valueLoss,
+                                         stats.entropy, stats.clipFraction, rollout.explainedVariance, Double(tokens) / Double(rollout.batch),
+                                         Double(generatedTokens) / timing.values.reduce(0, +)))
+            if step % config.checkpointEvery == 0 || step == config.steps { try saveCheckpoint() }
+        }
+        progress.finish(timeSplit)
+    }
+
+    /// "rollout 41% · score 6% · reference 9% · train 44% · 1234 tok/s": where an iteration's time goes.
+    public var timeSplit: String {
+        let total = timing.values.reduce(0, +)
+        guard total > 0 else { return "" }
+        let parts = ["rollout", "score", "reference", "train"].map { String(format: "%@ %.1fs (%.0f%%)", $0, timing[$0] ?? 0, 100 * (timing[$0] ?? 0) / total) }
+        return parts.joined(separator: " · ") + String(format: " · %.0f generated tok/s", Double(generatedTokens) / total)
+    }
+
+    func timed<T>(_ phase: String, _ body: () throws -> T) rethrows -> T {
+        let t0 = Date()
+        defer { timing[phase, default: 0] += Date().timeIntervalSince(t0) }
+        return try body()
+    }
+
+    // MARK: - 1. Rollout
+
+    /// The prompts of iteration `i`: consecutive slices of a permutation of the prompt set, drawn
+    /// afresh each pass from (seed, pass), so a resumed run needs nothing but the step to continue.
+    func promptIndices(iteration i: Int) -> [Int] {
+        let n = promptIDs.count
+        return (0..<config.batchSize).map { j in
+            let k = i * config.batchSize + j
+            let pass = k / n
+            var r = RNG(seed: config.seed &+ UInt64(pass), stream: 32)
+            var perm = Array(0..<n)
+            for a in stride(from: n - 1, to: 0, by: -1) { perm.swapAt(a, r.below(a + 1)) }
+            return perm[k % n]
+        }
+    }
+
+    func sampleRollout(iteration: Int) -> PPORollout {
+        let indices = promptIndices(iteration: iteration)
+        let prompts = indices.map { promptIDs[$0] }
+        let options = SamplingOptions(temperature: config.temperature, topK: config.topK, topP: config.topP,
+                                      maxNewTokens: config.maxNewTokens, eosTokenID: tokenizer.eosTokenID.map(Int32.init))
+        var responses: [[Int32]] = [], ended: [Bool] = [], logProbs: [[Float]] = []
+        for start in stride(from: 0, to: prompts.count, by: config.rolloutBatchSize) {
+            let g = policy.generate(prompts: Array(prompts[start..<min(start + config.rolloutBatchSize, prompts.count)]), options: options, rng: &rng)
+            responses += g.tokens; ended += g.finished; logProbs += g.logProbs
+        }
+        return PPORollout(prompts: prompts, responses: responses, ended: ended, samplingLogProbs: logProbs, promptIndices: indices)
+    }
+
+    // MARK: - 2. Scores
+
+    /// Fills `rollout.scores`; returns the raw and normalised reward-model scores and each reward
+    /// function's and monitor's values, per row.
+    func score(_ rollout: inout PPORollout) throws -> ([Double], [Double], [[Double]], [[Double]]) {
+        let eos = tokenizer.eosTokenID.map(Int32.init)
+        var sequences: [[Int32]] = [], texts: [String] = []
+        let rmContext = rewardModel.trunk.config.nPositions
+        for b in 0..<rollout.batch {
+            let prompt = promptIDs[rollout.promptIndices[b]]
+            var response = (0..<rollout.responseLengths[b]).map { rollout.ids[b * rollout.length + rollout.promptLength + $0] }
+            if rollout.endedWithEOS[b], response.last == eos { response.removeLast() }
+            let text = tokenizer.decode(response)
+            texts.append(text)
+            // The reward model was trained on prompt + response without EOS; score the same shape.
+            let seq = rewardTokenizer.map { $0.encodeIDs(promptTexts[rollout.promptIndices[b]] + text) } ?? (prompt + response)
+            sequences.append(Array(seq.suffix(rmContext)))
+        }
+        let raw = rewardModel.score(sequences, batchSize: config.rolloutBatchSize).map(Double.init)
+        let normalised = raw.map { r in rewardModel.normalization.map { (r - $0.mean) / max($0.std, 1e-8) } ?? r }
+        if let bad = raw.firstIndex(where: { !$0.isFinite }) {
+            throw RLHFError.nonFinite(step: step + 1, what: "the reward model's score of rollout \(bad)")
+        }
+        let prompts = rollout.promptIndices.map { promptTexts[$0] }
+        let fnValues = rewardFunctions.map { f in zip(prompts, texts).map { f.function($0, $1) } }
+        let monitorValues = monitors.map { f in zip(prompts, texts).map { f.function($0, $1) } }
+        for (f, v) in zip(rewardFunctions, fnValues) {
+            if let bad = v.firstIndex(where: { !$0.isFinite }) { throw RLHFError.nonFinite(step: step + 1, what: "reward function \(f.name) on rollout \(bad)") }
+        }
+        rollout.scores = (0..<rollout.batch).map { b in
+            var s = config.rewardModelWeight * normalised[b]
+            for (f, v) in zip(rewardFunctions, fnValues) { s += f.weight * v[b] }
+            if !rollout.endedWithEOS[b] { s -= config.missingEOSPenalty }
+            return s
+        }
+        return (raw, normalised, fnValues, monitorValues)
+    }
+
+    // MARK: - 3–4. Old and reference log-probabilities, values
+
+    /// log π_old (recomputed by the same forward pass training uses), log π_ref and V_old for
+    /// every response token, in chunks of `rolloutBatchSize` rows, without gradient.
+    func computeReferenceAndValues(_ rollout: inout PPORollout) {
+        let n = rollout.batch * rollout.responseLength
+        rollout.logProbs = [Float](repeating: 0, count: n)
+        rollout.refLogProbs = rollout.logProbs
+        rollout.values = rollout.logProbs
+        withNoGrad {
+            for start in stride(from: 0, to: rollout.batch, by: config.rolloutBatchSize) {
+                let rows = Array(start..<min(start + config.rolloutBatchSize, rollout.batch))
+                let off = start * rollout.responseLength
+                let (lp, _, h) = forward(policy, rollout, rows: rows, entropy: false)
+                let (ref, _, _) = forward(reference, rollout, rows: rows, entropy: false)
+                let v = value.values(rollout, rows: rows, policyHidden: h)
+                for k in 0..<lp.count where rollout.mask[off + k] != 0 {
+                    rollout.logProbs[off + k] = lp[k]; rollout.refLogProbs[off + k] = ref[k]; rollout.values[off + k] = v[k]
+                }
+            }
+        }
+    }
+
+    /// log-probabilities `[rows·R]` of the rows' response tokens under `model` at the sampling
+    /// temperature, with entropies if asked, and the hidden states `[rows·(P+R), C]`.
+    func forward(_ model: GPT2, _ rollout: PPORollout, rows: [Int], entropy: Bool) -> (Tensor, Tensor?, Tensor) {
+        let t = rollout.length
+        let h = model.hiddenStates(ids: rollout.slice(rollout.ids, rows: rows, width: t), batch: rows.count, length: t,
+                                   keyMask: rollout.slice(rollout.keyMask, rows: rows, width: t),
+                                   positions: rollout.slice(rollout.positions, rows: rows, width: t))
+        let at = h.gatherRows(rollout.predictingRows(count: rows.count))
+        let out = model.tokenLogProbs(at, targets: rollout.targets(rows: rows), temperature: config.temperature, entropy: entropy)
+        return (out.logProbs, out.entropy, h)
+    }
+
+    // MARK: - 5. Optimisation
+
+    struct Stats { var policyLoss = 0.0, valueLoss = 0.0, clipFraction = 0.0, valueClipFraction = 0.0, approxKL = 0.0, entropy = 0.0, ratio = 0.0 }
+
+    func optimise(_ rollout: PPORollout) throws -> Stats {
+        let r = rollout.responseLength
+        let mini = rollout.batch / config.numMiniBatches, micro = mini / config.gradientAccumulation
+        var stats = Stats(), updates = 0.0
+        firstRatio = .nan
+        for _ in 0..<config.ppoEpochs {
+            var order = Array(0..<rollout.batch)
+            for a in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(a, rng.below(a + 1)) }
+            for m in 0..<config.numMiniBatches {
+                let lr = schedule.rate(at: optimizer.step)
+                optimizer.zeroGrad()
+                var s = Stats()
+                for a in 0..<config.gradientAccumulation {
+                    let rows = Array(order[(m * mini + a * micro)..<(m * mini + (a + 1) * micro)])
+                    let (lp, ent, h) = forward(policy, rollout, rows: rows, entropy: true)
+                    let v = value.values(rollout, rows: rows, policyHidden: h)
+                    func constant(_ a: [Float]) -> Tensor { Tensor(rollout.slice(a, rows: rows, width: r), shape: [rows.count * r]) }
+                    let mask = constant(rollout.mask)
+                    let loss = PPOLoss(logProbs: lp, oldLogProbs: constant(rollout.logProbs), advantages: constant(rollout.advantages),
+                                       mask: mask, clipRange: config.clipRange, values: v, oldValues: constant(rollout.values),
+                                       returns: constant(rollout.returns), valueClipRange: config.valueClipRange)
+                    if firstRatio.isNaN { firstRatio = loss.meanRatio }
+                    // Policy and critic step together on one loss (their parameters are disjoint
+                    // when separate); vf_coef keeps the critic's larger gradients from dominating.
+                    let total = (loss.policyLoss + loss.valueLoss * config.valueCoef) * (1 / Float(config.gradientAccumulation))
+                    guard total.item.isFinite else {
+                        throw RLHFError.nonFinite(step: step + 1, what: "the PPO loss (policy \(loss.policyLoss.item), value \(loss.valueLoss.item))")
+                    }
+                    if let op = total.backward(detectAnomaly: false) { throw RLHFError.nonFinite(step: step + 1, what: "the gradient of \(op)") }
+                    let w = 1 / Double(config.gradientAccumulation)
+                    s.policyLoss += w * Double(loss.policyLoss.item); s.valueLoss += w * Double(loss.valueLoss.item)
+                    s.clipFraction += w * Double(loss.clipFraction); s.valueClipFraction += w * Double(loss.valueClipFraction)
+                    s.approxKL += w * Double(loss.approxKL); s.ratio += w * Double(loss.meanRatio)
+                    if let ent { s.entropy += w * Double(maskedMean(ent, mask).item) }
+                }
+                let norm = clipGradientNorm(optimizer.parameters, maxNorm: config.maxGradNorm)
+                guard norm.isFinite else {
+                    throw RLHFError.nonFinite(step: step + 1, what: "the gradient of \(firstNonFiniteGradient(optimizer.parameters) ?? "a parameter")")
+                }
+                optimizer.update(learningRate: lr)
+                updates += 1
+                stats.policyLoss += s.policyLoss; stats.valueLoss += s.valueLoss; stats.clipFraction += s.clipFraction
+                stats.valueClipFraction += s.valueClipFraction; stats.approxKL += s.approxKL; stats.entropy += s.entropy; stats.ratio += s.ratio
+            }
+        }
+        return Stats(policyLoss: stats.policyLoss / updates, valueLoss: stats.valueLoss / updates, clipFraction: stats.clipFraction / updates,
+                     valueClipFraction: stats.valueClipFraction / updates, approxKL: stats.approxKL / updates,
+                     entropy: stats.entropy / updates, ratio: stats.ratio / updates)
+    }
+
+    // MARK: - Checkpoints
+
+    /// `checkpoint-last/`: policy (a model folder), critic, optimiser moments, β, step and the
+    /// sampling RNG — everything `resume()` needs to continue bit for bit.
+    public func saveCheckpoint() throws {
+        let state = TrainerState(step: step, optimizerStep: optimizer.step, dataRNG: rng, dropoutRNG: policy.dropoutRNG,
+                                 extra: ["beta": kl.beta, "generated_tokens": Double(generatedTokens)])
+        try TrainingCheckpoint.save(to: checkpointURL, state: state, optimizer: optimizer) { dir in
+            try policy.save(to: dir, tokenizer: tokenizer)
+            try value.save(in: dir)
+        }
+    }
+
+    /// Continues from `runDirectory/checkpoint-last`.
+    public func resume() throws {
+        let loaded = try GPT2.load(directory: checkpointURL)
+        policy.copyWeights(from: loaded)
+        try value.load(from: checkpointURL)
+        let state = try TrainingCheckpoint.load(from: checkpointURL, optimizer: optimizer)
+        step = state.step
+        rng = state.dataRNG
+        kl.restore(beta: state.extra["beta"] ?? kl.beta)
+        generatedTokens = Int(state.extra["generated_tokens"] ?? 0)
+        try Metrics.truncate(metricsURL, afterStep: step)
+    }
+
+    /// Writes the final policy (with tokenizer) and critic to `runDirectory`.
+    public func saveFinal() throws {
+        try policy.save(to: runDirectory, tokenizer: tokenizer)
+        try value.save(in: runDirectory)
+    }
+
+    // MARK: - Helpers
+
+    func perRowSum(_ rollout: PPORollout, _ perToken: [Float]) -> [Double] { perRowSum(rollout, perToken.map(Double.init)) }
+
+    func perRowSum(_ rollout: PPORollout, _ perToken: [Double]) -> [Double] {
+        (0..<rollout.batch).map { b in
+            (0..<rollout.responseLengths[b]).reduce(0.0) { $0 + perToken[b * rollout.responseLength + $1] }
+        }
+    }
+
+    func mean(_ x: [Double]) -> Double { x.isEmpty ? .nan : x.reduce(0, +) / Double(x.count) }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import Models
+import Support
+import Tensors
+import Tokenizers
+
+/// PPO's critic: V(state) read at every position, through a linear head `[1, C]`.
+///
+/// `.separate` gives it its own trunk initialised from the reward model, TRL's layout: the critic
+/// starts out already knowing what scores well, and its gradients never touch the policy.
+/// `.shared` puts the head on the policy's trunk: one forward pass fewer per minibatch and no
+/// second model in memory, at the price of the value loss also moving the policy's features.
+public final class ValueFunction {
+    /// Own trunk (`.separate`), or nil to read the policy's hidden states (`.shared`).
+    public let trunk: GPT2?
+    public let head: Tensor
+
+    public var kind: PPOConfig.ValueModel { trunk == nil ? .shared : .separate }
+
+    /// A critic initialised from the reward model (separate) or with a zero head (shared: the
+    /// reward model's head means nothing on the policy's features, and zero predicts the mean).
+    public init(kind: PPOConfig.ValueModel, rewardModel: RewardModel, policy: GPT2) {
+        switch kind {
+        case .separate:
+            let t = GPT2(config: rewardModel.trunk.config)
+            t.copyWeights(from: rewardModel.trunk)
+            trunk = t
+            head = rewardModel.scoreWeight.copy()
+        case .shared:
+            trunk = nil
+            head = Tensor(zeros: [1, policy.config.nEmbd])
+        }
+        head.name = "score.weight"
+        head.requiresGrad = true
+    }
+
+    /// Trainable parameters, named `value.…` so they never collide with the policy's in the
+    /// optimiser's checkpoint.
+    public var parameters: [(String, Tensor)] {
+        (trunk?.parameters.map { ("value.transformer.\($0.0)", $0.1) } ?? []) + [("value.score.weight", head)]
+    }
+
+    /// Values `[rows.count · R]` of the rollout's `rows` at each response token's predicting
+    /// position. `policyHidden` is the policy's hidden states for the same rows (used when shared).
+    func values(_ rollout: PPORollout, rows: [Int], policyHidden: Tensor?) -> Tensor {
+        let h: Tensor
+        if let trunk {
+            h = trunk.hiddenStates(ids: rollout.slice(rollout.ids, rows: rows, width: rollout.length), batch: rows.count,
+                                   length: rollout.length, keyMask: rollout.slice(rollout.keyMask, rows: rows, width: rollout.length),
+                                   positions: rollout.slice(rollout.positions, rows: rows, width: rollout.length))
+        } else {
+            guard let policyHidden else { fatalError("shared value head needs the policy's hidden states") }
+            h = policyHidden
+        }
+        let at = h.gatherRows(rollout.predictingRows(count: rows.count))
+        return linear(at, head, transposedWeight: true).reshaped([rows.count * rollout.responseLength])
+    }
+
+    static let folderName = "value_model"
+    static let headFile = "value_head.safetensors"
+
+    /// Separate: a `GPT2ForSequenceClassification` folder (transformers loads it, as TRL's value
+    /// model); shared: the head alone.
+    public func save(in directory: URL) throws {
+        if let trunk {
+            let rm = RewardModel(trunk: trunk, scoreWeight: head)
+            try rm.save(to: directory.appendingPathComponent(ValueFunction.folderName))
+        } else {
+            try SafeTensors.save([("score.weight", head)], metadata: ["format": "pt"], to: directory.appendingPathComponent(ValueFunction.headFile))
+        }
+    }
+
+    /// Restores weights written by `save(in:)`.
+    public func load(from directory: URL) throws {
+        if let trunk {
+            let rm = try RewardModel.load(directory: directory.appendingPathComponent(ValueFunction.folderName))
+            trunk.copyWeights(from: rm.trunk)
+            head.assign(rm.scoreWeight)
+        } else {
+            let st = try SafeTensors.load(directory.appendingPathComponent(ValueFunction.headFile))
+            let t = try st.tensor("score.weight")
+            guard t.shape == head.shape else {
+                throw RLHFError.invalidFile(path: st.path, message: "score.weight has shape \(t.shape), expected \(head.shape)")
+            }
+            head.assign(t)
+        }
+    }
+}

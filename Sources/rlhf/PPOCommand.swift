@@ -1,0 +1,162 @@
+import ArgumentParser
+import Feedback
+import Foundation
+import Models
+import Support
+import Tensors
+import Tokenizers
+import Training
+
+struct PPOCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ppo",
+        abstract: "Optimise a policy against a reward model with PPO under a KL penalty to the reference.",
+        discussion: """
+        The policy starts from --policy (usually the SFT model), which also becomes the frozen \
+        reference. Each step samples --batch-size responses to prompts from --prompts \
+        ({"prompt"} JSONL), scores them with the reward model (normalised by the mean/std stored \
+        with it) plus any --reward-fn, subtracts β·(log π − log π_ref) per token, and runs \
+        --ppo-epochs of clipped PPO updates with a value model. Flags are named after TRL's \
+        PPOConfig. Writes the policy (a model folder) and value_model/ to --out, with \
+        metrics.jsonl (TRL's metric names) and a resumable checkpoint-last/.
+        """)
+
+    @Option(help: "Starting policy directory (usually the SFT model); also the frozen reference.") var policy: String
+    @Option(help: "Reward model directory (GPT2ForSequenceClassification, num_labels 1).") var reward: String
+    @Option(help: "JSONL with a \"prompt\" field.") var prompts: String
+    @Option(help: "Output directory.") var out: String
+
+    @Option(help: "PPO iterations (each samples --batch-size rollouts).") var steps = 100
+    @Option(help: "Rollouts per iteration.") var batchSize = 64
+    @Option(help: "Passes over each iteration's rollouts.") var ppoEpochs = 4
+    @Option(help: "Minibatches per pass (one optimiser step each).") var numMiniBatches = 1
+    @Option(help: "Micro-batches accumulated per minibatch (memory only).") var gradAccum = 1
+    @Option(help: "Rows per generation/scoring forward pass.") var rolloutBatchSize = 64
+    @Option(name: .customLong("learning-rate"), help: "Peak learning rate (linear decay to 0).") var learningRate: Float = 3e-6
+
+    @Option(help: "Learning-rate schedule after the peak: linear (to 0, TRL's default), cosine or constant.")
+    var lrSchedulerType: LearningRateSchedule.Decay = .linear
+
+    @Option(help: "Sampling temperature (also applied in every training forward pass).") var temperature: Float = 0.7
+    @Option(help: "Top-k sampling (default: off).") var topK: Int?
+    @Option(help: "Nucleus sampling p (default: off).") var topP: Float?
+    @Option(name: [.customLong("max-new-tokens"), .customLong("response-length")], help: "Tokens generated per response at most.") var maxNewTokens = 53
+
+    @Option(help: "β of the per-token KL penalty (initial β when --kl-target is set).") var klCoef: Double = 0.05
+    @Option(help: "Adaptive β: target KL per response, in nats (default: β fixed).") var klTarget: Double?
+    @Option(help: "Adaptive β: horizon in rollouts.") var klHorizon: Double = 10_000
+    @Option(help: "Subtracted from the score of responses cut off without EOS.") var missingEosPenalty: Double = 1
+    @Option(help: "Weight of the reward model's normalised score.") var rmWeight: Double = 1
+    @Option(parsing: .singleValue, help: ArgumentHelp("Programmatic reward NAME or NAME:WEIGHT, added to the score (repeatable).",
+            discussion: "Built in: \(ProgrammaticRewards.names.joined(separator: ", ")).")) var rewardFn: [String] = []
+    @Option(parsing: .singleValue, help: "Reward function logged on every rollout but not rewarded (repeatable).") var monitorFn: [String] = []
+
+    @Option(help: "GAE discount γ.") var gamma: Float = 1
+    @Option(help: "GAE λ.") var lam: Float = 0.95
+    @Option(help: "Policy ratio clip range ε.") var cliprange: Float = 0.2
+    @Option(help: "Value clip range.") var cliprangeValue: Float = 0.2
+    @Option(help: "Value-loss coefficient.") var vfCoef: Float = 0.1
+    @Flag(help: "Whiten per-token rewards (keeping their mean) before GAE.") var whitenRewards = false
+    @Option(help: "Value model: 'separate' (own trunk from the reward model, as TRL) or 'shared' (head on the policy).")
+    var valueModel: PPOConfig.ValueModel = .separate
+
+    @Option(help: "Checkpoint every N iterations.") var checkpointEvery = 10
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Flag(help: "Continue from --out/checkpoint-last with the run's saved configuration.") var resume = false
+
+    func run() throws {
+        var c = PPOConfig()
+        c.steps = steps; c.batchSize = batchSize; c.ppoEpochs = ppoEpochs; c.numMiniBatches = numMiniBatches
+        c.gradientAccumulation = gradAccum; c.rolloutBatchSize = rolloutBatchSize; c.learningRate = learningRate; c.decay = lrSchedulerType
+        c.temperature = temperature; c.topK = topK; c.topP = topP; c.maxNewTokens = maxNewTokens
+        c.klCoef = klCoef; c.klTarget = klTarget; c.klHorizon = klHorizon; c.missingEOSPenalty = missingEosPenalty
+        c.rewardModelWeight = rmWeight; c.gamma = gamma; c.lambda = lam; c.clipRange = cliprange
+        c.valueClipRange = cliprangeValue; c.valueCoef = vfCoef; c.whitenRewards = whitenRewards; c.valueModel = valueModel
+        c.checkpointEvery = checkpointEvery; c.seed = seed
+        let records = try JSONL.read(PromptRecord.self, from: URL(fileURLWithPath: prompts))
+        let trainer = try PPOStage.make(policyDir: policy, rewardDir: reward, prompts: records.map(\.prompt),
+                                        rewardFns: try PPOStage.rewardFunctions(rewardFn), monitors: try PPOStage.rewardFunctions(monitorFn),
+                                        config: c, out: URL(fileURLWithPath: out), resume: resume)
+        try PPOStage.run(trainer)
+        note("policy written to \(out)")
+    }
+}
+
+extension PPOConfig.ValueModel: ExpressibleByArgument {}
+extension LearningRateSchedule.Decay: ExpressibleByArgument {}
+
+/// The PPO stage as calls shared by `rlhf ppo` and `rlhf demo`.
+enum PPOStage {
+    /// Parses `NAME` or `NAME:WEIGHT` (weight 1 by default) into built-in reward functions.
+    static func rewardFunctions(_ specs: [String]) throws -> [RewardFunction] {
+        try specs.map { spec in
+            let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
+            guard let fn = ProgrammaticRewards.named(parts[0]) else {
+                throw RLHFError.invalidArgument("unknown reward function '\(parts[0])'; built in: \(ProgrammaticRewards.names.joined(separator: ", "))")
+            }
+            let weight = parts.count > 1 ? Double(parts[1]) : 1
+            guard let weight, weight.isFinite else { throw RLHFError.invalidArgument("reward function '\(spec)': weight '\(parts[1])' is not a number") }
+            return RewardFunction(name: parts[0], weight: weight, function: fn)
+        }
+    }
+
+    /// Loads the models, checks their tokenizers agree (or re-tokenises, saying so), and builds
+    /// the trainer; with `resume`, reads the run's saved configuration and its checkpoint.
+    static func make(policyDir: String, rewardDir: String, prompts: [String], rewardFns: [RewardFunction], monitors: [RewardFunction],
+                     config: PPOConfig, out: URL, resume: Bool) throws -> PPOTrainer {
+        var config = config
+        let configURL = out.appendingPathComponent("run_config.json")
+        if resume {
+            guard let data = FileManager.default.contents(atPath: configURL.path) else {
+                throw RLHFError.io(path: configURL.path, message: "no run configuration to resume from")
+            }
+            do { config = try JSONDecoder().decode(PPOConfig.self, from: data) } catch {
+                throw RLHFError.invalidFile(path: configURL.path, message: "cannot decode the PPO configuration (\(error))")
+            }
+            note("resuming with the configuration saved in \(configURL.path)")
+        }
+        let (policy, tok) = try loadModelAndTokenizer(policyDir)
+        let rmURL = URL(fileURLWithPath: rewardDir)
+        let rm = try RewardModel.load(directory: rmURL)
+        if rm.normalization == nil {
+            note("warning: \(rewardDir) stores no reward normalisation (rlhf_reward_normalization); raw scores are used")
+        }
+        let rmTok: BPETokenizer?
+        if let t = try? BPETokenizer.load(directory: rmURL) {
+            if t.vocab == tok.vocab && t.merges.elementsEqual(tok.merges, by: { $0 == $1 }) {
+                rmTok = nil
+            } else {
+                note("note: the reward model's tokenizer differs from the policy's; responses are decoded and re-tokenized for scoring")
+                rmTok = t
+            }
+        } else {
+            guard rm.trunk.config.vocabSize == policy.config.vocabSize else {
+                throw RLHFError.invalidFile(path: rmURL.path, message: "has no tokenizer files and a vocabulary of \(rm.trunk.config.vocabSize), not the policy's \(policy.config.vocabSize); cannot score the policy's tokens")
+            }
+            note("note: \(rewardDir) has no tokenizer files; assuming the policy's (same vocabulary size \(policy.config.vocabSize))")
+            rmTok = nil
+        }
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let trainer = try PPOTrainer(policy: policy, rewardModel: rm, tokenizer: tok, rewardTokenizer: rmTok, prompts: prompts,
+                                     rewardFunctions: rewardFns, monitors: monitors, config: config, runDirectory: out)
+        if trainer.truncatedPrompts > 0 {
+            note("warning: \(trainer.truncatedPrompts) prompt(s) longer than \(policy.config.nPositions - config.maxNewTokens) tokens were truncated from the left")
+        }
+        if resume {
+            try trainer.resume()
+            note("resumed at step \(trainer.step) of \(config.steps)")
+        } else {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try AtomicFile.write(try encoder.encode(config), to: configURL)
+            try? FileManager.default.removeItem(at: out.appendingPathComponent("metrics.jsonl"))
+        }
+        return trainer
+    }
+
+    static func run(_ trainer: PPOTrainer, stopAt: Int? = nil) throws {
+        try trainer.train(stopAt: stopAt)
+        try trainer.saveFinal()
+        note("time split: \(trainer.timeSplit)")
+    }
+}

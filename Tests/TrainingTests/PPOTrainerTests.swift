@@ -1,0 +1,184 @@
+import XCTest
+import Foundation
+import Models
+import Support
+import Tensors
+import Tokenizers
+@testable import Training
+
+final class PPOTrainerTests: XCTestCase {
+    static let texts = (0..<200).map { "order \($0 % 17) is \(["late", "broken", "fine"][$0 % 3]). thank you!" }
+
+    /// A tiny random policy and a reward model initialised from it, on a tokenizer with a pad
+    /// token distinct from EOS.
+    func makeTrainer(_ dir: URL, config: PPOConfig, rewardFunctions: [RewardFunction] = [], monitors: [RewardFunction] = []) throws -> PPOTrainer {
+        let tok = try BPETokenizer.train(texts: Self.texts, vocabSize: 300, specialTokens: ["<|endoftext|>", "<|pad|>"], padToken: "<|pad|>")
+        var c = try GPT2Config.preset("tiny", vocabSize: tok.vocabSize, context: 48)
+        c.nLayer = 2; c.nEmbd = 32; c.nHead = 2
+        // Dropout is configured on, to show RL turns it off everywhere.
+        c.residPdrop = 0.1; c.embdPdrop = 0.1; c.attnPdrop = 0.1
+        c.eosTokenID = tok.eosTokenID; c.padTokenID = tok.padTokenID
+        let policy = GPT2(config: c, seed: 3)
+        let rm = RewardModel(initializedFrom: policy, seed: 4)
+        rm.normalization = (0.5, 2)
+        let prompts = (0..<24).map { "order \($0) is" + ($0 % 3 == 0 ? " late and I am waiting for it" : "") }
+        return try PPOTrainer(policy: policy, rewardModel: rm, tokenizer: tok, rewardTokenizer: nil, prompts: prompts,
+                              rewardFunctions: rewardFunctions, monitors: monitors, config: config, runDirectory: dir)
+    }
+
+    func smallConfig() -> PPOConfig {
+        var c = PPOConfig()
+        c.steps = 4; c.batchSize = 8; c.numMiniBatches = 2; c.gradientAccumulation = 2; c.rolloutBatchSize = 8
+        c.maxNewTokens = 12; c.learningRate = 1e-3; c.checkpointEvery = 2; c.seed = 9
+        return c
+    }
+
+    func tempDir() -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("ppo-\(UUID().uuidString)")
+    }
+
+    /// The log-probabilities the sampler reports and the training forward pass recomputes agree,
+    /// and the first minibatch of the first epoch sees π/π_old = 1 exactly (dropout off).
+    func testRolloutAndTrainingLogProbsAgreeAndFirstRatioIsOne() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var config = smallConfig()
+        config.steps = 1
+        let trainer = try makeTrainer(dir, config: config)
+        try trainer.train()
+        let r = try XCTUnwrap(trainer.lastRollout)
+        var maxDiff: Float = 0, tokens = 0
+        for k in 0..<r.mask.count where r.mask[k] != 0 {
+            maxDiff = max(maxDiff, abs(r.logProbs[k] - r.samplingLogProbs[k]))
+            tokens += 1
+        }
+        XCTAssertGreaterThan(tokens, 8)
+        XCTAssertLessThan(maxDiff, 2e-4, "sampler and training pass disagree on log π")
+        XCTAssertEqual(trainer.firstRatio, 1, accuracy: 1e-6)
+        XCTAssertFalse(trainer.policy.training)
+    }
+
+    /// Rewards: −β·(log π − log π_ref) on every response token, the score added on the last one;
+    /// nothing on padding. GAE then runs per response with V = 0 after the last token.
+    func testPerTokenRewardsPutTheScoreOnTheLastToken() {
+        var r = PPORollout(prompts: [[5, 6], [7]], responses: [[1, 2, 3], [4]], ended: [true, false],
+                           samplingLogProbs: [[-1, -2, -3], [-4]], promptIndices: [0, 1])
+        XCTAssertEqual(r.promptLength, 2)
+        XCTAssertEqual(r.responseLength, 3)
+        XCTAssertEqual(r.keyMask, [1, 1, 1, 1, 1, 0, 1, 1, 0, 0])
+        XCTAssertEqual(r.positions, [0, 1, 2, 3, 4, 1, 0, 1, 1, 1])
+        XCTAssertEqual(r.targets(rows: [1, 0]), [4, -1, -1, 1, 2, 3])
+        XCTAssertEqual(r.predictingRows(count: 2), [1, 2, 3, 6, 7, 8])
+        r.logProbs = [-1, -2, -3, -4, 0, 0]
+        r.refLogProbs = [-1.5, -2, -2, -4.5, 0, 0]
+        r.scores = [2, -1]
+        r.assignRewards(beta: 0.1)
+        let expected: [Float] = [-0.05, 0, 0.1 + 2, -0.05 - 1, 0, 0]
+        for (a, b) in zip(r.rewards, expected) { XCTAssertEqual(a, b, accuracy: 1e-6) }
+        r.values = [0.5, 0.25, 1, 0, 0, 0]
+        r.computeAdvantages(gamma: 1, lambda: 1, whitenRewards: false)
+        // λ = γ = 1: returns are the reward-to-go.
+        XCTAssertEqual(r.returns[0], -0.05 + 0 + 2.1, accuracy: 1e-6)
+        XCTAssertEqual(r.returns[2], 2.1, accuracy: 1e-6)
+        XCTAssertEqual(r.returns[3], -1.05, accuracy: 1e-6)
+        XCTAssertEqual(r.advantages[4], 0)
+        let valid = [0, 1, 2, 3].map { r.advantages[$0] }
+        XCTAssertEqual(valid.reduce(0, +), 0, accuracy: 1e-5, "advantages are whitened over response tokens")
+    }
+
+    /// An interrupted run resumed from its checkpoint retraces the uninterrupted run: the same
+    /// metrics, β and final weights bit for bit (policy, critic, AdamW, RNG and β restored).
+    func testResumeContinuesExactly() throws {
+        let base = tempDir()
+        defer { try? FileManager.default.removeItem(at: base) }
+        var config = smallConfig()
+        config.klTarget = 0.5; config.klHorizon = 50   // adaptive β, so its state matters
+        config.valueModel = .separate
+        let a = try makeTrainer(base.appendingPathComponent("a"), config: config)
+        try a.train()
+        let b = try makeTrainer(base.appendingPathComponent("b"), config: config)
+        try b.train(stopAt: 3)  // checkpoint at 2; step 3 is lost, as in a crash
+        let resumed = try makeTrainer(base.appendingPathComponent("b"), config: config)
+        try resumed.resume()
+        XCTAssertEqual(resumed.step, 2)
+        try resumed.train()
+        let ma = Metrics.read(base.appendingPathComponent("a/metrics.jsonl"))
+        let mb = Metrics.read(base.appendingPathComponent("b/metrics.jsonl"))
+        XCTAssertEqual(ma.count, 4)
+        XCTAssertEqual(mb.count, 4)
+        for (x, y) in zip(ma, mb) {
+            for key in ["objective/kl", "objective/beta", "loss/policy_avg", "loss/value_avg", "objective/scores"] {
+                XCTAssertEqual(x[key], y[key], "\(key) at step \(x["step"] ?? -1)")
+            }
+        }
+        XCTAssertEqual(a.kl.beta, resumed.kl.beta)
+        for ((n, p), (_, q)) in zip(a.optimizer.parameters, resumed.optimizer.parameters) {
+            XCTAssertEqual(p.toArray(), q.toArray(), n)
+        }
+    }
+
+    /// A reward function that returns NaN stops the run naming the step and the function, and
+    /// the checkpoint of the last good step stays.
+    func testNonFiniteRewardStopsWithStepAndCause() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var config = smallConfig()
+        config.checkpointEvery = 1
+        let calls = Counter()
+        let fn = RewardFunction(name: "flaky", weight: 1) { _, _ in calls.next() > 16 ? .nan : 0 }
+        let trainer = try makeTrainer(dir, config: config, rewardFunctions: [fn])
+        XCTAssertThrowsError(try trainer.train()) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("step 3") && text.contains("flaky"), text)
+        }
+        let state = try Data(contentsOf: dir.appendingPathComponent("checkpoint-last/trainer_state.json"))
+        XCTAssertEqual(try JSONDecoder().decode(TrainerState.self, from: state).step, 2)
+    }
+
+    /// PPO with a programmatic reward raises it: a response is rewarded for each "!" it contains.
+    /// Both value-model layouts learn.
+    func testPPORaisesAProgrammaticReward() throws {
+        for kind in PPOConfig.ValueModel.allCases {
+            let dir = tempDir()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            var config = smallConfig()
+            config.steps = 40; config.batchSize = 16; config.numMiniBatches = 2; config.gradientAccumulation = 1
+            config.rolloutBatchSize = 16; config.learningRate = 3e-3; config.klCoef = 0.01; config.decay = .constant
+            config.rewardModelWeight = 0; config.missingEOSPenalty = 0; config.valueModel = kind
+            let bang = RewardFunction(name: "bang", weight: 1) { _, r in Double(r.filter { $0 == "!" }.count) / 4 }
+            let trainer = try makeTrainer(dir, config: config, rewardFunctions: [bang])
+            try trainer.train()
+            let m = Metrics.read(dir.appendingPathComponent("metrics.jsonl")).compactMap { $0["objective/bang"] }
+            let first = m.prefix(5).reduce(0, +) / 5, last = m.suffix(5).reduce(0, +) / 5
+            print("PPO \(kind) value model: bang reward \(first) → \(last)")
+            XCTAssertGreaterThan(last, first + 0.2, "\(kind): reward \(first) → \(last)")
+        }
+    }
+}
+
+/// A thread-safe call counter for reward functions in tests.
+final class Counter: @unchecked Sendable {
+    private var n = 0
+    private let lock = NSLock()
+    func next() -> Int { lock.lock(); defer { lock.unlock() }; n += 1; return n }
+}
+
+final class OveroptimizationTests: XCTestCase {
+    /// Proxy rising throughout while gold rises, peaks at step 20 and falls: the onset is found
+    /// at the (smoothed) gold peak with the KL there; a run whose gold still rises has none.
+    func testDetectsGoldPeakWhileProxyKeepsRising() throws {
+        let steps = (1...40).map(Double.init)
+        let proxy = steps.map { 0.05 * $0 }
+        let gold = steps.map { 1 - 0.002 * ($0 - 20) * ($0 - 20) }
+        let kl = steps.map { 0.1 * $0 }
+        let onset = try XCTUnwrap(OveroptimizationOnset.detect(steps: steps, proxy: proxy, gold: gold, kl: kl, window: 5))
+        // A trailing 5-step mean of a parabola peaking at 20 peaks at 22.
+        XCTAssertEqual(onset.step, 22)
+        XCTAssertEqual(onset.kl, 2.0, accuracy: 1e-9)   // mean of 1.8…2.2
+        XCTAssertGreaterThan(onset.proxyGain, 0.8)
+        XCTAssertLessThan(onset.goldChange, -0.3)
+        XCTAssertNil(OveroptimizationOnset.detect(steps: steps, proxy: proxy, gold: steps.map { 0.01 * $0 }, kl: kl))
+        // Gold falling while proxy falls too is not hacking.
+        XCTAssertNil(OveroptimizationOnset.detect(steps: steps, proxy: proxy.map { -$0 }, gold: gold, kl: kl))
+    }
+}
