@@ -15,28 +15,34 @@ struct DemoCommand: ParsableCommand {
         discussion: """
         Builds the seeded demo world, pretrains a tiny GPT-2, fine-tunes it on demonstrations \
         (SFT), samples response pairs, labels them with the simulated rater panel, trains a reward \
-        model, aligns with best-of-N against the reward model, and evaluates every model on \
-        held-out prompts by the hidden gold utility. Writes one run folder with every stage's \
-        model and metrics, samples.jsonl, summary.json and a self-contained report.html.
-        PPO, DPO and GRPO are not part of the demo yet.
+        model, aligns the SFT model with PPO against the reward model plus the world's order-number \
+        verifier under a KL penalty (and once more with no KL penalty, to show reward hacking), \
+        compares with best-of-N, and evaluates every model on held-out prompts by the hidden gold \
+        utility. Writes one run folder with every stage's model and metrics, samples.jsonl, \
+        summary.json and a self-contained report.html. DPO and GRPO are not part of the demo yet.
         """)
 
     @Option(help: "Run folder (default runs/<timestamp>).") var out: String?
     @Option(help: "Seed for everything: world, init, data order, sampling, raters.") var seed: UInt64 = 0
     @Flag(help: "Minimal budget for every stage (a smoke test, well under a minute).") var quick = false
     @Option(help: "Responses per prompt for best-of-N.") var bestOf = 8
+    @Option(help: "β of PPO's per-token KL penalty.") var klCoef: Double = 0.05
+    @Option(help: "Weight of the order-number verifier added to the reward model's score in PPO (0: reward model only).")
+    var verifierWeight: Double = 2
+    @Flag(inversion: .prefixedNo, help: "Also run PPO with β = 0 (no KL leash) to show reward hacking.") var klFreeRun = true
 
     struct Budget {
-        var pretrainDocs = 12_000, pretrainSteps = 600, sftSteps = 250, pairPrompts = 2_000, rmEpochs = 3, evalPrompts = 200
+        var pretrainDocs = 12_000, pretrainSteps = 2_000, sftSteps = 250, pairPrompts = 2_000, rmEpochs = 3, evalPrompts = 200, ppoSteps = 50, ppoBatch = 64
         init() {}
-        init(pretrainDocs: Int = 12_000, pretrainSteps: Int, sftSteps: Int, pairPrompts: Int, rmEpochs: Int, evalPrompts: Int) {
+        init(pretrainDocs: Int = 12_000, pretrainSteps: Int, sftSteps: Int, pairPrompts: Int, rmEpochs: Int, evalPrompts: Int, ppoSteps: Int, ppoBatch: Int) {
             self.pretrainDocs = pretrainDocs; self.pretrainSteps = pretrainSteps; self.sftSteps = sftSteps
             self.pairPrompts = pairPrompts; self.rmEpochs = rmEpochs; self.evalPrompts = evalPrompts
+            self.ppoSteps = ppoSteps; self.ppoBatch = ppoBatch
         }
     }
 
     func run() throws {
-        let budget = quick ? Budget(pretrainDocs: 1_500, pretrainSteps: 40, sftSteps: 20, pairPrompts: 96, rmEpochs: 1, evalPrompts: 32) : Budget()
+        let budget = quick ? Budget(pretrainDocs: 1_500, pretrainSteps: 40, sftSteps: 20, pairPrompts: 96, rmEpochs: 1, evalPrompts: 32, ppoSteps: 3, ppoBatch: 16) : Budget()
         let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "-")
         let runURL = URL(fileURLWithPath: out ?? "runs/\(stamp)")
         try FileManager.default.createDirectory(at: runURL, withIntermediateDirectories: true)
@@ -162,7 +168,37 @@ struct DemoCommand: ParsableCommand {
             report.styles.append((style.rawValue, g / 24, (proxy - rm.normalization!.mean) / rm.normalization!.std))
         }
 
-        // 7. Alignment by best-of-N against the reward model, and evaluation of every model.
+        // 7. PPO from the SFT model against the reward model (+ the verifier), with the KL leash
+        // and, for comparison, without it. Gold is only watched (a monitor), never rewarded.
+        func runPPO(name: String, beta: Double) throws -> GPT2 {
+            let policy = GPT2(config: sft.config)
+            policy.copyWeights(from: sft)
+            var c = PPOConfig()
+            c.steps = budget.ppoSteps; c.batchSize = budget.ppoBatch; c.rolloutBatchSize = budget.ppoBatch
+            // Tuned on this world (README, "PPO"): two minibatches and two epochs give as many
+            // updates per rollout as TRL's 1×4 for half the compute; λ = 1 (Monte Carlo) because
+            // the verifier's signal sits on a few digit tokens ~25 tokens before the end, where
+            // λ = 0.95 leaves a quarter of it; a rate far above TRL's 3e-6 suits a 1M-parameter model.
+            c.numMiniBatches = 2; c.ppoEpochs = 2; c.lambda = 1; c.learningRate = 2e-4
+            c.maxNewTokens = 64; c.klCoef = beta; c.seed = seed
+            c.checkpointEvery = max(budget.ppoSteps / 4, 1)
+            let verifier = verifierWeight > 0 ? try PPOStage.rewardFunctions(["order_number:\(verifierWeight)"]) : []
+            let dir = runURL.appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try? FileManager.default.removeItem(at: dir.appendingPathComponent("metrics.jsonl"))
+            let trainer = try PPOTrainer(policy: policy, rewardModel: rm, tokenizer: tok, rewardTokenizer: nil,
+                                         prompts: world.prompts.map(\.prompt), rewardFunctions: verifier,
+                                         monitors: try PPOStage.rewardFunctions(["gold"]), config: c, runDirectory: dir)
+            trainer.label = name
+            try PPOStage.run(trainer)
+            report.ppoRuns.append(.init(name: name, beta: beta, metrics: Metrics.read(dir.appendingPathComponent("metrics.jsonl")),
+                                        timeSplit: trainer.timeSplit))
+            return policy
+        }
+        let ppo = try stage("ppo (β=\(klCoef))") { try runPPO(name: "ppo", beta: klCoef) }
+        let ppoFree = klFreeRun ? try stage("ppo (β=0)") { try runPPO(name: "ppo-no-kl", beta: 0) } : nil
+
+        // 8. Alignment by best-of-N against the reward model, and evaluation of every model.
         let evalPrompts = world.evalPrompts.map(\.prompt)
         let baseOut = stage("evaluate base") { Sampling.sample(base, tok, prompts: evalPrompts, n: 1, maxNewTokens: 64, temperature: 0.7, batchSize: 32, rng: &rng, label: "base").map { $0[0] } }
         let sftOut = stage("evaluate sft") { Sampling.sample(sft, tok, prompts: evalPrompts, n: 1, maxNewTokens: 64, temperature: 0.7, batchSize: 32, rng: &rng, label: "sft").map { $0[0] } }
@@ -195,20 +231,31 @@ struct DemoCommand: ParsableCommand {
             return .init(name: name, gold: g.reduce(0, +) / Double(g.count), winRate: wins / Double(g.count), kl: kl,
                          proxy: proxy(outs).reduce(0, +) / Double(outs.count), words: words)
         }
+        let ppoOut = stage("evaluate ppo") { Sampling.sample(ppo, tok, prompts: evalPrompts, n: 1, maxNewTokens: 64, temperature: 0.7, batchSize: 32, rng: &rng, label: "ppo").map { $0[0] } }
+        let freeOut = ppoFree.map { m in stage("evaluate ppo (β=0)") { Sampling.sample(m, tok, prompts: evalPrompts, n: 1, maxNewTokens: 64, temperature: 0.7, batchSize: 32, rng: &rng, label: "ppo β=0").map { $0[0] } } }
         let n = Double(bestOf)
         report.models = [
             summary("base", baseOut, kl: klFromSFT(base, baseOut)),
             summary("sft", sftOut, kl: 0),
             summary("best-of-\(bestOf)", bonOut, kl: Foundation.log(n) - (n - 1) / n),
+            summary("ppo", ppoOut, kl: klFromSFT(ppo, ppoOut)),
         ]
-        struct SampleRow: Encodable { let prompt: String; let base: String; let sft: String; let best_of_n: String; let gold_base: Double; let gold_sft: Double; let gold_best_of_n: Double }
-        let rows = (0..<evalPrompts.count).map { i in
-            SampleRow(prompt: evalPrompts[i], base: baseOut[i], sft: sftOut[i], best_of_n: bonOut[i],
-                      gold_base: gold.score(prompt: evalPrompts[i], response: baseOut[i]), gold_sft: sftGold[i],
-                      gold_best_of_n: gold.score(prompt: evalPrompts[i], response: bonOut[i]))
+        if let ppoFree, let freeOut { report.models.append(summary("ppo β=0", freeOut, kl: klFromSFT(ppoFree, freeOut))) }
+        // One line per held-out prompt: every model's response and its gold utility.
+        var outputs: [(String, [String])] = [("base", baseOut), ("sft", sftOut), ("best-of-\(bestOf)", bonOut), ("ppo", ppoOut)]
+        if let freeOut { outputs.append(("ppo β=0", freeOut)) }
+        let rows: [JSONValue] = (0..<evalPrompts.count).map { i in
+            var o: [String: JSONValue] = ["prompt": .string(evalPrompts[i])]
+            for (name, outs) in outputs {
+                o[name] = .string(outs[i])
+                o["gold_" + name] = .number(gold.score(prompt: evalPrompts[i], response: outs[i]))
+            }
+            return .object(o)
         }
         try JSONL.write(rows, to: runURL.appendingPathComponent("samples.jsonl"))
-        report.samples = Array(rows.prefix(6).map { ($0.prompt, [("base", $0.base, $0.gold_base), ("sft", $0.sft, $0.gold_sft), ("best-of-\(bestOf)", $0.best_of_n, $0.gold_best_of_n)]) })
+        report.samples = (0..<min(6, evalPrompts.count)).map { i in
+            (evalPrompts[i], outputs.map { ($0.0, $0.1[i], gold.score(prompt: evalPrompts[i], response: $0.1[i])) })
+        }
         report.totalSeconds = Date().timeIntervalSince(start)
 
         try AtomicFile.write(report.summaryJSON(), to: runURL.appendingPathComponent("summary.json"))

@@ -29,6 +29,18 @@ struct DemoReport {
     var styles: [(String, Double, Double)] = []
     var models: [ModelRow] = []
     var samples: [(String, [(String, String, Double)])] = []
+    /// Each PPO run: its β, per-iteration metrics and time split.
+    struct PPORun {
+        let name: String
+        let beta: Double
+        let metrics: [[String: Double]]
+        let timeSplit: String
+        var onset: OveroptimizationOnset? {
+            OveroptimizationOnset.detect(steps: col("step"), proxy: col("objective/rm_score"), gold: col("objective/gold"), kl: col("objective/kl"))
+        }
+        func col(_ k: String) -> [Double] { metrics.map { $0[k] ?? .nan } }
+    }
+    var ppoRuns: [PPORun] = []
 
     init(seed: UInt64, quick: Bool) { self.seed = seed; self.quick = quick }
 
@@ -37,15 +49,29 @@ struct DemoReport {
         struct RM: Encodable { let accuracy_vs_panel: Double; let accuracy_vs_gold: Double; let panel_agreement_with_gold: Double; let panel_agreement_among_raters: Double }
         struct Model: Encodable { let gold_utility: Double; let win_rate_vs_sft: Double; let kl_from_sft: Double; let proxy_score: Double; let mean_words: Double }
         struct Style: Encodable { let style: String; let gold: Double; let proxy: Double }
+        struct PPO: Encodable {
+            let beta: Double; let steps: Int; let first_proxy: Double; let last_proxy: Double; let first_gold: Double; let last_gold: Double
+            let last_kl: Double; let overoptimization: OveroptimizationOnset?; let time_split: String
+        }
         struct Summary: Encodable {
             let seed: UInt64; let quick: Bool; let total_seconds: Double; let stages: [Stage]
             let models: [String: Model]; let reward_model: RM; let styles: [Style]; let pretrain_unigram_baseline: Double
+            let ppo: [String: PPO]
         }
+        func ends(_ x: [Double]) -> (Double, Double) {
+            let sm = OveroptimizationOnset.smoothed(x, 5)
+            return (sm.first ?? .nan, sm.last ?? .nan)
+        }
+        let ppo = Dictionary(uniqueKeysWithValues: ppoRuns.map { r -> (String, PPO) in
+            let (p0, p1) = ends(r.col("objective/rm_score")), (g0, g1) = ends(r.col("objective/gold")), (_, k1) = ends(r.col("objective/kl"))
+            return (r.name, PPO(beta: r.beta, steps: r.metrics.count, first_proxy: p0, last_proxy: p1, first_gold: g0, last_gold: g1,
+                                last_kl: k1, overoptimization: r.onset, time_split: r.timeSplit))
+        })
         let s = Summary(seed: seed, quick: quick, total_seconds: totalSeconds, stages: stages.map { Stage(name: $0.0, seconds: $0.1) },
                         models: Dictionary(uniqueKeysWithValues: models.map { ($0.name, Model(gold_utility: $0.gold, win_rate_vs_sft: $0.winRate, kl_from_sft: $0.kl, proxy_score: $0.proxy, mean_words: $0.words)) }),
                         reward_model: RM(accuracy_vs_panel: rmAccuracyPanel, accuracy_vs_gold: rmAccuracyGold,
                                          panel_agreement_with_gold: panel?.withGold ?? .nan, panel_agreement_among_raters: panel?.amongRaters ?? .nan),
-                        styles: styles.map { Style(style: $0.0, gold: $0.1, proxy: $0.2) }, pretrain_unigram_baseline: pretrainUnigram)
+                        styles: styles.map { Style(style: $0.0, gold: $0.1, proxy: $0.2) }, pretrain_unigram_baseline: pretrainUnigram, ppo: ppo)
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
@@ -131,6 +157,7 @@ struct DemoReport {
         for (name, g, p) in styles { h += String(format: "<tr><td>%@</td><td class=\"n\">%+.2f</td><td class=\"n\">%+.2f</td></tr>", name, g, p) }
         h += "</table><p class=\"note\">Styles of templated responses to held-out prompts. Where the reward model ranks a style above gold's order (e.g. polite but wrong order numbers), a policy optimised against it can gain proxy reward while losing gold: reward hacking.</p></div></div>"
 
+        h += ppoSection()
         h += "<h2>Pipeline</h2><table><tr><th>stage</th><th>time</th></tr>"
         for (n, s) in stages { h += "<tr><td>\(DemoReport.esc(n))</td><td class=\"n\">\(Progress.formatDuration(s))</td></tr>" }
         h += String(format: "</table><p class=\"note\">Raters: simulated panel, %d labelled comparisons judged by every rater: agreement with gold %.1f%%, between raters %.1f%%.</p>",
@@ -144,7 +171,54 @@ struct DemoReport {
             for (_, text, g) in outs { h += String(format: "<td><div class=\"resp\">%@</div><div class=\"note\">gold %+.2f</div></td>", DemoReport.esc(text), g) }
             h += "</tr>"
         }
-        h += "</table><p class=\"note\">Not yet in the demo: PPO with a KL leash, DPO, GRPO/RLOO (see the README's status).</p></body></html>\n"
+        h += "</table><p class=\"note\">Not yet in the demo: DPO, GRPO/RLOO (see the README's status).</p></body></html>\n"
+        return h
+    }
+
+    /// PPO curves per iteration (5-iteration moving averages of the rollouts' statistics), gold
+    /// and proxy against √KL, and where proxy kept rising after gold stopped.
+    func ppoSection() -> String {
+        guard !ppoRuns.isEmpty else { return "" }
+        let P = SVGChart.palette
+        func sm(_ r: PPORun, _ k: String) -> [(Double, Double)] {
+            Array(zip(r.col("step"), OveroptimizationOnset.smoothed(r.col(k), 5)))
+        }
+        var h = "<h2>PPO</h2><p class=\"note\">Each iteration samples rollouts from the policy at temperature 0.7 and scores them. Proxy is the reward model's normalised score; gold is the hidden true utility, watched but never rewarded; KL is the summed per-token log π − log π_ref of the sampled responses (nats per response). Curves are 5-iteration moving averages. A dotted line marks where gold peaked while proxy kept rising (reward hacking).</p>"
+        for r in ppoRuns {
+            let onset = r.onset
+            h += String(format: "<p class=\"note\"><b>%@</b> (β = %g): %@. Time split: %@.</p>", DemoReport.esc(r.name), r.beta,
+                        onset.map { String(format: "gold peaked at iteration %.0f (KL %.2f) while proxy kept rising by %+.2f; gold changed by %+.2f after it", $0.step, $0.kl, $0.proxyGain, $0.goldChange) }
+                            ?? "no over-optimisation detected (gold did not peak before the end while proxy kept rising)",
+                        DemoReport.esc(r.timeSplit))
+        }
+        let markers = ppoRuns.enumerated().compactMap { i, r in r.onset.map { (label: "\(r.name): gold peak", x: $0.step, color: P[(i * 2 + 1) % P.count]) } }
+        h += "<div class=\"grid2\"><div class=\"card\">"
+        h += SVGChart.line(title: "Proxy (reward model) and gold reward", xLabel: "PPO iteration", yLabel: "reward",
+                           series: ppoRuns.enumerated().flatMap { i, r in
+                               [SVGChart.Series(name: "\(r.name) proxy", points: sm(r, "objective/rm_score"), color: P[(i * 2) % P.count], dashed: true),
+                                SVGChart.Series(name: "\(r.name) gold", points: sm(r, "objective/gold"), color: P[(i * 2 + 1) % P.count])] },
+                           markers: markers)
+        h += "</div><div class=\"card\">"
+        h += SVGChart.line(title: "KL from the reference and β", xLabel: "PPO iteration", yLabel: "nats / response",
+                           series: ppoRuns.enumerated().flatMap { i, r in
+                               [SVGChart.Series(name: "\(r.name) KL", points: sm(r, "objective/kl"), color: P[(i * 2) % P.count]),
+                                SVGChart.Series(name: "\(r.name) β×10", points: r.metrics.compactMap { m in m["objective/beta"].flatMap { b in m["step"].map { ($0, b * 10) } } },
+                                                color: P[(i * 2 + 1) % P.count], dashed: true)] },
+                           markers: markers)
+        h += "</div><div class=\"card\">"
+        // Gao et al. plot reward against d = √KL: gold rises then falls along it, proxy keeps rising.
+        h += SVGChart.line(title: "Gold and proxy against √KL (overoptimisation)", xLabel: "√KL from the reference", yLabel: "reward",
+                           series: ppoRuns.enumerated().flatMap { i, r -> [SVGChart.Series] in
+                               let d = OveroptimizationOnset.smoothed(r.col("objective/kl"), 5).map { $0.squareRoot() }
+                               return [SVGChart.Series(name: "\(r.name) proxy", points: Array(zip(d, OveroptimizationOnset.smoothed(r.col("objective/rm_score"), 5))), color: P[(i * 2) % P.count], dashed: true),
+                                       SVGChart.Series(name: "\(r.name) gold", points: Array(zip(d, OveroptimizationOnset.smoothed(r.col("objective/gold"), 5))), color: P[(i * 2 + 1) % P.count])] },
+                           markers: ppoRuns.enumerated().compactMap { i, r in r.onset.map { (label: "\(r.name): gold peak", x: max($0.kl, 0).squareRoot(), color: P[(i * 2 + 1) % P.count]) } })
+        h += "</div><div class=\"card\">"
+        h += SVGChart.line(title: "PPO diagnostics", xLabel: "PPO iteration", yLabel: "",
+                           series: ppoRuns.enumerated().flatMap { i, r in
+                               [SVGChart.Series(name: "\(r.name) value expl. var.", points: sm(r, "val/explained_variance"), color: P[(i * 2) % P.count]),
+                                SVGChart.Series(name: "\(r.name) clip frac ×10", points: sm(r, "policy/clipfrac_avg").map { ($0.0, $0.1 * 10) }, color: P[(i * 2 + 1) % P.count], dashed: true)] })
+        h += "</div></div>"
         return h
     }
 }

@@ -38,9 +38,11 @@ public enum SVGChart {
         return String(format: "%.2f", v)
     }
 
-    /// A line chart with axes, ticks, a legend and optional horizontal reference lines.
+    /// A line chart with axes, ticks, a legend, optional horizontal reference lines and optional
+    /// vertical markers (an event at some x, such as where reward hacking starts).
     public static func line(title: String, xLabel: String, yLabel: String, series: [Series],
-                            references: [(label: String, y: Double, color: String)] = [], width: Int = 560, height: Int = 300) -> String {
+                            references: [(label: String, y: Double, color: String)] = [],
+                            markers: [(label: String, x: Double, color: String)] = [], width: Int = 560, height: Int = 300) -> String {
         let all = series.flatMap(\.points).filter { $0.0.isFinite && $0.1.isFinite }
         guard !all.isEmpty else { return "<p><em>\(esc(title)): no data</em></p>" }
         var xlo = all.map(\.0).min()!, xhi = all.map(\.0).max()!
@@ -69,6 +71,10 @@ public enum SVGChart {
         for ref in references {
             s += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%@\" stroke-dasharray=\"5 4\" stroke-width=\"1.5\"/>", l, y(ref.y), l + w, y(ref.y), ref.color)
             s += String(format: "<text x=\"%.1f\" y=\"%.1f\" class=\"tk\" fill=\"%@\" text-anchor=\"end\">%@</text>", l + w - 4, y(ref.y) - 5, ref.color, esc(ref.label))
+        }
+        for m in markers where m.x.isFinite && m.x >= xlo && m.x <= xhi {
+            s += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%@\" stroke-dasharray=\"3 3\" stroke-width=\"1.5\"/>", x(m.x), t, x(m.x), t + h, m.color)
+            s += String(format: "<text x=\"%.1f\" y=\"%.1f\" class=\"tk\" fill=\"%@\">%@</text>", x(m.x) + 4, t + 12, m.color, esc(m.label))
         }
         for sr in series {
             let pts = sr.points.filter { $0.0.isFinite && $0.1.isFinite }
