@@ -112,8 +112,15 @@ public struct GoldUtility {
         return f
     }
 
+    /// Every feature in declaration order: dictionaries of weights are walked in this order, since
+    /// a Dictionary's own order changes from process to process and would make runs differ.
+    public static let featureOrder: [KeyPath<Features, Double>] = [
+        \.correctOrder, \.wrongOrder, \.fittingRemedy, \.wrongRemedy, \.polite, \.rude, \.onTopic, \.offTopic,
+        \.properEnding, \.namesCustomer, \.repetition, \.tooShort, \.tooLong, \.words,
+    ]
+
     public static func total(_ f: Features, weights: [KeyPath<Features, Double>: Double]) -> Double {
-        weights.reduce(0) { $0 + $1.value * f[keyPath: $1.key] }
+        featureOrder.reduce(0) { sum, k in sum + (weights[k] ?? 0) * f[keyPath: k] }
     }
 
     /// Gold utility of `response` (a completion) to `prompt`.

@@ -43,7 +43,7 @@ public struct RaterPanel {
         raters = (0..<count).map { i in
             var w: [KeyPath<GoldUtility.Features, Double>: Double] = [:]
             // Each weight scaled by a factor in [0.6, 1.4]: people differ in what they value.
-            for (k, v) in RaterPanel.panelWeights { w[k] = v * (0.6 + 0.8 * rng.unit()) }
+            for k in GoldUtility.featureOrder { if let v = RaterPanel.panelWeights[k] { w[k] = v * (0.6 + 0.8 * rng.unit()) } }
             return Rater(id: "rater-\(i + 1)", weights: w, lengthTaste: 0.01 + 0.02 * rng.unit(),
                          temperature: 0.3 + 0.4 * rng.unit(), careless: i >= count - careless, positionBias: positionBias)
         }
