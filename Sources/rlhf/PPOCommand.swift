@@ -32,7 +32,7 @@ struct PPOCommand: ParsableCommand {
     @Option(help: "Minibatches per pass (one optimiser step each).") var numMiniBatches = 1
     @Option(help: "Micro-batches accumulated per minibatch (memory only).") var gradAccum = 1
     @Option(help: "Rows per generation/scoring forward pass.") var rolloutBatchSize = 64
-    @Option(name: .customLong("learning-rate"), help: "Peak learning rate (linear decay to 0).") var learningRate: Float = 3e-6
+    @Option(name: .customLong("learning-rate"), help: "Peak learning rate (TRL's default 3e-6 suits 124M+ models; the demo's 1M-parameter model uses 2e-4).") var learningRate: Float = 3e-6
 
     @Option(help: "Learning-rate schedule after the peak: linear (to 0, TRL's default), cosine or constant.")
     var lrSchedulerType: LearningRateSchedule.Decay = .linear
@@ -139,6 +139,9 @@ enum PPOStage {
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         let trainer = try PPOTrainer(policy: policy, rewardModel: rm, tokenizer: tok, rewardTokenizer: rmTok, prompts: prompts,
                                      rewardFunctions: rewardFns, monitors: monitors, config: config, runDirectory: out)
+        if config.valueModel == .separate, rmTok != nil || rm.trunk.config.nPositions < policy.config.nPositions {
+            note("note: the value model starts from the policy's trunk with a zero head, since the reward model cannot read the policy's rollouts")
+        }
         if trainer.truncatedPrompts > 0 {
             note("warning: \(trainer.truncatedPrompts) prompt(s) longer than \(policy.config.nPositions - config.maxNewTokens) tokens were truncated from the left")
         }

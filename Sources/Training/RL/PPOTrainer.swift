@@ -69,7 +69,7 @@ public final class PPOTrainer {
         self.monitors = monitors
         reference = GPT2(config: policy.config)
         reference.copyWeights(from: policy)
-        value = ValueFunction(kind: config.valueModel, rewardModel: rewardModel, policy: policy)
+        value = ValueFunction(kind: config.valueModel, rewardModel: rewardModel, policy: policy, rewardModelReadsPolicyTokens: rewardTokenizer == nil)
         for m in [policy, reference, rewardModel.trunk] + (value.trunk.map { [$0] } ?? []) { m.training = false }
 
         let room = policy.config.nPositions - config.maxNewTokens
@@ -145,8 +145,8 @@ public final class PPOTrainer {
             for (f, v) in zip(monitors, monitorValues) { record["objective/\(f.name)"] = mean(v) }
             try metrics.append(record)
             let monitorText = zip(monitors, monitorValues).map { String(format: " %@ %+.3f", $0.name, mean($1)) }.joined()
-            progress.update(step, String(format: "score %+.3f rm %+.3f%@ kl %.2f β %.3f pg %+.3f vf %.3f ent %.2f clip %.2f ev %.2f len %.1f | %.0f tok/s",
-                                         mean(rollout.scores), mean(rmNormalised), monitorText, meanKL, beta, stats.policyLoss, stats.valueLoss,
+            progress.update(step, String(format: "score %+.3f rm %+.3f (raw %+.3f)%@ kl %.2f β %.3f pg %+.3f vf %.3f ent %.2f clip %.2f ev %.2f len %.1f | %.0f tok/s",
+                                         mean(rollout.scores), mean(rmNormalised), mean(rmRaw), monitorText, meanKL, beta, stats.policyLoss, stats.valueLoss,
                                          stats.entropy, stats.clipFraction, rollout.explainedVariance, Double(tokens) / Double(rollout.batch),
                                          Double(generatedTokens) / timing.values.reduce(0, +)))
             if step % config.checkpointEvery == 0 || step == config.steps { try saveCheckpoint() }
@@ -330,7 +330,8 @@ public final class PPOTrainer {
     /// sampling RNG — everything `resume()` needs to continue bit for bit.
     public func saveCheckpoint() throws {
         let state = TrainerState(step: step, optimizerStep: optimizer.step, dataRNG: rng, dropoutRNG: policy.dropoutRNG,
-                                 extra: ["beta": kl.beta, "generated_tokens": Double(generatedTokens)])
+                                 extra: ["beta": kl.beta, "generated_tokens": Double(generatedTokens)]
+                                     .merging(timing.map { ("time/\($0.key)", $0.value) }) { a, _ in a })
         try TrainingCheckpoint.save(to: checkpointURL, state: state, optimizer: optimizer) { dir in
             try policy.save(to: dir, tokenizer: tokenizer)
             try value.save(in: dir)
@@ -347,6 +348,8 @@ public final class PPOTrainer {
         rng = state.dataRNG
         kl.restore(beta: state.extra["beta"] ?? kl.beta)
         generatedTokens = Int(state.extra["generated_tokens"] ?? 0)
+        // The time split and tokens/s cover the whole run, not just the part after the resume.
+        for (k, v) in state.extra where k.hasPrefix("time/") { timing[String(k.dropFirst(5))] = v }
         try Metrics.truncate(metricsURL, afterStep: step)
     }
 

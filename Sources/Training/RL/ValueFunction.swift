@@ -19,13 +19,23 @@ public final class ValueFunction {
 
     /// A critic initialised from the reward model (separate) or with a zero head (shared: the
     /// reward model's head means nothing on the policy's features, and zero predicts the mean).
-    public init(kind: PPOConfig.ValueModel, rewardModel: RewardModel, policy: GPT2) {
+    /// A reward model that reads other tokens (another tokenizer) or a shorter context cannot
+    /// read the policy's rollouts; the separate critic then starts from the policy's trunk.
+    public init(kind: PPOConfig.ValueModel, rewardModel: RewardModel, policy: GPT2, rewardModelReadsPolicyTokens: Bool = true) {
         switch kind {
-        case .separate:
+        case .separate where rewardModelReadsPolicyTokens && rewardModel.trunk.config.nPositions >= policy.config.nPositions:
             let t = GPT2(config: rewardModel.trunk.config)
             t.copyWeights(from: rewardModel.trunk)
             trunk = t
             head = rewardModel.scoreWeight.copy()
+        case .separate:
+            var c = policy.config
+            c.architectures = ["GPT2ForSequenceClassification"]
+            c.numLabels = 1
+            let t = GPT2(config: c)
+            t.copyWeights(from: policy)
+            trunk = t
+            head = Tensor(zeros: [1, c.nEmbd])
         case .shared:
             trunk = nil
             head = Tensor(zeros: [1, policy.config.nEmbd])
