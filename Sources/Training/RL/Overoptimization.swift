@@ -12,6 +12,10 @@ public struct OveroptimizationOnset: Codable, Equatable, Sendable {
     public let proxyGain: Double
     public let goldChange: Double
 
+    enum CodingKeys: String, CodingKey {
+        case step, kl, proxyGain = "proxy_gain", goldChange = "gold_change"
+    }
+
     /// Finds the onset in per-step series, smoothed by a trailing mean over `window` steps so
     /// one noisy batch neither makes nor hides a peak. Returns nil when gold was still rising
     /// near the end, or when the proxy did not keep rising after gold's peak by `minProxyGain`.
