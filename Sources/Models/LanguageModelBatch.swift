@@ -83,14 +83,17 @@ extension GPT2 {
             let end = min(start + batchSize, sequences.count)
             let batch = LanguageModelBatch(sequences: Array(sequences[start..<end]), lossFrom: Array(completionStart[start..<end]),
                                            maxLength: config.nPositions, padID: 0)
-            let lp = withNoGrad { tokenLogProbs(hiddenStates(ids: batch.ids, batch: batch.batch, length: batch.length),
-                                                targets: batch.targets, temperature: temperature).logProbs }
-            for b in 0..<batch.batch {
-                var s = 0.0
-                for t in 0..<batch.length where batch.targets[b * batch.length + t] >= 0 { s += Double(lp[b * batch.length + t]) }
-                out.append(s)
-            }
+            let lp = withNoGrad { sequenceLogProbs(batch, temperature: temperature) }
+            for b in 0..<batch.batch { out.append(Double(lp[b])) }
         }
         return out
+    }
+
+    /// `[B]`: Σ log π of each row's predicted tokens (targets ≥ 0) at `temperature`, with
+    /// gradient when enabled — DPO's sequence log-probability. Masked targets contribute 0.
+    public func sequenceLogProbs(_ batch: LanguageModelBatch, temperature: Float = 1) -> Tensor {
+        let h = hiddenStates(ids: batch.ids, batch: batch.batch, length: batch.length)
+        let lp = tokenLogProbs(h, targets: batch.targets, temperature: temperature).logProbs
+        return sumLastAxis(lp.reshaped([batch.batch, batch.length]))
     }
 }

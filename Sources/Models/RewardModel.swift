@@ -94,4 +94,17 @@ public final class RewardModel {
         }
         return out
     }
+
+    /// Scores of `prompt + response` texts, each encoded with `tokenizer` and cut from the left
+    /// to the context (the end of a response is what the head reads), without gradient.
+    public func score(prompts: [String], responses: [String], tokenizer: BPETokenizer, batchSize: Int = 16) -> [Float] {
+        let ctx = trunk.config.nPositions
+        return score(zip(prompts, responses).map { Array(tokenizer.encodeIDs($0 + $1).suffix(ctx)) }, batchSize: batchSize)
+    }
+
+    /// A raw score in units of the standard deviation on the SFT model's samples, centred on
+    /// their mean (the scale RL rewards use); raw when the checkpoint stores no normalisation.
+    public func normalised(_ raw: Double) -> Double {
+        normalization.map { (raw - $0.mean) / max($0.std, 1e-8) } ?? raw
+    }
 }

@@ -34,3 +34,27 @@ func loadModelAndTokenizer(_ path: String) throws -> (GPT2, BPETokenizer) {
 func note(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
 }
+
+/// A run's `run_config.json`: written at the start of a fresh run; with `resume`, read back
+/// instead of the flags, so a resumed run continues with exactly the settings it began with.
+func runConfiguration<C: Codable>(_ config: C, in out: URL, resume: Bool) throws -> C {
+    let url = out.appendingPathComponent("run_config.json")
+    if resume {
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw RLHFError.io(path: url.path, message: "no run configuration to resume from")
+        }
+        do {
+            let saved = try JSONDecoder().decode(C.self, from: data)
+            note("resuming with the configuration saved in \(url.path)")
+            return saved
+        } catch {
+            throw RLHFError.invalidFile(path: url.path, message: "cannot decode the run configuration (\(error))")
+        }
+    }
+    try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try AtomicFile.write(try encoder.encode(config), to: url)
+    try? FileManager.default.removeItem(at: out.appendingPathComponent("metrics.jsonl"))
+    return config
+}

@@ -7,6 +7,60 @@ import Tensors
 import Tokenizers
 import Training
 
+/// The flags every on-policy trainer shares (`ppo`, `grpo`, `rloo`), named after TRL's configs.
+struct OnPolicyOptions: ParsableArguments {
+    @Option(help: "Starting policy directory (usually the SFT model); also the frozen reference.") var policy: String
+    @Option(help: "Reward model directory (GPT2ForSequenceClassification, num_labels 1).") var reward: String
+    @Option(help: "JSONL with a \"prompt\" field.") var prompts: String
+    @Option(help: "Output directory.") var out: String
+
+    @Option(help: "Iterations (each samples --batch-size rollouts).") var steps = 100
+    @Option(help: "Rollouts (samples) per iteration.") var batchSize = 64
+    @Option(help: "Minibatches per pass (one optimiser step each).") var numMiniBatches = 1
+    @Option(help: "Micro-batches accumulated per minibatch (memory only).") var gradAccum = 1
+    @Option(help: "Rows per generation/scoring forward pass.") var rolloutBatchSize = 64
+    @Option(name: .customLong("learning-rate"), help: "Peak learning rate (TRL's default 3e-6 suits 124M+ models; the demo's 1M-parameter model uses 2e-4).") var learningRate: Float = 3e-6
+    @Option(help: "Learning-rate schedule after the peak: linear (to 0, TRL's default), cosine or constant.")
+    var lrSchedulerType: LearningRateSchedule.Decay = .linear
+
+    @Option(help: "Sampling temperature (also applied in every training forward pass).") var temperature: Float = 0.7
+    @Option(help: "Top-k sampling (default: off).") var topK: Int?
+    @Option(help: "Nucleus sampling p (default: off).") var topP: Float?
+    @Option(name: [.customLong("max-new-tokens"), .customLong("response-length")], help: "Tokens generated per response at most.") var maxNewTokens = 53
+
+    @Option(help: "Adaptive β: target KL per response, in nats (default: β fixed).") var klTarget: Double?
+    @Option(help: "Adaptive β: horizon in rollouts.") var klHorizon: Double = 10_000
+    @Option(help: "Subtracted from the score of responses cut off without EOS.") var missingEosPenalty: Double = 1
+    @Option(help: "Weight of the reward model's normalised score.") var rmWeight: Double = 1
+    @Option(parsing: .singleValue, help: ArgumentHelp("Programmatic reward NAME or NAME:WEIGHT, added to the score (repeatable).",
+            discussion: "Built in: \(ProgrammaticRewards.names.joined(separator: ", ")).")) var rewardFn: [String] = []
+    @Option(parsing: .singleValue, help: "Reward function logged on every rollout but not rewarded (repeatable).") var monitorFn: [String] = []
+    @Option(help: "Policy ratio clip range ε.") var cliprange: Float = 0.2
+
+    @Option(help: "Checkpoint every N iterations.") var checkpointEvery = 10
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Flag(help: "Continue from --out/checkpoint-last with the run's saved configuration.") var resume = false
+
+    func config(klCoef: Double, epochs: Int) -> PPOConfig {
+        var c = PPOConfig()
+        c.steps = steps; c.batchSize = batchSize; c.ppoEpochs = epochs; c.numMiniBatches = numMiniBatches
+        c.gradientAccumulation = gradAccum; c.rolloutBatchSize = rolloutBatchSize; c.learningRate = learningRate; c.decay = lrSchedulerType
+        c.temperature = temperature; c.topK = topK; c.topP = topP; c.maxNewTokens = maxNewTokens
+        c.klCoef = klCoef; c.klTarget = klTarget; c.klHorizon = klHorizon; c.missingEOSPenalty = missingEosPenalty
+        c.rewardModelWeight = rmWeight; c.clipRange = cliprange; c.checkpointEvery = checkpointEvery; c.seed = seed
+        return c
+    }
+
+    func run(_ config: PPOConfig) throws {
+        let records = try JSONL.read(PromptRecord.self, from: URL(fileURLWithPath: prompts))
+        let trainer = try PPOStage.make(policyDir: policy, rewardDir: reward, prompts: records.map(\.prompt),
+                                        rewardFns: try PPOStage.rewardFunctions(rewardFn), monitors: try PPOStage.rewardFunctions(monitorFn),
+                                        config: config, out: URL(fileURLWithPath: out), resume: resume)
+        try PPOStage.run(trainer)
+        note("policy written to \(out)")
+    }
+}
+
 struct PPOCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ppo",
@@ -21,64 +75,70 @@ struct PPOCommand: ParsableCommand {
         metrics.jsonl (TRL's metric names) and a resumable checkpoint-last/.
         """)
 
-    @Option(help: "Starting policy directory (usually the SFT model); also the frozen reference.") var policy: String
-    @Option(help: "Reward model directory (GPT2ForSequenceClassification, num_labels 1).") var reward: String
-    @Option(help: "JSONL with a \"prompt\" field.") var prompts: String
-    @Option(help: "Output directory.") var out: String
-
-    @Option(help: "PPO iterations (each samples --batch-size rollouts).") var steps = 100
-    @Option(help: "Rollouts per iteration.") var batchSize = 64
-    @Option(help: "Passes over each iteration's rollouts.") var ppoEpochs = 4
-    @Option(help: "Minibatches per pass (one optimiser step each).") var numMiniBatches = 1
-    @Option(help: "Micro-batches accumulated per minibatch (memory only).") var gradAccum = 1
-    @Option(help: "Rows per generation/scoring forward pass.") var rolloutBatchSize = 64
-    @Option(name: .customLong("learning-rate"), help: "Peak learning rate (TRL's default 3e-6 suits 124M+ models; the demo's 1M-parameter model uses 2e-4).") var learningRate: Float = 3e-6
-
-    @Option(help: "Learning-rate schedule after the peak: linear (to 0, TRL's default), cosine or constant.")
-    var lrSchedulerType: LearningRateSchedule.Decay = .linear
-
-    @Option(help: "Sampling temperature (also applied in every training forward pass).") var temperature: Float = 0.7
-    @Option(help: "Top-k sampling (default: off).") var topK: Int?
-    @Option(help: "Nucleus sampling p (default: off).") var topP: Float?
-    @Option(name: [.customLong("max-new-tokens"), .customLong("response-length")], help: "Tokens generated per response at most.") var maxNewTokens = 53
-
+    @OptionGroup var common: OnPolicyOptions
     @Option(help: "β of the per-token KL penalty (initial β when --kl-target is set).") var klCoef: Double = 0.05
-    @Option(help: "Adaptive β: target KL per response, in nats (default: β fixed).") var klTarget: Double?
-    @Option(help: "Adaptive β: horizon in rollouts.") var klHorizon: Double = 10_000
-    @Option(help: "Subtracted from the score of responses cut off without EOS.") var missingEosPenalty: Double = 1
-    @Option(help: "Weight of the reward model's normalised score.") var rmWeight: Double = 1
-    @Option(parsing: .singleValue, help: ArgumentHelp("Programmatic reward NAME or NAME:WEIGHT, added to the score (repeatable).",
-            discussion: "Built in: \(ProgrammaticRewards.names.joined(separator: ", ")).")) var rewardFn: [String] = []
-    @Option(parsing: .singleValue, help: "Reward function logged on every rollout but not rewarded (repeatable).") var monitorFn: [String] = []
-
+    @Option(help: "Passes over each iteration's rollouts.") var ppoEpochs = 4
     @Option(help: "GAE discount γ.") var gamma: Float = 1
     @Option(help: "GAE λ.") var lam: Float = 0.95
-    @Option(help: "Policy ratio clip range ε.") var cliprange: Float = 0.2
     @Option(help: "Value clip range.") var cliprangeValue: Float = 0.2
     @Option(help: "Value-loss coefficient.") var vfCoef: Float = 0.1
     @Flag(help: "Whiten per-token rewards (keeping their mean) before GAE.") var whitenRewards = false
     @Option(help: "Value model: 'separate' (own trunk from the reward model, as TRL) or 'shared' (head on the policy).")
     var valueModel: PPOConfig.ValueModel = .separate
 
-    @Option(help: "Checkpoint every N iterations.") var checkpointEvery = 10
-    @Option(help: "Random seed.") var seed: UInt64 = 0
-    @Flag(help: "Continue from --out/checkpoint-last with the run's saved configuration.") var resume = false
+    func run() throws {
+        var c = common.config(klCoef: klCoef, epochs: ppoEpochs)
+        c.gamma = gamma; c.lambda = lam; c.valueClipRange = cliprangeValue; c.valueCoef = vfCoef
+        c.whitenRewards = whitenRewards; c.valueModel = valueModel
+        try common.run(c)
+    }
+}
+
+struct GRPOCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "grpo",
+        abstract: "Optimise a policy with GRPO: group-relative advantages, no critic, KL to the reference as a loss term.",
+        discussion: """
+        Each iteration takes --batch-size / --num-generations prompts and samples each \
+        --num-generations times; a sample's advantage is (score − group mean) / group std on \
+        every token (a group whose scores are all equal teaches nothing: advantage 0). Loss: \
+        clipped surrogate + β·k3 KL to the reference per token. Same reward model, --reward-fn, \
+        checkpoints, --resume and metrics as `rlhf ppo` (no val/ metrics: there is no critic).
+        """)
+
+    @OptionGroup var common: OnPolicyOptions
+    @Option(help: "Samples per prompt (the group).") var numGenerations = 4
+    @Option(name: [.customLong("beta"), .customLong("kl-coef")], help: "β of the k3 KL loss term.") var beta: Double = 0.04
+    @Option(name: [.customLong("num-iterations"), .customLong("ppo-epochs")], help: "Passes over each iteration's samples (TRL's μ).") var numIterations = 1
 
     func run() throws {
-        var c = PPOConfig()
-        c.steps = steps; c.batchSize = batchSize; c.ppoEpochs = ppoEpochs; c.numMiniBatches = numMiniBatches
-        c.gradientAccumulation = gradAccum; c.rolloutBatchSize = rolloutBatchSize; c.learningRate = learningRate; c.decay = lrSchedulerType
-        c.temperature = temperature; c.topK = topK; c.topP = topP; c.maxNewTokens = maxNewTokens
-        c.klCoef = klCoef; c.klTarget = klTarget; c.klHorizon = klHorizon; c.missingEOSPenalty = missingEosPenalty
-        c.rewardModelWeight = rmWeight; c.gamma = gamma; c.lambda = lam; c.clipRange = cliprange
-        c.valueClipRange = cliprangeValue; c.valueCoef = vfCoef; c.whitenRewards = whitenRewards; c.valueModel = valueModel
-        c.checkpointEvery = checkpointEvery; c.seed = seed
-        let records = try JSONL.read(PromptRecord.self, from: URL(fileURLWithPath: prompts))
-        let trainer = try PPOStage.make(policyDir: policy, rewardDir: reward, prompts: records.map(\.prompt),
-                                        rewardFns: try PPOStage.rewardFunctions(rewardFn), monitors: try PPOStage.rewardFunctions(monitorFn),
-                                        config: c, out: URL(fileURLWithPath: out), resume: resume)
-        try PPOStage.run(trainer)
-        note("policy written to \(out)")
+        var c = common.config(klCoef: beta, epochs: numIterations)
+        c.advantageEstimator = .grpo; c.numGenerations = numGenerations
+        try common.run(c)
+    }
+}
+
+struct RLOOCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rloo",
+        abstract: "Optimise a policy with RLOO: REINFORCE with a leave-one-out baseline, no critic.",
+        discussion: """
+        Each iteration takes --batch-size / --rloo-k prompts and samples each --rloo-k times; a \
+        sample's reward is its score − β·Σ(log π − log π_ref), and its advantage that reward \
+        minus the mean of the other samples of its prompt, on every token, optimised with the \
+        clipped surrogate. Same reward model, --reward-fn, checkpoints, --resume and metrics as \
+        `rlhf ppo` (no val/ metrics: there is no critic).
+        """)
+
+    @OptionGroup var common: OnPolicyOptions
+    @Option(name: [.customLong("rloo-k"), .customLong("num-generations")], help: "Samples per prompt.") var rlooK = 4
+    @Option(help: "β of the KL penalty in the sequence reward.") var klCoef: Double = 0.05
+    @Option(help: "Passes over each iteration's samples.") var ppoEpochs = 4
+
+    func run() throws {
+        var c = common.config(klCoef: klCoef, epochs: ppoEpochs)
+        c.advantageEstimator = .rloo; c.numGenerations = rlooK
+        try common.run(c)
     }
 }
 
@@ -104,17 +164,7 @@ enum PPOStage {
     /// the trainer; with `resume`, reads the run's saved configuration and its checkpoint.
     static func make(policyDir: String, rewardDir: String, prompts: [String], rewardFns: [RewardFunction], monitors: [RewardFunction],
                      config: PPOConfig, out: URL, resume: Bool) throws -> PPOTrainer {
-        var config = config
-        let configURL = out.appendingPathComponent("run_config.json")
-        if resume {
-            guard let data = FileManager.default.contents(atPath: configURL.path) else {
-                throw RLHFError.io(path: configURL.path, message: "no run configuration to resume from")
-            }
-            do { config = try JSONDecoder().decode(PPOConfig.self, from: data) } catch {
-                throw RLHFError.invalidFile(path: configURL.path, message: "cannot decode the PPO configuration (\(error))")
-            }
-            note("resuming with the configuration saved in \(configURL.path)")
-        }
+        let config = try runConfiguration(config, in: out, resume: resume)
         let (policy, tok) = try loadModelAndTokenizer(policyDir)
         let rmURL = URL(fileURLWithPath: rewardDir)
         let rm = try RewardModel.load(directory: rmURL)
@@ -136,7 +186,6 @@ enum PPOStage {
             note("note: \(rewardDir) has no tokenizer files; assuming the policy's (same vocabulary size \(policy.config.vocabSize))")
             rmTok = nil
         }
-        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         let trainer = try PPOTrainer(policy: policy, rewardModel: rm, tokenizer: tok, rewardTokenizer: rmTok, prompts: prompts,
                                      rewardFunctions: rewardFns, monitors: monitors, config: config, runDirectory: out)
         if config.valueModel == .separate, rmTok != nil || rm.trunk.config.nPositions < policy.config.nPositions {
@@ -148,11 +197,6 @@ enum PPOStage {
         if resume {
             try trainer.resume()
             note("resumed at step \(trainer.step) of \(config.steps)")
-        } else {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try AtomicFile.write(try encoder.encode(config), to: configURL)
-            try? FileManager.default.removeItem(at: out.appendingPathComponent("metrics.jsonl"))
         }
         return trainer
     }

@@ -148,29 +148,3 @@ struct SampleCommand: ParsableCommand {
         note("wrote \(ps.count) prompts × \(n) responses to \(out)")
     }
 }
-
-/// Batched sampling of text completions, shared by `sample`, `demo` and evaluation.
-enum Sampling {
-    static func sample(_ gpt: GPT2, _ tok: BPETokenizer, prompts: [String], n: Int, maxNewTokens: Int, temperature: Float,
-                       batchSize: Int, greedy: Bool = false, rng: inout RNG, label: String = "sample") -> [[String]] {
-        let room = gpt.config.nPositions - maxNewTokens
-        var truncated = 0
-        let encoded = prompts.map { p -> [Int32] in
-            let e = tok.encodeIDs(p)
-            if e.count > room { truncated += 1; return Array(e.suffix(room)) }
-            return e
-        }
-        if truncated > 0 { note("warning: \(truncated) prompt(s) longer than \(room) tokens were truncated from the left") }
-        let jobs = encoded.flatMap { Array(repeating: $0, count: n) }
-        var texts: [String] = []
-        let options = SamplingOptions(temperature: temperature, greedy: greedy, maxNewTokens: maxNewTokens, eosTokenID: tok.eosTokenID.map(Int32.init))
-        let progress = Progress(label, total: jobs.count, unit: "seq")
-        for start in stride(from: 0, to: jobs.count, by: batchSize) {
-            let chunk = Array(jobs[start..<min(start + batchSize, jobs.count)])
-            let g = gpt.generate(prompts: chunk, options: options, rng: &rng)
-            for (toks, done) in zip(g.tokens, g.finished) { texts.append(tok.decode(done ? Array(toks.dropLast()) : toks)) }
-            progress.update(start + chunk.count)
-        }
-        return stride(from: 0, to: texts.count, by: max(n, 1)).map { Array(texts[$0..<$0 + n]) }
-    }
-}

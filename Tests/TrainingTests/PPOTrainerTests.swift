@@ -154,6 +154,51 @@ final class PPOTrainerTests: XCTestCase {
             XCTAssertGreaterThan(last, first + 0.2, "\(kind): reward \(first) → \(last)")
         }
     }
+
+    /// GRPO and RLOO: each prompt appears `numGenerations` times in consecutive rows; the group
+    /// baseline makes the advantages of a group sum to zero; there is no critic; and both raise
+    /// the same programmatic reward PPO does.
+    func testGRPOAndRLOOGroupPromptsAndRaiseAProgrammaticReward() throws {
+        for estimator in [PPOConfig.AdvantageEstimator.grpo, .rloo] {
+            let dir = tempDir()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            var config = smallConfig()
+            config.advantageEstimator = estimator; config.numGenerations = 4
+            config.steps = 40; config.batchSize = 16; config.numMiniBatches = 2; config.gradientAccumulation = 1
+            config.rolloutBatchSize = 16; config.learningRate = 3e-3; config.klCoef = 0.01; config.decay = .constant
+            config.ppoEpochs = estimator == .grpo ? 1 : 2
+            config.rewardModelWeight = 0; config.missingEOSPenalty = 0
+            let bang = RewardFunction(name: "bang", weight: 1) { _, r in Double(r.filter { $0 == "!" }.count) / 4 }
+            let trainer = try makeTrainer(dir, config: config, rewardFunctions: [bang])
+            XCTAssertNil(trainer.value)
+            let idx = trainer.promptIndices(iteration: 0)
+            XCTAssertEqual(idx.count, 16)
+            for g in 0..<4 { XCTAssertEqual(Set(idx[g * 4..<g * 4 + 4]).count, 1, "group \(g) mixes prompts") }
+            XCTAssertEqual(Set(idx).count, 4)
+            try trainer.train(stopAt: 1)
+            let r = try XCTUnwrap(trainer.lastRollout)
+            for g in 0..<4 {
+                let perRow = (g * 4..<g * 4 + 4).map { b in r.responseLengths[b] > 0 ? r.advantages[b * r.responseLength] : 0 }
+                XCTAssertEqual(perRow.reduce(0, +), 0, accuracy: 1e-4, "\(estimator) group \(g) advantages \(perRow)")
+            }
+            XCTAssertEqual(trainer.firstRatio, 1, accuracy: 1e-6)
+            try trainer.train()
+            let rows = Metrics.read(dir.appendingPathComponent("metrics.jsonl"))
+            XCTAssertNil(rows.last?["val/explained_variance"])
+            let m = rows.compactMap { $0["objective/bang"] }
+            let first = m.prefix(5).reduce(0, +) / 5, last = m.suffix(5).reduce(0, +) / 5
+            print("\(estimator): bang reward \(first) → \(last)")
+            XCTAssertGreaterThan(last, first + 0.2, "\(estimator): reward \(first) → \(last)")
+        }
+    }
+
+    func testGroupEstimatorsRejectBatchesThatDoNotSplitIntoGroups() {
+        var c = smallConfig()
+        c.advantageEstimator = .grpo; c.batchSize = 10; c.numGenerations = 4; c.numMiniBatches = 1; c.gradientAccumulation = 1
+        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("--num-generations"), "\($0)") }
+        c.numGenerations = 1; c.batchSize = 8
+        XCTAssertThrowsError(try c.validate())
+    }
 }
 
 /// A thread-safe call counter for reward functions in tests.

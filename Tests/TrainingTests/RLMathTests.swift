@@ -97,12 +97,12 @@ final class RLMathTests: XCTestCase {
                 let h = Double((pc[i] - pr[i]) - (rc[i] - rr[i])), b = Double(beta)
                 let s = 1 / (1 + Foundation.exp(-b * h))
                 switch type {
-                case .sigmoid:
-                    expected += -Foundation.log(s) / 2
-                    grads.append(-(1 - s) * b / 2)
-                case .robust:
+                case .sigmoid:  // with ε = 0.1: conservative DPO
                     expected += (-(0.9) * Foundation.log(s) - 0.1 * Foundation.log(1 - s)) / 2
                     grads.append((-(0.9) * (1 - s) * b + 0.1 * s * b) / 2)
+                case .robust:
+                    expected += (-(0.9) * Foundation.log(s) + 0.1 * Foundation.log(1 - s)) / 0.8 / 2
+                    grads.append((-(0.9) * (1 - s) * b - 0.1 * s * b) / 0.8 / 2)
                 case .ipo:
                     expected += (h - 1 / (2 * b)) * (h - 1 / (2 * b)) / 2
                     grads.append(2 * (h - 1 / (2 * b)) / 2)
@@ -116,6 +116,14 @@ final class RLMathTests: XCTestCase {
             XCTAssertEqual(d.chosenRewards[0], beta * 0.5, accuracy: 1e-6)
             XCTAssertEqual(d.accuracy, 0.5)  // margins 0.07 (> 0) and −0.01
         }
+        // Plain DPO (ε = 0): −log σ(βh).
+        let d = DPOLoss(policyChosen: Tensor(pc, shape: [2]), policyRejected: Tensor(pr, shape: [2]), referenceChosen: Tensor(rc, shape: [2]),
+                        referenceRejected: Tensor(rr, shape: [2]), beta: beta)
+        let expected = (0..<2).map { i -> Double in
+            let h = Double((pc[i] - pr[i]) - (rc[i] - rr[i]))
+            return Foundation.log(1 + Foundation.exp(-Double(beta) * h)) / 2
+        }.reduce(0, +)
+        XCTAssertEqual(Double(d.loss.item), expected, accuracy: 1e-6)
     }
 
     func testGroupAdvantagesIncludingAllEqualGroup() {

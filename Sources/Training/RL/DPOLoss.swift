@@ -3,12 +3,16 @@ import Tensors
 /// Direct Preference Optimisation losses on sequence log-probabilities (Rafailov et al. 2023),
 /// with the variants TRL offers under the same names.
 public enum DPOLossType: String, CaseIterable, Codable, Sendable {
-    /// −log σ(β·h), h = (log π_c − log π_r) − (log ref_c − log ref_r).
+    /// −log σ(β·h), h = (log π_c − log π_r) − (log ref_c − log ref_r). With label smoothing
+    /// ε > 0 it is conservative DPO (cDPO, Mitchell 2023): −(1−ε)·log σ(βh) − ε·log σ(−βh),
+    /// for labels that are wrong with probability ε.
     case sigmoid
     /// Identity preference optimisation (Azar et al. 2023): (h − 1/(2β))², which does not push
-    /// the margin to infinity on deterministic preferences.
+    /// the margin to infinity on deterministic preferences. As in the paper and TRL, h is built
+    /// from length-averaged log-probabilities (the caller passes averages).
     case ipo
-    /// Conservative DPO / label smoothing ε: −(1−ε)·log σ(βh) − ε·log σ(−βh), for noisy labels.
+    /// Robust DPO (Chowdhury et al. 2024): (−(1−ε)·log σ(βh) + ε·log σ(−βh)) / (1 − 2ε), an
+    /// unbiased estimate of the clean-label loss under label noise ε.
     case robust
 }
 
@@ -30,10 +34,12 @@ public struct DPOLoss {
         let h = (policyChosen - policyRejected) - (referenceChosen - referenceRejected)
         switch type {
         case .sigmoid:
-            loss = mean(-logSigmoid(h * beta))
+            let e = labelSmoothing
+            loss = e == 0 ? mean(-logSigmoid(h * beta)) : mean(-logSigmoid(h * beta) * (1 - e) - logSigmoid(h * -beta) * e)
         case .robust:
             let e = labelSmoothing
-            loss = mean(-logSigmoid(h * beta) * (1 - e) - logSigmoid(h * -beta) * e)
+            precondition(e < 0.5, "robust DPO needs label smoothing below 0.5, got \(e)")
+            loss = mean(-logSigmoid(h * beta) * (1 - e) + logSigmoid(h * -beta) * e) * (1 / (1 - 2 * e))
         case .ipo:
             loss = mean(square(h - 1 / (2 * beta)))
         }

@@ -67,6 +67,21 @@ public struct PPOConfig: Codable, Equatable, Sendable {
     public enum ValueModel: String, Codable, Sendable, CaseIterable { case separate, shared }
     public var valueModel: ValueModel = .separate
 
+    /// How advantages are estimated, i.e. which algorithm this trainer runs:
+    /// - `gae`: PPO — a learned critic, GAE over per-token rewards (−β·KL, score on the last token);
+    /// - `grpo`: GRPO (Shao et al. 2024) — no critic; `numGenerations` samples per prompt, each
+    ///   one's advantage its score's z-score within the group, on every token; the KL to the
+    ///   reference is a loss term β·k3 instead of a reward;
+    /// - `rloo`: RLOO (Ahmadian et al. 2024) — no critic; the sequence reward score − β·Σ k1,
+    ///   minus the mean reward of the other samples of the same prompt.
+    /// All three share the rollout, scoring, clipped surrogate and checkpoints.
+    public enum AdvantageEstimator: String, Codable, Sendable, CaseIterable { case gae, grpo, rloo }
+    public var advantageEstimator: AdvantageEstimator = .gae
+    /// Samples per prompt for `grpo`/`rloo` (TRL `num_generations` / `rloo_k`); `batchSize`
+    /// counts samples, so an iteration sees `batchSize / numGenerations` prompts.
+    public var numGenerations = 4
+    public var usesCritic: Bool { advantageEstimator == .gae }
+
     public var checkpointEvery = 10
     public var seed: UInt64 = 0
 
@@ -93,5 +108,8 @@ public struct PPOConfig: Codable, Equatable, Sendable {
         if !(clipRange > 0) || !(valueClipRange > 0) { throw bad("clip ranges must be > 0") }
         if !(lambda >= 0 && lambda <= 1) || !(gamma >= 0 && gamma <= 1) { throw bad("--gamma and --lam must lie in [0, 1]") }
         if checkpointEvery < 1 { throw bad("--checkpoint-every must be at least 1") }
+        if !usesCritic && (numGenerations < 2 || batchSize % numGenerations != 0) {
+            throw bad("\(advantageEstimator.rawValue.uppercased()) needs --num-generations ≥ 2 dividing --batch-size \(batchSize), found \(numGenerations)")
+        }
     }
 }

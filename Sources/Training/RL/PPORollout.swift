@@ -138,6 +138,14 @@ public struct PPORollout {
         for (k, w) in zip(flat, whiten(flat.map { advantages[$0] })) { advantages[k] = w }
     }
 
+    /// Critic-free estimators (GRPO, RLOO): one advantage per response, on each of its tokens.
+    public mutating func setSequenceAdvantages(_ perRow: [Float]) {
+        precondition(perRow.count == batch)
+        advantages = [Float](repeating: 0, count: batch * responseLength)
+        returns = advantages
+        for b in 0..<batch { for i in 0..<responseLengths[b] { advantages[b * responseLength + i] = perRow[b] } }
+    }
+
     /// 1 − Var(returns − values)/Var(returns) over response tokens: how much of the return the
     /// critic predicts (1 perfect, ≤ 0 no better than a constant).
     public var explainedVariance: Double {

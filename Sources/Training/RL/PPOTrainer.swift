@@ -15,13 +15,18 @@ import Tokenizers
 /// 5. `ppoEpochs` passes of clipped-surrogate + clipped-value updates over shuffled minibatches;
 /// 6. adapt β toward the KL target (if one is set); log; checkpoint.
 ///
+/// With `advantageEstimator` `grpo` or `rloo` the same loop runs GRPO or RLOO: no critic, each
+/// prompt sampled `numGenerations` times, and step 4 replaces GAE by a group baseline (see
+/// `PPOConfig.AdvantageEstimator`); `rlhf grpo` and `rlhf rloo` are this trainer.
+///
 /// Dropout is off throughout (`training = false` on every model): with dropout the rollout's
 /// log-probabilities and the training pass's would differ, and the ratio and the KL with them.
 public final class PPOTrainer {
     public let policy: GPT2
     public let reference: GPT2
     public let rewardModel: RewardModel
-    public let value: ValueFunction
+    /// The critic; nil for the critic-free estimators (GRPO, RLOO).
+    public let value: ValueFunction?
     public let tokenizer: BPETokenizer
     /// The reward model's tokenizer when it differs from the policy's: responses are then decoded
     /// to text and re-encoded for scoring.
@@ -69,20 +74,15 @@ public final class PPOTrainer {
         self.monitors = monitors
         reference = GPT2(config: policy.config)
         reference.copyWeights(from: policy)
-        value = ValueFunction(kind: config.valueModel, rewardModel: rewardModel, policy: policy, rewardModelReadsPolicyTokens: rewardTokenizer == nil)
-        for m in [policy, reference, rewardModel.trunk] + (value.trunk.map { [$0] } ?? []) { m.training = false }
+        value = config.usesCritic
+            ? ValueFunction(kind: config.valueModel, rewardModel: rewardModel, policy: policy, rewardModelReadsPolicyTokens: rewardTokenizer == nil)
+            : nil
+        for m in [policy, reference, rewardModel.trunk] + (value?.trunk.map { [$0] } ?? []) { m.training = false }
 
-        let room = policy.config.nPositions - config.maxNewTokens
-        var truncated = 0
-        promptIDs = prompts.map { p in
-            let ids = tokenizer.encodeIDs(p)
-            if ids.count > room { truncated += 1; return Array(ids.suffix(room)) }
-            return ids.isEmpty ? [Int32(tokenizer.eosTokenID ?? 0)] : ids
-        }
+        (promptIDs, truncatedPrompts) = Sampling.encodePrompts(prompts, tokenizer, context: policy.config.nPositions, maxNewTokens: config.maxNewTokens)
         promptTexts = prompts
-        truncatedPrompts = truncated
 
-        optimizer = AdamW(parameters: policy.parameters + value.parameters,
+        optimizer = AdamW(parameters: policy.parameters + (value?.parameters ?? []),
                           hyper: .init(learningRate: config.learningRate, epsilon: config.adamEpsilon, weightDecay: config.weightDecay))
         let updates = config.steps * config.ppoEpochs * config.numMiniBatches
         schedule = LearningRateSchedule(peak: config.learningRate, warmupSteps: 0, totalSteps: updates, decay: config.decay, minRatio: 0)
@@ -112,8 +112,17 @@ public final class PPOTrainer {
             let k3 = perRowSum(rollout, rollout.logProbs.indices.map {
                 let lr = Double(rollout.refLogProbs[$0] - rollout.logProbs[$0]); return Foundation.exp(lr) - 1 - lr })
             let beta = kl.beta
-            rollout.assignRewards(beta: beta)
-            rollout.computeAdvantages(gamma: config.gamma, lambda: config.lambda, whitenRewards: config.whitenRewards)
+            switch config.advantageEstimator {
+            case .gae:
+                rollout.assignRewards(beta: beta)
+                rollout.computeAdvantages(gamma: config.gamma, lambda: config.lambda, whitenRewards: config.whitenRewards)
+            case .grpo:
+                // The score alone: GRPO keeps the KL out of the reward and puts it in the loss.
+                rollout.setSequenceAdvantages(groupRelativeAdvantages(rollout.scores.map(Float.init), groupSize: config.numGenerations))
+            case .rloo:
+                let rewards = (0..<rollout.batch).map { Float(rollout.scores[$0] - beta * k1[$0]) }
+                rollout.setSequenceAdvantages(leaveOneOutAdvantages(rewards, groupSize: config.numGenerations))
+            }
             let stats = try timed("train") { try optimise(rollout) }
             let meanKL = mean(k1)
             // Ziegler's controller sees the KL of the batch just sampled, per sequence.
@@ -134,20 +143,24 @@ public final class PPOTrainer {
                 "objective/rm_score": mean(rmNormalised), "objective/rm_score_raw": mean(rmRaw),
                 "policy/approxkl_avg": stats.approxKL, "policy/clipfrac_avg": stats.clipFraction,
                 "policy/entropy_avg": stats.entropy, "loss/policy_avg": stats.policyLoss, "loss/value_avg": stats.valueLoss,
-                "val/clipfrac_avg": stats.valueClipFraction, "val/ratio": stats.ratio,
-                "val/explained_variance": rollout.explainedVariance,
-                "val/num_eos_tokens": Double(rollout.endedWithEOS.filter { $0 }.count),
+                "val/ratio": stats.ratio, "val/num_eos_tokens": Double(rollout.endedWithEOS.filter { $0 }.count),
                 "response_length": Double(tokens) / Double(rollout.batch),
                 "lr": Double(schedule.rate(at: max(optimizer.step - 1, 0))),
                 "tokens_per_second": Double(tokens) / seconds, "seconds": seconds,
             ]
+            if value != nil {
+                record["val/clipfrac_avg"] = stats.valueClipFraction
+                record["val/explained_variance"] = rollout.explainedVariance
+            }
             for (f, v) in zip(rewardFunctions, fnValues) { record["objective/\(f.name)"] = mean(v) }
             for (f, v) in zip(monitors, monitorValues) { record["objective/\(f.name)"] = mean(v) }
             try metrics.append(record)
             let monitorText = zip(monitors, monitorValues).map { String(format: " %@ %+.3f", $0.name, mean($1)) }.joined()
-            progress.update(step, String(format: "score %+.3f rm %+.3f (raw %+.3f)%@ kl %.2f β %.3f pg %+.3f vf %.3f ent %.2f clip %.2f ev %.2f len %.1f | %.0f tok/s",
-                                         mean(rollout.scores), mean(rmNormalised), mean(rmRaw), monitorText, meanKL, beta, stats.policyLoss, stats.valueLoss,
-                                         stats.entropy, stats.clipFraction, rollout.explainedVariance, Double(tokens) / Double(rollout.batch),
+            let critic = value == nil ? "" : String(format: " vf %.3f", stats.valueLoss)
+            let ev = value == nil ? "" : String(format: " ev %.2f", rollout.explainedVariance)
+            progress.update(step, String(format: "score %+.3f rm %+.3f (raw %+.3f)%@ kl %.2f β %.3f pg %+.3f%@ ent %.2f clip %.2f%@ len %.1f | %.0f tok/s",
+                                         mean(rollout.scores), mean(rmNormalised), mean(rmRaw), monitorText, meanKL, beta, stats.policyLoss, critic,
+                                         stats.entropy, stats.clipFraction, ev, Double(tokens) / Double(rollout.batch),
                                          Double(generatedTokens) / timing.values.reduce(0, +)))
             if step % config.checkpointEvery == 0 || step == config.steps { try saveCheckpoint() }
         }
@@ -172,15 +185,19 @@ public final class PPOTrainer {
 
     /// The prompts of iteration `i`: consecutive slices of a permutation of the prompt set, drawn
     /// afresh each pass from (seed, pass), so a resumed run needs nothing but the step to continue.
+    /// GRPO and RLOO take `batchSize / numGenerations` prompts and repeat each one
+    /// `numGenerations` times in consecutive rows: a group.
     func promptIndices(iteration i: Int) -> [Int] {
         let n = promptIDs.count
-        return (0..<config.batchSize).map { j in
-            let k = i * config.batchSize + j
+        let group = config.usesCritic ? 1 : config.numGenerations
+        let perIteration = config.batchSize / group
+        return (0..<perIteration).flatMap { j -> [Int] in
+            let k = i * perIteration + j
             let pass = k / n
             var r = RNG(seed: config.seed &+ UInt64(pass), stream: 32)
             var perm = Array(0..<n)
             for a in stride(from: n - 1, to: 0, by: -1) { perm.swapAt(a, r.below(a + 1)) }
-            return perm[k % n]
+            return Array(repeating: perm[k % n], count: group)
         }
     }
 
@@ -216,7 +233,7 @@ public final class PPOTrainer {
             sequences.append(Array(seq.suffix(rmContext)))
         }
         let raw = rewardModel.score(sequences, batchSize: config.rolloutBatchSize).map(Double.init)
-        let normalised = raw.map { r in rewardModel.normalization.map { (r - $0.mean) / max($0.std, 1e-8) } ?? r }
+        let normalised = raw.map(rewardModel.normalised)
         if let bad = raw.firstIndex(where: { !$0.isFinite }) {
             throw RLHFError.nonFinite(step: step + 1, what: "the reward model's score of rollout \(bad)")
         }
@@ -250,9 +267,9 @@ public final class PPOTrainer {
                 let off = start * rollout.responseLength
                 let (lp, _, h) = forward(policy, rollout, rows: rows, entropy: false)
                 let (ref, _, _) = forward(reference, rollout, rows: rows, entropy: false)
-                let v = value.values(rollout, rows: rows, policyHidden: h)
+                let v = value?.values(rollout, rows: rows, policyHidden: h)
                 for k in 0..<lp.count where rollout.mask[off + k] != 0 {
-                    rollout.logProbs[off + k] = lp[k]; rollout.refLogProbs[off + k] = ref[k]; rollout.values[off + k] = v[k]
+                    rollout.logProbs[off + k] = lp[k]; rollout.refLogProbs[off + k] = ref[k]; rollout.values[off + k] = v?[k] ?? 0
                 }
             }
         }
@@ -289,16 +306,23 @@ public final class PPOTrainer {
                 for a in 0..<config.gradientAccumulation {
                     let rows = Array(order[(m * mini + a * micro)..<(m * mini + (a + 1) * micro)])
                     let (lp, ent, h) = forward(policy, rollout, rows: rows, entropy: true)
-                    let v = value.values(rollout, rows: rows, policyHidden: h)
+                    let v = value?.values(rollout, rows: rows, policyHidden: h)
                     func constant(_ a: [Float]) -> Tensor { Tensor(rollout.slice(a, rows: rows, width: r), shape: [rows.count * r]) }
                     let mask = constant(rollout.mask)
                     let loss = PPOLoss(logProbs: lp, oldLogProbs: constant(rollout.logProbs), advantages: constant(rollout.advantages),
-                                       mask: mask, clipRange: config.clipRange, values: v, oldValues: constant(rollout.values),
-                                       returns: constant(rollout.returns), valueClipRange: config.valueClipRange)
+                                       mask: mask, clipRange: config.clipRange, values: v, oldValues: v == nil ? nil : constant(rollout.values),
+                                       returns: v == nil ? nil : constant(rollout.returns), valueClipRange: config.valueClipRange)
                     if firstRatio.isNaN { firstRatio = loss.meanRatio }
                     // Policy and critic step together on one loss (their parameters are disjoint
                     // when separate); vf_coef keeps the critic's larger gradients from dominating.
-                    let total = (loss.policyLoss + loss.valueLoss * config.valueCoef) * (1 / Float(config.gradientAccumulation))
+                    var objective = loss.policyLoss + loss.valueLoss * config.valueCoef
+                    if config.advantageEstimator == .grpo && kl.beta > 0 {
+                        // GRPO's KL term, k3 = e^(ref−π) − (ref−π) − 1 per token: non-negative and
+                        // unbiased for KL(π‖π_ref) on the policy's own samples.
+                        let d = constant(rollout.refLogProbs) - lp
+                        objective = objective + maskedMean(exp(d) - d - 1, mask) * Float(kl.beta)
+                    }
+                    let total = objective * (1 / Float(config.gradientAccumulation))
                     guard total.item.isFinite else {
                         throw RLHFError.nonFinite(step: step + 1, what: "the PPO loss (policy \(loss.policyLoss.item), value \(loss.valueLoss.item))")
                     }
@@ -334,7 +358,7 @@ public final class PPOTrainer {
                                      .merging(timing.map { ("time/\($0.key)", $0.value) }) { a, _ in a })
         try TrainingCheckpoint.save(to: checkpointURL, state: state, optimizer: optimizer) { dir in
             try policy.save(to: dir, tokenizer: tokenizer)
-            try value.save(in: dir)
+            try value?.save(in: dir)
         }
     }
 
@@ -342,7 +366,7 @@ public final class PPOTrainer {
     public func resume() throws {
         let loaded = try GPT2.load(directory: checkpointURL)
         policy.copyWeights(from: loaded)
-        try value.load(from: checkpointURL)
+        try value?.load(from: checkpointURL)
         let state = try TrainingCheckpoint.load(from: checkpointURL, optimizer: optimizer)
         step = state.step
         rng = state.dataRNG
@@ -356,7 +380,7 @@ public final class PPOTrainer {
     /// Writes the final policy (with tokenizer) and critic to `runDirectory`.
     public func saveFinal() throws {
         try policy.save(to: runDirectory, tokenizer: tokenizer)
-        try value.save(in: runDirectory)
+        try value?.save(in: runDirectory)
     }
 
     // MARK: - Helpers

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Feedback
+import Foundation
+import Models
+import Support
+import Tensors
+import Tokenizers
+import Training
+
+struct BestOfNCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "best-of-n",
+        abstract: "Sample N responses per prompt and keep the reward model's best (rejection sampling).",
+        discussion: """
+        Writes {"prompt","completion","score"} JSONL (with --keep-candidates also "candidates" \
+        and "scores"). The score is the reward model's normalised score plus any weighted \
+        --reward-fn. At the end it prints the analytic KL of best-of-N from the policy, \
+        log N − (N−1)/N, beside the gain of the kept responses over all candidates in score and \
+        in every --monitor-fn (e.g. gold on the demo world).
+        """)
+
+    @Option(help: "Policy model directory.") var policy: String
+    @Option(help: "Reward model directory.") var reward: String
+    @Option(help: "JSONL with a \"prompt\" field.") var prompts: String
+    @Option(help: "Responses sampled per prompt.") var n = 8
+    @Option(help: "Output JSONL.") var out: String
+    @Option(help: "Largest number of new tokens.") var maxNewTokens = 64
+    @Option(help: "Sampling temperature.") var temperature: Float = 0.7
+    @Option(help: "Sequences per generation batch.") var batchSize = 32
+    @Option(help: "Weight of the reward model's normalised score.") var rmWeight: Double = 1
+    @Option(parsing: .singleValue, help: "Programmatic reward NAME or NAME:WEIGHT added to the score (repeatable).") var rewardFn: [String] = []
+    @Option(parsing: .singleValue, help: "Function reported for kept vs all responses but not used to choose (repeatable).") var monitorFn: [String] = []
+    @Flag(help: "Also write every candidate and its score.") var keepCandidates = false
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+
+    struct Line: Encodable { let prompt: String; let completion: String; let score: Double; let candidates: [String]?; let scores: [Double]? }
+
+    func run() throws {
+        guard n >= 1 else { throw RLHFError.invalidArgument("--n must be at least 1, found \(n)") }
+        let (gpt, tok) = try loadModelAndTokenizer(policy)
+        let rmURL = URL(fileURLWithPath: reward)
+        let rm = try RewardModel.load(directory: rmURL)
+        let rmTok = (try? BPETokenizer.load(directory: rmURL)) ?? tok
+        let ps = try JSONL.read(PromptRecord.self, from: URL(fileURLWithPath: prompts)).map(\.prompt)
+        let fns = try PPOStage.rewardFunctions(rewardFn), monitors = try PPOStage.rewardFunctions(monitorFn)
+        var rng = RNG(seed: seed, stream: 5)
+        let candidates = Sampling.sample(gpt, tok, prompts: ps, n: n, maxNewTokens: maxNewTokens, temperature: temperature,
+                                         batchSize: batchSize, rng: &rng, label: "best-of-\(n)")
+        let choices = BestOfN.choose(prompts: ps, candidates: candidates, rewardModel: rm, tokenizer: rmTok,
+                                     rewardModelWeight: rmWeight, rewardFunctions: fns)
+        try JSONL.write(choices.map { c in
+            Line(prompt: c.prompt, completion: c.response, score: c.scores[c.best],
+                 candidates: keepCandidates ? c.candidates : nil, scores: keepCandidates ? c.scores : nil)
+        }, to: URL(fileURLWithPath: out))
+        func mean(_ x: [Double]) -> Double { x.reduce(0, +) / Double(max(x.count, 1)) }
+        let kept = mean(choices.map { $0.scores[$0.best] }), all = mean(choices.flatMap(\.scores))
+        note(String(format: "best-of-%d on %d prompts: analytic KL %.3f nats; score %+.3f kept vs %+.3f over all candidates (%+.3f)",
+                    n, ps.count, BestOfN.analyticKL(n: n), kept, all, kept - all))
+        for m in monitors {
+            let k = mean(choices.map { m.function($0.prompt, $0.response) })
+            let a = mean(choices.flatMap { c in c.candidates.map { m.function(c.prompt, $0) } })
+            note(String(format: "  %@: %+.3f kept vs %+.3f over all candidates (%+.3f)", m.name, k, a, k - a))
+        }
+        note("wrote \(out)")
+    }
+}
