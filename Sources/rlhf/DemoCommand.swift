@@ -17,9 +17,11 @@ struct DemoCommand: ParsableCommand {
         (SFT), samples response pairs, labels them with the simulated rater panel, trains a reward \
         model, aligns the SFT model with PPO against the reward model plus the world's order-number \
         verifier under a KL penalty (and once more with no KL penalty, to show reward hacking), \
-        compares with best-of-N, and evaluates every model on held-out prompts by the hidden gold \
-        utility. Writes one run folder with every stage's model and metrics, samples.jsonl, \
-        summary.json and a self-contained report.html. DPO and GRPO are not part of the demo yet.
+        runs the alternatives on the same world and budget (DPO on the panel's preferences; \
+        GRPO and RLOO against the same rewards as PPO), compares with best-of-N, and evaluates \
+        every model on held-out prompts by the hidden gold utility. Writes one run folder with \
+        every stage's model and metrics, samples.jsonl, summary.json and a self-contained \
+        report.html.
         """)
 
     @Option(help: "Run folder (default runs/<timestamp>).") var out: String?
@@ -30,6 +32,7 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Weight of the order-number verifier added to the reward model's score in PPO (0: reward model only).")
     var verifierWeight: Double = 2
     @Flag(inversion: .prefixedNo, help: "Also run PPO with β = 0 (no KL leash) to show reward hacking.") var klFreeRun = true
+    @Flag(inversion: .prefixedNo, help: "Also run DPO, GRPO and RLOO on the same world and budget.") var alternatives = true
 
     struct Budget {
         var pretrainDocs = 12_000, pretrainSteps = 2_000, sftSteps = 250, pairPrompts = 2_000, rmEpochs = 3, evalPrompts = 200, ppoSteps = 50, ppoBatch = 64
@@ -170,10 +173,11 @@ struct DemoCommand: ParsableCommand {
 
         // 7. PPO from the SFT model against the reward model (+ the verifier), with the KL leash
         // and, for comparison, without it. Gold is only watched (a monitor), never rewarded.
-        func runPPO(name: String, beta: Double) throws -> GPT2 {
+        func runPPO(name: String, beta: Double, estimator: PPOConfig.AdvantageEstimator = .gae) throws -> GPT2 {
             let policy = GPT2(config: sft.config)
             policy.copyWeights(from: sft)
             var c = PPOConfig()
+            c.advantageEstimator = estimator
             c.steps = budget.ppoSteps; c.batchSize = budget.ppoBatch; c.rolloutBatchSize = budget.ppoBatch
             // Tuned on this world (README, "PPO"): two minibatches and two epochs give as many
             // updates per rollout as TRL's 1×4 for half the compute; λ = 1 (Monte Carlo) because
@@ -181,6 +185,10 @@ struct DemoCommand: ParsableCommand {
             // λ = 0.95 leaves a quarter of it; a rate far above TRL's 3e-6 suits a 1M-parameter model.
             c.numMiniBatches = 2; c.ppoEpochs = 2; c.lambda = 1; c.learningRate = 2e-4
             c.maxNewTokens = 64; c.klCoef = beta; c.seed = seed
+            // GRPO and RLOO: the same samples per iteration, as 4 per prompt. GRPO takes one
+            // pass (TRL's μ = 1); RLOO two, as PPO; both keep the rest of PPO's settings.
+            c.numGenerations = 4
+            if estimator == .grpo { c.ppoEpochs = 1 }
             c.checkpointEvery = max(budget.ppoSteps / 4, 1)
             let verifier = verifierWeight > 0 ? try PPOStage.rewardFunctions(["order_number:\(verifierWeight)"]) : []
             let dir = runURL.appendingPathComponent(name)
@@ -191,26 +199,54 @@ struct DemoCommand: ParsableCommand {
                                          monitors: try PPOStage.rewardFunctions(["gold"]), config: c, runDirectory: dir)
             trainer.label = name
             try PPOStage.run(trainer)
-            report.ppoRuns.append(.init(name: name, beta: beta, metrics: Metrics.read(dir.appendingPathComponent("metrics.jsonl")),
+            report.ppoRuns.append(.init(name: name, beta: beta, estimator: estimator, metrics: Metrics.read(dir.appendingPathComponent("metrics.jsonl")),
                                         timeSplit: trainer.timeSplit))
             return policy
         }
         let ppo = try stage("ppo (β=\(klCoef))") { try runPPO(name: "ppo", beta: klCoef) }
         let ppoFree = klFreeRun ? try stage("ppo (β=0)") { try runPPO(name: "ppo-no-kl", beta: 0) } : nil
 
+        // 7b. The alternatives on the same world and budget: GRPO and RLOO (no critic, groups of
+        // samples per prompt) against PPO's rewards, and DPO straight from the panel's preferences.
+        var alternativeModels: [(name: String, model: GPT2, stage: String)] = []
+        if alternatives {
+            alternativeModels.append(("grpo", try stage("grpo") { try runPPO(name: "grpo", beta: 0.04, estimator: .grpo) }, "grpo"))
+            alternativeModels.append(("rloo", try stage("rloo") { try runPPO(name: "rloo", beta: klCoef, estimator: .rloo) }, "rloo"))
+            let dpo = try stage("dpo") { () -> GPT2 in
+                let policy = GPT2(config: sft.config)
+                policy.copyWeights(from: sft)
+                var c = DPOTrainer.Config()
+                c.beta = 0.1; c.epochs = 1; c.batchSize = 16; c.learningRate = 1e-4; c.seed = seed
+                c.evalEvery = max(prefs.count / 16 / 6, 1); c.checkpointEvery = max(prefs.count / 16, 1); c.klPrompts = 32
+                let (train, held) = splitHeldOut(prefs, fraction: 0.1, seed: seed)
+                let dir = runURL.appendingPathComponent("dpo")
+                let trainer = try DPOStage.make(policy: policy, reference: sft, tokenizer: tok, train: train, heldOut: held,
+                                                config: c, out: dir, resume: false)
+                try trainer.train()
+                try trainer.saveFinal()
+                report.dpoMetrics = Metrics.read(dir.appendingPathComponent("metrics.jsonl"))
+                return policy
+            }
+            alternativeModels.append(("dpo", dpo, "dpo"))
+        }
+
         // 8. Alignment by best-of-N against the reward model, and evaluation of every model.
         let evalPrompts = world.evalPrompts.map(\.prompt)
         let baseOut = stage("evaluate base") { Sampling.sample(base, tok, prompts: evalPrompts, n: 1, maxNewTokens: 64, temperature: 0.7, batchSize: 32, rng: &rng, label: "base").map { $0[0] } }
         let sftOut = stage("evaluate sft") { Sampling.sample(sft, tok, prompts: evalPrompts, n: 1, maxNewTokens: 64, temperature: 0.7, batchSize: 32, rng: &rng, label: "sft").map { $0[0] } }
-        let bonOut = stage("best-of-\(bestOf)") { () -> [String] in
-            let cands = Sampling.sample(sft, tok, prompts: evalPrompts, n: bestOf, maxNewTokens: 64, temperature: 0.7, batchSize: 32, rng: &rng, label: "best-of-\(bestOf)")
-            return zip(evalPrompts, cands).map { p, cs in
-                let s = rm.score(cs.map { Array(tok.encodeIDs(p + $0).suffix(128)) })
-                return cs[s.indices.max { s[$0] < s[$1] }!]
-            }
+        // Best-of-N picks by the same total PPO maximises (reward model + verifier), so the two
+        // are compared on one objective; the first n of the N candidates give the smaller N.
+        let verifierFns = verifierWeight > 0 ? try PPOStage.rewardFunctions(["order_number:\(verifierWeight)"]) : []
+        let bonCandidates = stage("best-of-\(bestOf)") {
+            Sampling.sample(sft, tok, prompts: evalPrompts, n: bestOf, maxNewTokens: 64, temperature: 0.7, batchSize: 32, rng: &rng, label: "best-of-\(bestOf)")
         }
+        func bestOfChoices(_ n: Int) -> [String] {
+            BestOfN.choose(prompts: evalPrompts, candidates: bonCandidates.map { Array($0.prefix(n)) }, rewardModel: rm, tokenizer: tok,
+                           rewardFunctions: verifierFns).map(\.response)
+        }
+        let bonOut = bestOfChoices(bestOf)
         func proxy(_ outs: [String]) -> [Double] {
-            rm.score(zip(evalPrompts, outs).map { Array(tok.encodeIDs($0 + $1).suffix(128)) }).map { (Double($0) - rm.normalization!.mean) / rm.normalization!.std }
+            rm.score(prompts: evalPrompts, responses: outs, tokenizer: tok).map { rm.normalised(Double($0)) }
         }
         func klFromSFT(_ model: GPT2, _ outs: [String]) -> Double {
             var seqs: [[Int32]] = [], starts: [Int] = []
@@ -224,26 +260,37 @@ struct DemoCommand: ParsableCommand {
             return zip(a, b).reduce(0) { $0 + $1.0 - $1.1 } / Double(max(a.count, 1))
         }
         let sftGold = zip(evalPrompts, sftOut).map { gold.score(prompt: $0, response: $1) }
-        func summary(_ name: String, _ outs: [String], kl: Double) -> DemoReport.ModelRow {
+        func seconds(_ stageName: String) -> Double { report.stages.first { $0.0 == stageName }?.1 ?? .nan }
+        func summary(_ name: String, _ outs: [String], kl: Double, stage stageName: String) -> DemoReport.ModelRow {
             let g = zip(evalPrompts, outs).map { gold.score(prompt: $0, response: $1) }
             let wins = zip(g, sftGold).reduce(0.0) { $0 + ($1.0 > $1.1 + 1e-9 ? 1 : (abs($1.0 - $1.1) <= 1e-9 ? 0.5 : 0)) }
             let words = outs.map { Double($0.split(separator: " ").count) }.reduce(0, +) / Double(max(outs.count, 1))
             return .init(name: name, gold: g.reduce(0, +) / Double(g.count), winRate: wins / Double(g.count), kl: kl,
-                         proxy: proxy(outs).reduce(0, +) / Double(outs.count), words: words)
+                         proxy: proxy(outs).reduce(0, +) / Double(outs.count), words: words, seconds: seconds(stageName))
         }
         let ppoOut = stage("evaluate ppo") { Sampling.sample(ppo, tok, prompts: evalPrompts, n: 1, maxNewTokens: 64, temperature: 0.7, batchSize: 32, rng: &rng, label: "ppo").map { $0[0] } }
         let freeOut = ppoFree.map { m in stage("evaluate ppo (β=0)") { Sampling.sample(m, tok, prompts: evalPrompts, n: 1, maxNewTokens: 64, temperature: 0.7, batchSize: 32, rng: &rng, label: "ppo β=0").map { $0[0] } } }
-        let n = Double(bestOf)
+        let altOut = alternativeModels.map { a in
+            stage("evaluate \(a.name)") { Sampling.sample(a.model, tok, prompts: evalPrompts, n: 1, maxNewTokens: 64, temperature: 0.7, batchSize: 32, rng: &rng, label: a.name).map { $0[0] } }
+        }
         report.models = [
-            summary("base", baseOut, kl: klFromSFT(base, baseOut)),
-            summary("sft", sftOut, kl: 0),
-            summary("best-of-\(bestOf)", bonOut, kl: Foundation.log(n) - (n - 1) / n),
-            summary("ppo", ppoOut, kl: klFromSFT(ppo, ppoOut)),
+            summary("base", baseOut, kl: klFromSFT(base, baseOut), stage: "pretrain"),
+            summary("sft", sftOut, kl: 0, stage: "sft"),
+            summary("best-of-\(bestOf)", bonOut, kl: BestOfN.analyticKL(n: bestOf), stage: "best-of-\(bestOf)"),
+            summary("ppo", ppoOut, kl: klFromSFT(ppo, ppoOut), stage: "ppo (β=\(klCoef))"),
         ]
-        if let ppoFree, let freeOut { report.models.append(summary("ppo β=0", freeOut, kl: klFromSFT(ppoFree, freeOut))) }
+        if let ppoFree, let freeOut { report.models.append(summary("ppo β=0", freeOut, kl: klFromSFT(ppoFree, freeOut), stage: "ppo (β=0)")) }
+        for (a, outs) in zip(alternativeModels, altOut) { report.models.append(summary(a.name, outs, kl: klFromSFT(a.model, outs), stage: a.stage)) }
+        // Best-of-N's frontier: N = 1, 2, 4, … from the same candidates, at the analytic KL.
+        report.bestOfNFrontier = sequence(first: 1) { $0 * 2 }.prefix { $0 <= bestOf }.map { k in
+            let outs = bestOfChoices(k)
+            let g = zip(evalPrompts, outs).map { gold.score(prompt: $0, response: $1) }.reduce(0, +) / Double(outs.count)
+            return (BestOfN.analyticKL(n: k), g)
+        }
         // One line per held-out prompt: every model's response and its gold utility.
         var outputs: [(String, [String])] = [("base", baseOut), ("sft", sftOut), ("best-of-\(bestOf)", bonOut), ("ppo", ppoOut)]
         if let freeOut { outputs.append(("ppo β=0", freeOut)) }
+        for (a, outs) in zip(alternativeModels, altOut) { outputs.append((a.name, outs)) }
         let rows: [JSONValue] = (0..<evalPrompts.count).map { i in
             var o: [String: JSONValue] = ["prompt": .string(evalPrompts[i])]
             for (name, outs) in outputs {

@@ -12,6 +12,9 @@ struct DemoReport {
         let kl: Double
         let proxy: Double
         let words: Double
+        /// Wall time of the stage that made the model (its own training or selection; the reward
+        /// model's, shared by every method but DPO, is listed under Pipeline).
+        let seconds: Double
     }
 
     let seed: UInt64
@@ -33,6 +36,7 @@ struct DemoReport {
     struct PPORun {
         let name: String
         let beta: Double
+        let estimator: PPOConfig.AdvantageEstimator
         let metrics: [[String: Double]]
         let timeSplit: String
         var onset: OveroptimizationOnset? {
@@ -41,16 +45,22 @@ struct DemoReport {
         func col(_ k: String) -> [Double] { metrics.map { $0[k] ?? .nan } }
     }
     var ppoRuns: [PPORun] = []
+    var dpoMetrics: [[String: Double]] = []
+    /// (analytic KL, held-out gold) of best-of-N for N = 1, 2, 4, …
+    var bestOfNFrontier: [(Double, Double)] = []
 
     init(seed: UInt64, quick: Bool) { self.seed = seed; self.quick = quick }
 
     func summaryJSON() -> String {
         struct Stage: Encodable { let name: String; let seconds: Double }
         struct RM: Encodable { let accuracy_vs_panel: Double; let accuracy_vs_gold: Double; let panel_agreement_with_gold: Double; let panel_agreement_among_raters: Double }
-        struct Model: Encodable { let gold_utility: Double; let win_rate_vs_sft: Double; let kl_from_sft: Double; let proxy_score: Double; let mean_words: Double }
+        struct Model: Encodable {
+            let gold_utility: Double; let win_rate_vs_sft: Double; let kl_from_sft: Double; let proxy_score: Double; let mean_words: Double
+            let wall_seconds: Double; let gold_gain_per_kl: Double?; let gold_gain_per_minute: Double?
+        }
         struct Style: Encodable { let style: String; let gold: Double; let proxy: Double }
         struct PPO: Encodable {
-            let beta: Double; let steps: Int; let first_proxy: Double; let last_proxy: Double; let first_gold: Double; let last_gold: Double
+            let algorithm: String; let beta: Double; let steps: Int; let first_proxy: Double; let last_proxy: Double; let first_gold: Double; let last_gold: Double
             let last_kl: Double; let overoptimization: OveroptimizationOnset?; let time_split: String
         }
         struct Summary: Encodable {
@@ -64,11 +74,15 @@ struct DemoReport {
         }
         let ppo = Dictionary(uniqueKeysWithValues: ppoRuns.map { r -> (String, PPO) in
             let (p0, p1) = ends(r.col("objective/rm_score")), (g0, g1) = ends(r.col("objective/gold")), (_, k1) = ends(r.col("objective/kl"))
-            return (r.name, PPO(beta: r.beta, steps: r.metrics.count, first_proxy: p0, last_proxy: p1, first_gold: g0, last_gold: g1,
+            return (r.name, PPO(algorithm: r.estimator == .gae ? "ppo" : r.estimator.rawValue, beta: r.beta, steps: r.metrics.count, first_proxy: p0, last_proxy: p1, first_gold: g0, last_gold: g1,
                                 last_kl: k1, overoptimization: r.onset, time_split: r.timeSplit))
         })
         let s = Summary(seed: seed, quick: quick, total_seconds: totalSeconds, stages: stages.map { Stage(name: $0.0, seconds: $0.1) },
-                        models: Dictionary(uniqueKeysWithValues: models.map { ($0.name, Model(gold_utility: $0.gold, win_rate_vs_sft: $0.winRate, kl_from_sft: $0.kl, proxy_score: $0.proxy, mean_words: $0.words)) }),
+                        models: Dictionary(uniqueKeysWithValues: models.map { m in
+                            let e = efficiency(m)
+                            return (m.name, Model(gold_utility: m.gold, win_rate_vs_sft: m.winRate, kl_from_sft: m.kl, proxy_score: m.proxy, mean_words: m.words,
+                                                  wall_seconds: m.seconds, gold_gain_per_kl: e?.perKL, gold_gain_per_minute: e?.perMinute))
+                        }),
                         reward_model: RM(accuracy_vs_panel: rmAccuracyPanel, accuracy_vs_gold: rmAccuracyGold,
                                          panel_agreement_with_gold: panel?.withGold ?? .nan, panel_agreement_among_raters: panel?.amongRaters ?? .nan),
                         styles: styles.map { Style(style: $0.0, gold: $0.1, proxy: $0.2) }, pretrain_unigram_baseline: pretrainUnigram, ppo: ppo)
@@ -76,6 +90,14 @@ struct DemoReport {
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return String(decoding: (try? enc.encode(s)) ?? Data(), as: UTF8.self) + "\n"
+    }
+
+    /// The aligned models (not base or SFT), with gold gain over SFT per nat of KL and per
+    /// minute of their own stage's wall time: what each method buys, and for how much.
+    func efficiency(_ m: ModelRow) -> (gain: Double, perKL: Double, perMinute: Double)? {
+        guard m.name != "base", m.name != "sft", let sft = models.first(where: { $0.name == "sft" }) else { return nil }
+        let gain = m.gold - sft.gold
+        return (gain, m.kl > 1e-6 ? gain / m.kl : .nan, m.seconds > 0 ? gain / (m.seconds / 60) : .nan)
     }
 
     static func esc(_ s: String) -> String {
@@ -118,16 +140,17 @@ struct DemoReport {
             h += "</div>"
         }
         h += "<h2>Models on held-out prompts</h2><p class=\"note\">Gold is the hidden true utility; proxy is the reward model's normalised score. Win-rate counts prompts where a model's response beats the SFT model's by gold (ties half). KL from SFT is measured on each model's own samples at temperature 0.7; for best-of-N it is the analytic log N − (N−1)/N.</p>"
-        h += "<table><tr><th>model</th><th>gold utility</th><th>win-rate vs SFT</th><th>KL from SFT</th><th>proxy score</th><th>mean words</th></tr>"
+        h += "<table><tr><th>model</th><th>gold utility</th><th>win-rate vs SFT</th><th>KL from SFT</th><th>proxy score</th><th>mean words</th><th>stage time</th></tr>"
         for m in models {
-            h += String(format: "<tr><td>%@</td><td class=\"n\">%.3f</td><td class=\"n\">%.1f%%</td><td class=\"n\">%.3f</td><td class=\"n\">%+.3f</td><td class=\"n\">%.1f</td></tr>",
-                        DemoReport.esc(m.name), m.gold, m.winRate * 100, m.kl, m.proxy, m.words)
+            h += String(format: "<tr><td>%@</td><td class=\"n\">%.3f</td><td class=\"n\">%.1f%%</td><td class=\"n\">%.3f</td><td class=\"n\">%+.3f</td><td class=\"n\">%.1f</td><td class=\"n\">%@</td></tr>",
+                        DemoReport.esc(m.name), m.gold, m.winRate * 100, m.kl, m.proxy, m.words, m.seconds.isFinite ? Progress.formatDuration(m.seconds) : "–")
         }
         h += "</table><div class=\"grid2\" style=\"margin-top:12px\"><div class=\"card\">"
         h += SVGChart.bars(title: "Gold utility (higher is better)", items: models.enumerated().map { ($1.name, $1.gold, P[$0 % P.count]) }, format: "%.3f")
         h += "</div><div class=\"card\">"
         h += SVGChart.bars(title: "Reward-model proxy score (normalised)", items: models.enumerated().map { ($1.name, $1.proxy, P[$0 % P.count]) }, format: "%+.3f")
         h += "</div></div>"
+        h += methodsSection()
 
         h += "<h2>Training curves</h2><div class=\"grid2\"><div class=\"card\">"
         h += SVGChart.line(title: "Pretraining loss", xLabel: "step", yLabel: "nats / token",
@@ -171,13 +194,14 @@ struct DemoReport {
             for (_, text, g) in outs { h += String(format: "<td><div class=\"resp\">%@</div><div class=\"note\">gold %+.2f</div></td>", DemoReport.esc(text), g) }
             h += "</tr>"
         }
-        h += "</table><p class=\"note\">Not yet in the demo: DPO, GRPO/RLOO (see the README's status).</p></body></html>\n"
+        h += "</table></body></html>\n"
         return h
     }
 
     /// PPO curves per iteration (5-iteration moving averages of the rollouts' statistics), gold
     /// and proxy against √KL, and where proxy kept rising after gold stopped.
     func ppoSection() -> String {
+        let ppoRuns = ppoRuns.filter { $0.estimator == .gae }
         guard !ppoRuns.isEmpty else { return "" }
         let P = SVGChart.palette
         func sm(_ r: PPORun, _ k: String) -> [(Double, Double)] {
@@ -218,6 +242,49 @@ struct DemoReport {
                            series: ppoRuns.enumerated().flatMap { i, r in
                                [SVGChart.Series(name: "\(r.name) value expl. var.", points: sm(r, "val/explained_variance"), color: P[(i * 2) % P.count]),
                                 SVGChart.Series(name: "\(r.name) clip frac ×10", points: sm(r, "policy/clipfrac_avg").map { ($0.0, $0.1 * 10) }, color: P[(i * 2 + 1) % P.count], dashed: true)] })
+        h += "</div></div>"
+        return h
+    }
+
+    /// Every alignment method side by side: ranked by gold gain per nat of KL and per minute,
+    /// gold gain against KL on held-out prompts (best-of-N traces its frontier over N), the
+    /// on-policy methods' gold during training, and DPO's held-out preference accuracy and KL.
+    func methodsSection() -> String {
+        let rows = models.compactMap { m in efficiency(m).map { (m, $0) } }
+        guard rows.count > 1, let sft = models.first(where: { $0.name == "sft" }) else { return "" }
+        let P = SVGChart.palette
+        var h = "<h2>Methods compared</h2><p class=\"note\">Same world, SFT model, held-out prompts and rewards: PPO, GRPO, RLOO and best-of-N optimise the reward model plus the order-number verifier; DPO learns from the panel's preferences alone. Gold gain is over SFT; KL is from SFT on each model's own samples (analytic for best-of-N); time is the method's own stage (the reward model, which all but DPO need, took \(Progress.formatDuration(stages.first { $0.0 == "reward model" }?.1 ?? .nan))).</p>"
+        h += "<div class=\"grid2\"><div class=\"card\"><table><tr><th>by gold gain per nat of KL</th><th>gain / KL</th><th>gold gain</th></tr>"
+        for (m, e) in rows.sorted(by: { ($0.1.perKL.isNaN ? -.infinity : $0.1.perKL) > ($1.1.perKL.isNaN ? -.infinity : $1.1.perKL) }) {
+            h += String(format: "<tr><td>%@</td><td class=\"n\">%+.3f</td><td class=\"n\">%+.3f</td></tr>", DemoReport.esc(m.name), e.perKL, e.gain)
+        }
+        h += "</table></div><div class=\"card\"><table><tr><th>by gold gain per minute</th><th>gain / min</th><th>time</th></tr>"
+        for (m, e) in rows.sorted(by: { ($0.1.perMinute.isNaN ? -.infinity : $0.1.perMinute) > ($1.1.perMinute.isNaN ? -.infinity : $1.1.perMinute) }) {
+            h += String(format: "<tr><td>%@</td><td class=\"n\">%+.3f</td><td class=\"n\">%@</td></tr>", DemoReport.esc(m.name), e.perMinute, Progress.formatDuration(m.seconds))
+        }
+        h += "</table></div><div class=\"card\">"
+        var points: [SVGChart.Series] = []
+        for (i, (m, e)) in rows.enumerated() {
+            if m.name.hasPrefix("best-of-"), !bestOfNFrontier.isEmpty {
+                points.append(.init(name: "best-of-N (N = 1…)", points: bestOfNFrontier.map { ($0.0, $0.1 - sft.gold) }, color: P[i % P.count], dashed: true))
+            } else {
+                points.append(.init(name: m.name, points: [(m.kl, e.gain)], color: P[i % P.count]))
+            }
+        }
+        h += SVGChart.line(title: "Gold gain over SFT against KL from SFT (held-out)", xLabel: "KL from SFT (nats / response)", yLabel: "gold gain", series: points,
+                           references: [("SFT", 0, "#6b7280")])
+        h += "</div><div class=\"card\">"
+        let onPolicy = ppoRuns.filter { $0.beta > 0 || $0.estimator != .gae }
+        h += SVGChart.line(title: "Gold during training (rollouts, 5-iteration mean)", xLabel: "iteration", yLabel: "gold",
+                           series: onPolicy.enumerated().map { i, r in
+                               SVGChart.Series(name: r.name, points: Array(zip(r.col("step"), OveroptimizationOnset.smoothed(r.col("objective/gold"), 5))), color: P[i % P.count])
+                           })
+        if !dpoMetrics.isEmpty {
+            h += "</div><div class=\"card\">"
+            h += SVGChart.line(title: "DPO on held-out preferences", xLabel: "step", yLabel: "",
+                               series: [.init(name: "implicit-reward accuracy", points: series(dpoMetrics, "eval_rewards/accuracies"), color: P[0]),
+                                        .init(name: "KL from SFT (nats)", points: series(dpoMetrics, "eval_kl"), color: P[1], dashed: true)])
+        }
         h += "</div></div>"
         return h
     }

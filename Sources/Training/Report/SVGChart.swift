@@ -51,7 +51,17 @@ public enum SVGChart {
         if yhi == ylo { yhi += 0.5; ylo -= 0.5 }
         let pad = (yhi - ylo) * 0.06
         ylo -= pad; yhi += pad
-        let l = 56.0, r = 16.0, t = 48.0, b = 44.0  // legend sits between title and plot
+        // The legend sits between title and plot, wrapping onto more rows when it is wide.
+        let l = 56.0, r = 16.0, b = 44.0
+        var legend: [(x: Double, row: Int)] = []
+        var lx = l, row = 0
+        for sr in series {
+            let w = 28 + Double(sr.name.count) * 6.5
+            if lx + w > Double(width) - r && lx > l { lx = l; row += 1 }
+            legend.append((lx, row))
+            lx += w
+        }
+        let t = 48.0 + 16 * Double(row)
         let w = Double(width) - l - r, h = Double(height) - t - b
         func x(_ v: Double) -> Double { l + (v - xlo) / (xhi - xlo) * w }
         func y(_ v: Double) -> Double { t + (1 - (v - ylo) / (yhi - ylo)) * h }
@@ -83,11 +93,10 @@ public enum SVGChart {
             s += "<polyline points=\"\(d)\" fill=\"none\" stroke=\"\(sr.color)\" stroke-width=\"2\"\(sr.dashed ? " stroke-dasharray=\"6 4\"" : "")/>"
             if pts.count <= 24 { for p in pts { s += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%@\"/>", x(p.0), y(p.1), sr.color) } }
         }
-        var lx = l
-        for sr in series {
-            s += String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"3\" fill=\"%@\"/>", lx, t - 13, sr.color)
-            s += String(format: "<text x=\"%.1f\" y=\"%.1f\" class=\"lg\">%@</text>", lx + 16, t - 8, esc(sr.name))
-            lx += 28 + Double(sr.name.count) * 6.5
+        for (sr, pos) in zip(series, legend) {
+            let ly = 35 + 16 * Double(pos.row)
+            s += String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"3\" fill=\"%@\"/>", pos.x, ly, sr.color)
+            s += String(format: "<text x=\"%.1f\" y=\"%.1f\" class=\"lg\">%@</text>", pos.x + 16, ly + 5, esc(sr.name))
         }
         return s + "</svg>"
     }
