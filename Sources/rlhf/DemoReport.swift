@@ -263,12 +263,14 @@ struct DemoReport {
             h += String(format: "<tr><td>%@</td><td class=\"n\">%+.3f</td><td class=\"n\">%@</td></tr>", DemoReport.esc(m.name), e.perMinute, Progress.formatDuration(m.seconds))
         }
         h += "</table></div><div class=\"card\">"
+        // Each method keeps the colour of its bar in the charts above.
+        func color(_ name: String) -> String { P[(models.firstIndex { $0.name == name } ?? 0) % P.count] }
         var points: [SVGChart.Series] = []
-        for (i, (m, e)) in rows.enumerated() {
+        for (m, e) in rows {
             if m.name.hasPrefix("best-of-"), !bestOfNFrontier.isEmpty {
-                points.append(.init(name: "best-of-N (N = 1…)", points: bestOfNFrontier.map { ($0.0, $0.1 - sft.gold) }, color: P[i % P.count], dashed: true))
+                points.append(.init(name: "best-of-N (N = 1…)", points: bestOfNFrontier.map { ($0.0, $0.1 - sft.gold) }, color: color(m.name), dashed: true))
             } else {
-                points.append(.init(name: m.name, points: [(m.kl, e.gain)], color: P[i % P.count]))
+                points.append(.init(name: m.name, points: [(m.kl, e.gain)], color: color(m.name)))
             }
         }
         h += SVGChart.line(title: "Gold gain over SFT against KL from SFT (held-out)", xLabel: "KL from SFT (nats / response)", yLabel: "gold gain", series: points,
@@ -276,8 +278,8 @@ struct DemoReport {
         h += "</div><div class=\"card\">"
         let onPolicy = ppoRuns.filter { $0.beta > 0 || $0.estimator != .gae }
         h += SVGChart.line(title: "Gold during training (rollouts, 5-iteration mean)", xLabel: "iteration", yLabel: "gold",
-                           series: onPolicy.enumerated().map { i, r in
-                               SVGChart.Series(name: r.name, points: Array(zip(r.col("step"), OveroptimizationOnset.smoothed(r.col("objective/gold"), 5))), color: P[i % P.count])
+                           series: onPolicy.map { r in
+                               SVGChart.Series(name: r.name, points: Array(zip(r.col("step"), OveroptimizationOnset.smoothed(r.col("objective/gold"), 5))), color: color(r.name))
                            })
         if !dpoMetrics.isEmpty {
             h += "</div><div class=\"card\">"
