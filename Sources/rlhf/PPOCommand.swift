@@ -56,6 +56,7 @@ struct OnPolicyOptions: ParsableArguments {
         let trainer = try PPOStage.make(policyDir: policy, rewardDir: reward, prompts: records.map(\.prompt),
                                         rewardFns: try PPOStage.rewardFunctions(rewardFn), monitors: try PPOStage.rewardFunctions(monitorFn),
                                         config: config, out: URL(fileURLWithPath: out), resume: resume)
+        trainer.label = config.advantageEstimator == .gae ? "ppo" : config.advantageEstimator.rawValue
         try PPOStage.run(trainer)
         note("policy written to \(out)")
     }
