@@ -22,10 +22,14 @@ public final class Storage: @unchecked Sendable {
     }
 }
 
-/// Recycles Float32 buffers by exact element count, the way a caching allocator does.
+/// Recycles Float32 buffers the way a caching allocator does: by size class, within a budget.
 ///
-/// `freshAllocations` counts the buffers that had to come from the system: a training loop in
-/// steady state leaves it unchanged from one step to the next, which the tests check.
+/// Sizes are rounded up to classes (eight per power of two, so at most 12.5% is wasted) because
+/// RL's shapes change every step with the sampled lengths; cached by exact count, every new
+/// length left another buffer behind, and a PPO run's cache grew to gigabytes. Buffers given back
+/// beyond `cacheLimitBytes` go straight to the system, so the cache stays bounded whatever the
+/// shapes do. `freshAllocations` counts the buffers that had to come from the system: a training
+/// loop in steady state leaves it unchanged from one step to the next, which the tests check.
 public final class BufferPool: @unchecked Sendable {
     public static let shared = BufferPool()
 
@@ -34,10 +38,21 @@ public final class BufferPool: @unchecked Sendable {
     public private(set) var freshAllocations = 0
     public private(set) var bytesInUse = 0
     public private(set) var bytesCached = 0
+    /// Upper bound of idle cached memory: 1 GiB, or `RLHF_POOL_CACHE_MB` megabytes.
+    public var cacheLimitBytes: Int = (ProcessInfo.processInfo.environment["RLHF_POOL_CACHE_MB"].flatMap(Int.init) ?? 1024) << 20
+
+    /// The element count actually allocated for a request of `count`: small sizes exactly, larger
+    /// ones rounded up to a multiple of 1/8 of their power of two.
+    public static func sizeClass(_ count: Int) -> Int {
+        let n = max(count, 1)
+        guard n > 1024 else { return n }
+        let step = 1 << max(0, (Int.bitWidth - 1 - n.leadingZeroBitCount) - 3)
+        return (n + step - 1) / step * step
+    }
 
     func take(_ count: Int) -> UnsafeMutablePointer<Float> {
+        let n = BufferPool.sizeClass(count)
         lock.lock(); defer { lock.unlock() }
-        let n = max(count, 1)
         bytesInUse += n * 4
         if var list = free[n], let p = list.popLast() {
             free[n] = list
@@ -51,9 +66,13 @@ public final class BufferPool: @unchecked Sendable {
     }
 
     func give(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        let n = BufferPool.sizeClass(count)
         lock.lock(); defer { lock.unlock() }
-        let n = max(count, 1)
         bytesInUse -= n * 4
+        if bytesCached + n * 4 > cacheLimitBytes {
+            UnsafeMutableRawPointer(p).deallocate()
+            return
+        }
         bytesCached += n * 4
         free[n, default: []].append(p)
     }
