@@ -24,6 +24,7 @@ struct RLHF: AsyncParsableCommand {
             TrainTokenizerCommand.self,
             WorldCommand.self,
             BenchCommand.self,
+            LabelCommand.self,
         ]
     )
 }
