@@ -16,6 +16,9 @@ public struct LabelServerSettings: Sendable {
     /// Longest reason and chat prompt accepted, in characters.
     public var maxReasonLength = 2000
     public var maxPromptLength = 4000
+    /// Chance that a rater's next new item is a gold item (while they have gold items left), so
+    /// honeypots come spread among ordinary items rather than in a block.
+    public var goldRate = 0.1
 
     public init(overlap: Int = 1, guidelines: String = Pages.defaultGuidelines, sampler: (any ResponseSampler)? = nil) {
         self.overlap = overlap
@@ -126,7 +129,8 @@ struct Handlers: Sendable {
 
     func comparePage(_ context: LabelRequestContext) async throws -> Response {
         let v = viewer(context)
-        let item = try await store.nextItem(for: v.rater, overlap: settings.overlap, aOnLeft: Bool.random())
+        let item = try await store.nextItem(for: v.rater, overlap: settings.overlap, aOnLeft: Bool.random(),
+                                            preferGold: Double.random(in: 0..<1) < settings.goldRate)
         let (done, remaining) = try await store.progress(for: v.rater, overlap: settings.overlap)
         guard let item else { return Pages.response(html: Pages.allDone(viewer: v, done: done)) }
         return Pages.response(html: Pages.compare(item, viewer: v, done: done, remaining: remaining, maxReason: settings.maxReasonLength))

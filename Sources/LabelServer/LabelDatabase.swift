@@ -84,6 +84,32 @@ public enum LabelDatabase {
                 CREATE INDEX assignment_by_rater ON assignment(rater_id);
                 """)
         }
+        m.registerMigration("v2: answers counted per item") { db in
+            // Choosing a rater's next item scanned every item and every assignment (45 ms at 20k
+            // items, inside the single write transaction). A per-item answer count, kept in the
+            // vote's transaction, lets that choice walk an index of the unfinished items only;
+            // gold items get an index of their own for the same reason.
+            try db.execute(sql: """
+                ALTER TABLE item ADD COLUMN vote_count INTEGER NOT NULL DEFAULT 0;
+                UPDATE item SET vote_count = (SELECT COUNT(*) FROM vote WHERE vote.item_id = item.id);
+                CREATE INDEX item_open_by_votes ON item(vote_count, id) WHERE source = 'import' AND gold IS NULL;
+                CREATE INDEX item_gold ON item(id) WHERE source = 'import' AND gold IS NOT NULL;
+                -- How many ordinary items have each answer count, kept by triggers, so a page's
+                -- "left for you" reads a few rows instead of counting every unfinished item.
+                CREATE TABLE item_count_by_votes (vote_count INTEGER PRIMARY KEY, n INTEGER NOT NULL);
+                INSERT INTO item_count_by_votes
+                    SELECT vote_count, COUNT(*) FROM item WHERE source = 'import' AND gold IS NULL GROUP BY vote_count;
+                CREATE TRIGGER item_counted AFTER INSERT ON item WHEN NEW.source = 'import' AND NEW.gold IS NULL BEGIN
+                    INSERT OR IGNORE INTO item_count_by_votes VALUES (NEW.vote_count, 0);
+                    UPDATE item_count_by_votes SET n = n + 1 WHERE vote_count = NEW.vote_count;
+                END;
+                CREATE TRIGGER item_recounted AFTER UPDATE OF vote_count ON item WHEN NEW.source = 'import' AND NEW.gold IS NULL BEGIN
+                    UPDATE item_count_by_votes SET n = n - 1 WHERE vote_count = OLD.vote_count;
+                    INSERT OR IGNORE INTO item_count_by_votes VALUES (NEW.vote_count, 0);
+                    UPDATE item_count_by_votes SET n = n + 1 WHERE vote_count = NEW.vote_count;
+                END;
+                """)
+        }
         return m
     }
 }

@@ -157,39 +157,52 @@ public struct LabelStore: Sendable {
     }
 
     /// The comparison this rater should answer now: an open assignment (newest first, so a chat
-    /// item comes up at once), else a new one. A new item is one the rater has never been given,
-    /// that is not another rater's chat item, and that holds fewer than `overlap` answers or live
-    /// assignments; gold items go to everyone. Items nearest to complete come first, so that
-    /// overlapping answers (which agreement statistics need) accumulate early.
+    /// item comes up at once), else a new one. A new ordinary item is one the rater has never been
+    /// given, with fewer than `overlap` answers plus live assignments; items nearest to complete
+    /// come first, so overlapping answers (which agreement statistics need) accumulate early.
+    /// Gold items go to every rater: one comes when `preferGold` is set (the server sets it at
+    /// random, so honeypots are spread among ordinary items) or when no ordinary item is left.
     /// `aOnLeft` decides the side of response A for a new assignment; it is recorded.
-    public func nextItem(for rater: Rater, overlap: Int, aOnLeft: Bool) async throws -> ShownItem? {
+    public func nextItem(for rater: Rater, overlap: Int, aOnLeft: Bool, preferGold: Bool = false) async throws -> ShownItem? {
+        // Most page loads find an open assignment: answer those from a read transaction, which
+        // runs beside other readers instead of queueing behind every vote.
+        if let open = try await db.read({ db in try Self.openAssignment(db, rater: rater) }) { return open }
         let cutoff = Self.timestamp(Date().addingTimeInterval(-assignmentTimeout))
         return try await db.write { db in
-            if let open = try Row.fetchOne(db, sql: """
-                SELECT a.item_id, a.a_on_left FROM assignment a
-                WHERE a.rater_id = ? AND NOT EXISTS (SELECT 1 FROM vote v WHERE v.item_id = a.item_id AND v.rater_id = a.rater_id)
-                ORDER BY a.id DESC LIMIT 1
-                """, arguments: [rater.id]) {
-                return try Self.shown(db, item: open["item_id"], aOnLeft: open["a_on_left"])
-            }
-            let candidate = try Int64.fetchOne(db, sql: """
-                SELECT i.id FROM item i
-                LEFT JOIN (
-                    SELECT a.item_id, COUNT(*) AS taken FROM assignment a
-                    WHERE a.assigned_at > ? OR EXISTS (SELECT 1 FROM vote v WHERE v.item_id = a.item_id AND v.rater_id = a.rater_id)
-                    GROUP BY a.item_id
-                ) t ON t.item_id = i.id
-                WHERE i.source = 'import'
+            if let open = try Self.openAssignment(db, rater: rater) { return open }
+            let gold = try Int64.fetchOne(db, sql: """
+                SELECT i.id FROM item i WHERE i.source = 'import' AND i.gold IS NOT NULL
                   AND NOT EXISTS (SELECT 1 FROM assignment a WHERE a.item_id = i.id AND a.rater_id = ?)
-                  AND (i.gold IS NOT NULL OR COALESCE(t.taken, 0) < ?)
-                ORDER BY COALESCE(t.taken, 0) DESC, i.id
-                LIMIT 1
-                """, arguments: [cutoff, rater.id, overlap])
-            guard let id = candidate else { return nil }
+                ORDER BY i.id LIMIT 1
+                """, arguments: [rater.id])
+            var pick: Int64? = preferGold ? gold : nil
+            // One index range per answer count, fullest first; each walks items in id order.
+            var answers = overlap - 1
+            while pick == nil && answers >= 0 {
+                pick = try Int64.fetchOne(db, sql: """
+                    SELECT i.id FROM item i
+                    WHERE i.source = 'import' AND i.gold IS NULL AND i.vote_count = ?
+                      AND NOT EXISTS (SELECT 1 FROM assignment a WHERE a.item_id = i.id AND a.rater_id = ?)
+                      AND i.vote_count + (SELECT COUNT(*) FROM assignment a WHERE a.item_id = i.id AND a.assigned_at > ?
+                            AND NOT EXISTS (SELECT 1 FROM vote v WHERE v.item_id = a.item_id AND v.rater_id = a.rater_id)) < ?
+                    ORDER BY i.id LIMIT 1
+                    """, arguments: [answers, rater.id, cutoff, overlap])
+                answers -= 1
+            }
+            guard let id = pick ?? gold else { return nil }
             try db.execute(sql: "INSERT INTO assignment (item_id, rater_id, a_on_left) VALUES (?, ?, ?)",
                            arguments: [id, rater.id, aOnLeft])
             return try Self.shown(db, item: id, aOnLeft: aOnLeft)
         }
+    }
+
+    private static func openAssignment(_ db: Database, rater: Rater) throws -> ShownItem? {
+        guard let open = try Row.fetchOne(db, sql: """
+            SELECT a.item_id, a.a_on_left FROM assignment a
+            WHERE a.rater_id = ? AND NOT EXISTS (SELECT 1 FROM vote v WHERE v.item_id = a.item_id AND v.rater_id = a.rater_id)
+            ORDER BY a.id DESC LIMIT 1
+            """, arguments: [rater.id]) else { return nil }
+        return try shown(db, item: open["item_id"], aOnLeft: open["a_on_left"])
     }
 
     private static func shown(_ db: Database, item: Int64, aOnLeft: Bool) throws -> ShownItem? {
@@ -200,27 +213,28 @@ public struct LabelStore: Sendable {
         return ShownItem(id: item, prompt: row["prompt"], left: aOnLeft ? a : b, right: aOnLeft ? b : a, aOnLeft: aOnLeft)
     }
 
-    /// How many comparisons the rater has answered, and how many more are open to them now.
+    /// How many comparisons the rater has answered, and how many more are open to them: their
+    /// open assignments, gold items not yet given to them, and ordinary items short of `overlap`
+    /// answers that they have not been given (an upper bound: others' live assignments may fill
+    /// some of those first).
     public func progress(for rater: Rater, overlap: Int) async throws -> (done: Int, remaining: Int) {
-        let cutoff = Self.timestamp(Date().addingTimeInterval(-assignmentTimeout))
-        return try await db.read { db in
+        try await db.read { db in
             let done = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM vote WHERE rater_id = ?", arguments: [rater.id]) ?? 0
             let open = try Int.fetchOne(db, sql: """
                 SELECT COUNT(*) FROM assignment a WHERE a.rater_id = ?
                   AND NOT EXISTS (SELECT 1 FROM vote v WHERE v.item_id = a.item_id AND v.rater_id = a.rater_id)
                 """, arguments: [rater.id]) ?? 0
-            let fresh = try Int.fetchOne(db, sql: """
-                SELECT COUNT(*) FROM item i
-                LEFT JOIN (
-                    SELECT a.item_id, COUNT(*) AS taken FROM assignment a
-                    WHERE a.assigned_at > ? OR EXISTS (SELECT 1 FROM vote v WHERE v.item_id = a.item_id AND v.rater_id = a.rater_id)
-                    GROUP BY a.item_id
-                ) t ON t.item_id = i.id
-                WHERE i.source = 'import'
+            let unfinished = try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(n), 0) FROM item_count_by_votes WHERE vote_count < ?",
+                                              arguments: [overlap]) ?? 0
+            let unfinishedMine = try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM assignment a JOIN item i ON i.id = a.item_id
+                WHERE a.rater_id = ? AND i.source = 'import' AND i.gold IS NULL AND i.vote_count < ?
+                """, arguments: [rater.id, overlap]) ?? 0
+            let gold = try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM item i WHERE i.source = 'import' AND i.gold IS NOT NULL
                   AND NOT EXISTS (SELECT 1 FROM assignment a WHERE a.item_id = i.id AND a.rater_id = ?)
-                  AND (i.gold IS NOT NULL OR COALESCE(t.taken, 0) < ?)
-                """, arguments: [cutoff, rater.id, overlap]) ?? 0
-            return (done, open + fresh)
+                """, arguments: [rater.id]) ?? 0
+            return (done, open + unfinished - unfinishedMine + gold)
         }
     }
 
@@ -242,7 +256,9 @@ public struct LabelStore: Sendable {
                 INSERT INTO vote (item_id, rater_id, choice, a_on_left, reason) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT (item_id, rater_id) DO NOTHING
                 """, arguments: [itemID, rater.id, choice.rawValue, aOnLeft, reason])
-            return db.changesCount == 1 ? .recorded : .duplicate
+            guard db.changesCount == 1 else { return .duplicate }
+            try db.execute(sql: "UPDATE item SET vote_count = vote_count + 1 WHERE id = ?", arguments: [itemID])
+            return .recorded
         }
     }
 
