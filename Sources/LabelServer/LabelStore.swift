@@ -243,6 +243,9 @@ public struct LabelStore: Sendable {
     /// Records the rater's answer to an item assigned to them, committed before this returns.
     /// `side` is what was clicked: "left", "right", "tie" or "both_bad". A second answer to the
     /// same item is ignored (the unique constraint decides, so two racing submits count once).
+    /// An answer to an assignment that outlived `assignmentTimeout` is still taken, even if the
+    /// item has meanwhile reached `overlap` answers from others: losing a rater's work would be
+    /// worse than one extra answer.
     public func recordVote(rater: Rater, itemID: Int64, side: String, reason: String) async throws -> VoteOutcome {
         try await db.write { db in
             guard let aOnLeft = try Bool.fetchOne(db, sql: "SELECT a_on_left FROM assignment WHERE item_id = ? AND rater_id = ?",
