@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 // Numeric code runs on raw pointers in hot loops; release builds drop the run-time exclusivity
@@ -21,9 +21,19 @@ let package = Package(
         .library(name: "Tokenizers", targets: ["Tokenizers"]),
         .library(name: "Training", targets: ["Training"]),
         .library(name: "Feedback", targets: ["Feedback"]),
+        .library(name: "LabelServer", targets: ["LabelServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The labeling web app (LabelServer). Hummingbird's swift-configuration trait is off:
+        // the server takes its settings from rlhf's flags, and the package is a minute of build.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: ["FullFoundation"]),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0"),
+        // Already in the graph through Hummingbird; named so LabelServer may import them directly.
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.14.0"),
     ],
     // Tests read shared fixtures from Tests/Fixtures by path (see FixturePaths in each test target).
     targets: [
@@ -38,10 +48,23 @@ let package = Package(
         .target(name: "Models", dependencies: ["Tensors", "Tokenizers", "Support"], swiftSettings: core),
         .target(name: "Feedback", dependencies: ["Support"], swiftSettings: core),
         .target(name: "Training", dependencies: ["Tensors", "Models", "Tokenizers", "Feedback", "Support"], swiftSettings: core),
+        .target(
+            name: "LabelServer",
+            dependencies: [
+                "Support", "Feedback", "Models", "Tokenizers", "Tensors",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         .executableTarget(
             name: "rlhf",
             dependencies: [
-                "Support", "Tensors", "Models", "Tokenizers", "Training", "Feedback",
+                "Support", "Tensors", "Models", "Tokenizers", "Training", "Feedback", "LabelServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: core
@@ -52,5 +75,15 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensors", "Tokenizers", "Support"], swiftSettings: core),
         .testTarget(name: "FeedbackTests", dependencies: ["Feedback"], swiftSettings: core),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Tensors", "Feedback"], swiftSettings: core),
+        .testTarget(
+            name: "LabelServerTests",
+            dependencies: [
+                "LabelServer", "Feedback", "Support",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
     ]
 )

@@ -28,6 +28,7 @@ struct RLHF: AsyncParsableCommand {
             TrainTokenizerCommand.self,
             WorldCommand.self,
             BenchCommand.self,
+            LabelCommand.self,
         ]
     )
 }

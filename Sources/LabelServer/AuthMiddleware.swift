@@ -1,0 +1,74 @@
+import HTTPTypes
+import Hummingbird
+
+/// Signs a request in, from `Authorization: Bearer <rater token>` or from the session cookie;
+/// answers 401 otherwise (with the sign-in page, so a browser can go on).
+struct AuthMiddleware: RouterMiddleware {
+    typealias Context = LabelRequestContext
+    let store: LabelStore
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        if let auth = request.headers[.authorization] {
+            // A wrong bearer token is not retried as a cookie: the client asked for token auth.
+            let parts = auth.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer",
+                  let rater = try await store.rater(token: String(parts[1]).trimmingCharacters(in: .whitespaces)) else {
+                throw PageError(.unauthorized, "invalid bearer token")
+            }
+            context.rater = rater
+            return try await next(request, context)
+        }
+        if let id = request.cookies[SessionCookie.name]?.value, let session = try await store.session(id: id) {
+            context.rater = session.rater
+            context.csrf = session.csrf
+            context.sessionID = id
+            return try await next(request, context)
+        }
+        let csrf = Secrets.randomToken()
+        var response = Pages.response(status: .unauthorized, html: Pages.login(csrf: csrf, message: "Please sign in."))
+        response.setCookie(SessionCookie.loginCSRF(csrf))
+        return response
+    }
+}
+
+/// The cookies the app sets. HttpOnly keeps them from page scripts; SameSite=Strict keeps the
+/// browser from sending them on requests other sites start. Not `Secure`: the server speaks
+/// plain HTTP on a trusted network or behind a TLS proxy.
+enum SessionCookie {
+    static let name = "rlhf_session"
+    static let loginCSRFName = "rlhf_login_csrf"
+
+    static func session(_ id: String, maxAge: Int) -> Cookie {
+        Cookie(name: name, value: id, maxAge: maxAge, path: "/", httpOnly: true, sameSite: .strict)
+    }
+
+    static func expiredSession() -> Cookie {
+        Cookie(name: name, value: "", maxAge: 0, path: "/", httpOnly: true, sameSite: .strict)
+    }
+
+    /// The sign-in form has no session yet, so its CSRF token is a double-submit cookie: the
+    /// posted field must equal this cookie, which another site can neither read nor set.
+    static func loginCSRF(_ token: String) -> Cookie {
+        Cookie(name: loginCSRFName, value: token, path: "/login", httpOnly: true, sameSite: .strict)
+    }
+}
+
+/// Headers every response carries: no inline or third-party script, no framing, no sniffing,
+/// and no caching of pages that show a rater's items.
+struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as HTTPResponseError {
+            response = try error.response(from: request, context: context)
+        }
+        response.headers[.contentSecurityPolicy] = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        response.headers[.xContentTypeOptions] = "nosniff"
+        response.headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
+        response.headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
+        if response.headers[.cacheControl] == nil { response.headers[.cacheControl] = "no-store" }
+        return response
+    }
+}

@@ -1,0 +1,50 @@
+import Dispatch
+import Foundation
+import Models
+import Tensors
+import Tokenizers
+
+/// Produces the two responses of a chat-mode comparison.
+public protocol ResponseSampler: Sendable {
+    func twoResponses(to prompt: String) async throws -> (String, String)
+}
+
+/// Samples from a GPT-2 model directory. The model is not thread-safe and generation is long
+/// CPU work, so requests are served one at a time on a queue of their own, off the server's
+/// cooperative threads (which must stay free to answer other raters).
+public final class ModelSampler: ResponseSampler, @unchecked Sendable {
+    // Guarded by `queue`: only touched inside queue.async blocks.
+    private let model: GPT2
+    private let tokenizer: BPETokenizer
+    private var rng: RNG
+    private let queue = DispatchQueue(label: "rlhf.label.sampler")
+    public let options: SamplingOptions
+
+    /// Loads the model and tokenizer from a Hugging Face-layout directory.
+    public init(directory: URL, maxNewTokens: Int = 64, temperature: Float = 1, seed: UInt64 = 0) throws {
+        model = try GPT2.load(directory: directory)
+        tokenizer = try BPETokenizer.load(directory: directory)
+        rng = RNG(seed: seed, stream: 7)
+        options = SamplingOptions(temperature: temperature, maxNewTokens: min(maxNewTokens, model.config.nPositions - 1),
+                                  eosTokenID: tokenizer.eosTokenID.map(Int32.init))
+    }
+
+    public func twoResponses(to prompt: String) async throws -> (String, String) {
+        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<(String, String), Error>) in
+            queue.async {
+                do { cont.resume(returning: try self.sample(prompt)) } catch { cont.resume(throwing: error) }
+            }
+        }
+    }
+
+    private func sample(_ prompt: String) throws -> (String, String) {
+        var ids = tokenizer.encodeIDs(prompt)
+        guard !ids.isEmpty else { throw LabelFormError("the prompt encodes to no tokens") }
+        // Keep the end of a long prompt: that is what the continuation depends on.
+        let room = model.config.nPositions - options.maxNewTokens
+        if ids.count > room { ids = Array(ids.suffix(room)) }
+        let g = model.generate(prompts: [ids, ids], options: options, rng: &rng)
+        let texts = zip(g.tokens, g.finished).map { toks, done in tokenizer.decode(done ? Array(toks.dropLast()) : toks) }
+        return (texts[0], texts[1])
+    }
+}

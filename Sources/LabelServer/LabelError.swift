@@ -1,0 +1,18 @@
+/// Errors of the labeling store and its commands, each naming what was wrong.
+public enum LabelError: Error, CustomStringConvertible, Equatable {
+    case database(path: String, message: String)
+    case raterExists(String)
+    case invalidName(String)
+    case noSuchItem(Int64)
+    case notAssigned(item: Int64)
+
+    public var description: String {
+        switch self {
+        case let .database(path, message): return "\(path): cannot open the labeling database (\(message))"
+        case let .raterExists(name): return "a rater named \"\(name)\" already exists"
+        case let .invalidName(why): return "invalid rater name: \(why)"
+        case let .noSuchItem(id): return "no comparison with id \(id)"
+        case let .notAssigned(item): return "comparison \(item) is not assigned to you"
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+
+/// The numbers `rlhf label stats` prints: progress and gold accuracy per rater, and agreement on
+/// the items several raters answered.
+public struct LabelStats: Codable, Sendable, Equatable {
+    public struct RaterLine: Codable, Sendable, Equatable {
+        public var rater: String
+        public var votes: Int
+        public var goldAnswered: Int
+        /// Share of gold items answered with the known answer; nil before the first gold answer.
+        public var goldAccuracy: Double?
+    }
+
+    public struct PairLine: Codable, Sendable, Equatable {
+        public var raterA: String
+        public var raterB: String
+        public var sharedItems: Int
+        public var cohenKappa: Double?
+    }
+
+    public var items: Int
+    public var votes: Int
+    public var overlappingItems: Int
+    public var raters: [RaterLine]
+    public var percentAgreement: Double?
+    public var fleissKappa: Double?
+    public var krippendorffAlpha: Double?
+    public var pairs: [PairLine]
+
+    /// Statistics over `votes`; `raterNames` lists raters with no votes too, so progress shows them.
+    public init(votes: [VoteRow], raterNames: [String], items: Int) {
+        var ratings: Agreement.Ratings = [:]
+        for v in votes { ratings[v.itemID, default: [:]][v.rater] = v.choice }
+        self.items = items
+        self.votes = votes.count
+        overlappingItems = ratings.values.filter { $0.count >= 2 }.count
+        raters = raterNames.map { name in
+            let mine = votes.filter { $0.rater == name }
+            let gold = mine.filter { $0.gold != nil }
+            let right = gold.filter { $0.gold == $0.choice }.count
+            return RaterLine(rater: name, votes: mine.count, goldAnswered: gold.count,
+                             goldAccuracy: gold.isEmpty ? nil : Double(right) / Double(gold.count))
+        }
+        percentAgreement = Agreement.percentAgreement(ratings)
+        fleissKappa = Agreement.fleissKappa(ratings)
+        krippendorffAlpha = Agreement.krippendorffAlpha(ratings)
+        var pairs: [PairLine] = []
+        for i in raterNames.indices {
+            for j in raterNames.indices where j > i {
+                let (k, n) = Agreement.cohenKappa(ratings, raterNames[i], raterNames[j])
+                if n > 0 { pairs.append(PairLine(raterA: raterNames[i], raterB: raterNames[j], sharedItems: n, cohenKappa: k)) }
+            }
+        }
+        self.pairs = pairs
+    }
+
+    /// A plain-text report for the terminal.
+    public var text: String {
+        func f(_ x: Double?) -> String { x.map { String(format: "%.3f", $0) } ?? "n/a" }
+        func pct(_ x: Double?) -> String { x.map { String(format: "%.1f%%", 100 * $0) } ?? "n/a" }
+        var s = "\(items) comparisons, \(votes) votes, \(overlappingItems) comparisons answered by 2+ raters\n\n"
+        s += "rater".padding(toLength: 24, withPad: " ", startingAt: 0) + "  votes  gold  gold accuracy\n"
+        for r in raters {
+            s += r.rater.padding(toLength: 24, withPad: " ", startingAt: 0)
+            s += String(format: "  %5d  %4d  ", r.votes, r.goldAnswered) + pct(r.goldAccuracy) + "\n"
+        }
+        s += "\nagreement on overlapping comparisons:\n"
+        s += "  percent agreement     \(pct(percentAgreement))\n"
+        s += "  Fleiss' kappa         \(f(fleissKappa))\n"
+        s += "  Krippendorff's alpha  \(f(krippendorffAlpha))\n"
+        if !pairs.isEmpty {
+            s += "\nCohen's kappa per pair of raters:\n"
+            for p in pairs { s += "  \(p.raterA) / \(p.raterB): \(f(p.cohenKappa)) on \(p.sharedItems) shared\n" }
+        }
+        return s
+    }
+}

@@ -1,0 +1,33 @@
+import Feedback
+import Foundation
+import Support
+
+/// Turns votes into the preference lines `rlhf reward` trains on.
+public enum PreferenceExport {
+    /// One `PreferenceRecord` per A-or-B vote, with the rater's name. With `includeTies`, a tie or
+    /// both-bad vote becomes two lines with chosen and rejected swapped: under the Bradley–Terry
+    /// loss the pair pulls the two rewards together, which is what "no preference" means, while
+    /// a single line would teach a preference the rater did not express.
+    public static func records(_ votes: [VoteRow], includeTies: Bool) -> [PreferenceRecord] {
+        var out: [PreferenceRecord] = []
+        for v in votes {
+            switch v.choice {
+            case .a: out.append(PreferenceRecord(prompt: v.prompt, chosen: v.responseA, rejected: v.responseB, rater: v.rater))
+            case .b: out.append(PreferenceRecord(prompt: v.prompt, chosen: v.responseB, rejected: v.responseA, rater: v.rater))
+            case .tie, .bothBad:
+                guard includeTies else { continue }
+                out.append(PreferenceRecord(prompt: v.prompt, chosen: v.responseA, rejected: v.responseB, rater: v.rater))
+                out.append(PreferenceRecord(prompt: v.prompt, chosen: v.responseB, rejected: v.responseA, rater: v.rater))
+            }
+        }
+        return out
+    }
+
+    /// Writes the export atomically (temporary file, then rename); returns the number of lines.
+    @discardableResult
+    public static func write(_ store: LabelStore, to url: URL, includeTies: Bool) throws -> Int {
+        let lines = records(try store.allVotes(), includeTies: includeTies)
+        try JSONL.write(lines, to: url)
+        return lines.count
+    }
+}

@@ -1,0 +1,118 @@
+import ArgumentParser
+import Foundation
+import LabelServer
+import Support
+
+/// `rlhf label …`: the human-feedback web app and its admin commands. Thin: each subcommand
+/// parses flags and calls LabelServer.
+struct LabelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "label",
+        abstract: "Collect human preferences: a labeling web app, its raters, statistics and export.",
+        discussion: """
+        Typical loop: `rlhf label add-rater alice` (prints her token once), `rlhf label import pairs.jsonl`,
+        `rlhf label serve`, then `rlhf label stats` and `rlhf label export --out prefs.jsonl` for `rlhf reward`.
+        """,
+        subcommands: [Serve.self, AddRater.self, Import.self, Stats.self, Export.self]
+    )
+
+    struct DatabaseOption: ParsableArguments {
+        @Option(help: "SQLite database file (created and migrated on first use).") var db = "labels.sqlite"
+        func store() throws -> LabelStore { LabelStore(db: try LabelDatabase.open(path: db)) }
+    }
+
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run the labeling web app.")
+        @OptionGroup var database: DatabaseOption
+        @Option(help: "Address to listen on.") var host = "127.0.0.1"
+        @Option(help: "Port to listen on.") var port = 8080
+        @Option(help: "Model directory for chat mode (raters type a prompt, the model writes two responses).") var model: String?
+        @Option(help: "Rating guidelines (Markdown or text) shown on /guidelines.") var guidelines: String?
+        @Option(help: "Raters per comparison (gold items go to every rater).") var overlap = 1
+        @Option(help: "Largest number of new tokens per chat response.") var maxNewTokens = 64
+        @Option(help: "Sampling temperature for chat responses.") var temperature: Float = 1
+        @Option(help: "Random seed for chat sampling.") var seed: UInt64 = 0
+
+        func validate() throws {
+            guard overlap >= 1 else { throw ValidationError("--overlap must be at least 1") }
+            guard (1...65535).contains(port) else { throw ValidationError("--port must be in 1...65535") }
+        }
+
+        func run() async throws {
+            let store = try database.store()
+            var settings = LabelServerSettings(overlap: overlap)
+            if let path = guidelines {
+                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                    throw RLHFError.io(path: path, message: "cannot read guidelines file as UTF-8 text")
+                }
+                settings.guidelines = text
+            }
+            if let model {
+                settings.sampler = try ModelSampler(directory: URL(fileURLWithPath: model), maxNewTokens: maxNewTokens,
+                                                    temperature: temperature, seed: seed)
+            }
+            let items = try store.itemCount(), raters = try store.raters().count
+            note("rlhf label: \(items) comparisons, \(raters) raters, overlap \(overlap); serving http://\(host):\(port)/")
+            try await LabelApp.serve(store: store, settings: settings, host: host, port: port)
+        }
+    }
+
+    struct AddRater: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "add-rater", abstract: "Create a rater and print their sign-in token (shown this once; only its hash is kept).")
+        @OptionGroup var database: DatabaseOption
+        @Argument(help: "The rater's name (unique).") var name: String
+
+        func run() throws {
+            let token = try database.store().addRater(name: name)
+            note("rater \"\(name)\" added; give them this token (it is not stored and cannot be shown again):")
+            print(token)
+        }
+    }
+
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Import comparisons from JSONL.",
+            discussion: """
+            Lines: {"prompt","completions":[…]} (rlhf sample; paired 0–1, 2–3, …), {"prompt","chosen","rejected"}, \
+            or {"prompt","response_a","response_b"}. A "gold" field (a, b, tie, both_bad) makes a line a honeypot \
+            with a known answer. A file with any bad line imports nothing. Already-imported pairs are skipped.
+            """)
+        @OptionGroup var database: DatabaseOption
+        @Argument(help: "JSONL file of comparisons.") var file: String
+        @Flag(help: "Make every chosen/rejected line a gold item whose answer is \"chosen\".") var gold = false
+
+        func run() throws {
+            let items = try PairImport.read(URL(fileURLWithPath: file), markGold: gold)
+            let (added, skipped) = try database.store().importItems(items)
+            let goldCount = items.filter { $0.gold != nil }.count
+            note("imported \(added) comparisons from \(file) (\(goldCount) gold in the file), skipped \(skipped) already present")
+        }
+    }
+
+    struct Stats: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Progress per rater, gold accuracy, and agreement (percent, Fleiss' and Cohen's kappa, Krippendorff's alpha).")
+        @OptionGroup var database: DatabaseOption
+        @Flag(help: "Print JSON instead of a table.") var json = false
+
+        func run() throws {
+            let store = try database.store()
+            let stats = LabelStats(votes: try store.allVotes(), raterNames: try store.raters().map(\.name), items: try store.itemCount())
+            print(json ? JSONL.line(stats) : stats.text, terminator: json ? "\n" : "")
+        }
+    }
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write votes as {\"prompt\",\"chosen\",\"rejected\",\"rater\"} JSONL for rlhf reward.")
+        @OptionGroup var database: DatabaseOption
+        @Option(help: "Output JSONL (written to a temporary file, then renamed).") var out: String
+        @Flag(help: "Also write tie and both-bad votes, each as two lines with chosen and rejected swapped.") var includeTies = false
+
+        func run() throws {
+            let n = try PreferenceExport.write(try database.store(), to: URL(fileURLWithPath: out), includeTies: includeTies)
+            note("wrote \(n) preference lines to \(out)")
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import XCTest
+@testable import LabelServer
+
+final class ChatTests: XCTestCase {
+    func testChatSamplesTwoResponsesFromTheModelForThatRaterOnly() async throws {
+        let t = try TempLabelDB()
+        let aliceToken = try t.store.addRater(name: "alice")
+        let bobToken = try t.store.addRater(name: "bob")
+        let sampler = try ModelSampler(directory: FixturePaths.url("tiny-gpt2-hub"), maxNewTokens: 8, seed: 1)
+        try await t.app(LabelServerSettings(overlap: 2, sampler: sampler)).test(.router) { client in
+            let alice = try await signIn(client, token: aliceToken)
+            let form = try await client.execute(uri: "/chat", method: .get, headers: alice.headers)
+            XCTAssertEqual(form.status, .ok)
+            let res = try await client.execute(uri: "/chat", method: .post, headers: alice.formHeaders,
+                                               body: formBody([("csrf", alice.csrf), ("prompt", "Hello <b>there</b>")]))
+            XCTAssertEqual(res.status, .seeOther, res.text)
+            let page = try await client.execute(uri: "/", method: .get, headers: alice.headers).text
+            XCTAssertTrue(page.contains("Hello &lt;b&gt;there&lt;/b&gt;"), page)
+            let item = try XCTUnwrap(itemID(in: page))
+            let noCSRF = try await client.execute(uri: "/chat", method: .post, headers: alice.formHeaders, body: formBody([("prompt", "x")]))
+            XCTAssertEqual(noCSRF.status, .forbidden)
+
+            let bob = try await signIn(client, token: bobToken)
+            let bobPage = try await client.execute(uri: "/", method: .get, headers: bob.headers).text
+            XCTAssertNil(itemID(in: bobPage), "a chat comparison belongs to the rater who asked")
+            XCTAssertTrue(bobPage.contains("id=\"all-done\""))
+            let vote = try await client.execute(uri: "/vote", method: .post, headers: alice.formHeaders,
+                                                body: formBody([("csrf", alice.csrf), ("item", "\(item)"), ("choice", "right")]))
+            XCTAssertEqual(vote.headers[HTTPField.Name("X-Vote")!], "recorded")
+        }
+        let votes = try t.store.allVotes()
+        XCTAssertEqual(votes.count, 1)
+        XCTAssertEqual(votes[0].prompt, "Hello <b>there</b>")
+        XCTAssertFalse(votes[0].responseA.isEmpty && votes[0].responseB.isEmpty)
+    }
+
+    func testChatIsOffWithoutAModel() async throws {
+        let t = try TempLabelDB()
+        let token = try t.store.addRater(name: "alice")
+        try await t.app().test(.router) { client in
+            let s = try await signIn(client, token: token)
+            let res = try await client.execute(uri: "/chat", method: .get, headers: s.headers)
+            XCTAssertEqual(res.status, .notFound)
+            XCTAssertTrue(res.text.contains("without --model"))
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import Feedback
+import Foundation
+import Support
+import XCTest
+@testable import LabelServer
+
+final class ImportExportTests: XCTestCase {
+    func write(_ lines: [String], _ t: TempLabelDB, name: String = "pairs.jsonl") throws -> URL {
+        let url = t.dir.appendingPathComponent(name)
+        try (lines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
+        return url
+    }
+
+    func testImportsAllThreeShapesAndSkipsWhatIsAlreadyThere() throws {
+        let t = try TempLabelDB()
+        let url = try write([
+            #"{"prompt":"p1","completions":["c1","c2","c3","c4","c5"]}"#,
+            #"{"prompt":"p2","chosen":"good","rejected":"bad","rater":"sim-3"}"#,
+            #"{"prompt":"p3","response_a":"x","response_b":"y","gold":"tie"}"#,
+            "",
+        ], t)
+        let items = try PairImport.read(url)
+        XCTAssertEqual(items, [
+            NewItem(prompt: "p1", responseA: "c1", responseB: "c2"),
+            NewItem(prompt: "p1", responseA: "c3", responseB: "c4"),
+            NewItem(prompt: "p2", responseA: "good", responseB: "bad"),
+            NewItem(prompt: "p3", responseA: "x", responseB: "y", gold: .tie),
+        ])
+        XCTAssertEqual(try t.store.importItems(items).added, 4)
+        let again = try t.store.importItems(items)
+        XCTAssertEqual(again.added, 0)
+        XCTAssertEqual(again.skipped, 4)
+        XCTAssertEqual(try t.store.itemCount(), 4)
+    }
+
+    func testGoldFlagMarksChosenAsTheKnownAnswer() throws {
+        let t = try TempLabelDB()
+        let url = try write([#"{"prompt":"p","chosen":"good","rejected":"bad"}"#], t)
+        XCTAssertEqual(try PairImport.read(url, markGold: true), [NewItem(prompt: "p", responseA: "good", responseB: "bad", gold: .a)])
+        let samples = try write([#"{"prompt":"p","completions":["a","b"]}"#], t, name: "samples.jsonl")
+        XCTAssertThrowsError(try PairImport.read(samples, markGold: true))
+    }
+
+    func testBadLinesNameFileAndLineAndImportNothing() throws {
+        let t = try TempLabelDB()
+        let cases: [(String, String)] = [
+            (#"{"prompt":"p","completions":["only one"]}"#, "needs at least 2 responses"),
+            (#"{"prompt":"p","chosen":"c"}"#, "missing field \"rejected\""),
+            (#"{"prompt":"p","response_a":"x","response_b":"y","gold":"maybe"}"#, "field \"gold\""),
+            (#"{"prompt":"p"}"#, "expected exactly one of"),
+            (#"{"completions":["a","b"]}"#, "missing field \"prompt\""),
+            ("not json", "not valid JSON"),
+        ]
+        for (bad, message) in cases {
+            let url = try write([#"{"prompt":"ok","chosen":"a","rejected":"b"}"#, bad], t)
+            XCTAssertThrowsError(try PairImport.read(url)) { error in
+                let text = "\(error)"
+                XCTAssertTrue(text.hasPrefix("\(url.path):2: "), text)
+                XCTAssertTrue(text.contains(message), text)
+            }
+        }
+        XCTAssertEqual(try t.store.itemCount(), 0)
+    }
+
+    /// Alice answers A, B, tie and both-bad on four items; Bob answers A on the first.
+    func votedStore() async throws -> TempLabelDB {
+        let t = try TempLabelDB()
+        _ = try t.store.addRater(name: "alice")
+        _ = try t.store.addRater(name: "bob")
+        try t.store.importItems((1...4).map { NewItem(prompt: "p\($0)", responseA: "a\($0)", responseB: "b\($0)") })
+        let alice = try t.store.raters()[0], bob = try t.store.raters()[1]
+        for (i, side) in ["left", "left", "tie", "both_bad"].enumerated() {
+            // Alice sees A on the right for item 2, so "left" there means B.
+            let item = try await t.store.nextItem(for: alice, overlap: 2, aOnLeft: i != 1)!
+            XCTAssertEqual(item.id, Int64(i + 1))
+            _ = try await t.store.recordVote(rater: alice, itemID: item.id, side: side, reason: "")
+        }
+        let item = try await t.store.nextItem(for: bob, overlap: 2, aOnLeft: true)!
+        _ = try await t.store.recordVote(rater: bob, itemID: item.id, side: "left", reason: "")
+        return t
+    }
+
+    func testExportWritesPreferencesRewardTrainingReads() async throws {
+        let t = try await votedStore()
+        let out = t.dir.appendingPathComponent("prefs.jsonl")
+        XCTAssertEqual(try PreferenceExport.write(t.store, to: out, includeTies: false), 3)
+        let records = try JSONL.read(PreferenceRecord.self, from: out)
+        XCTAssertEqual(records, [
+            PreferenceRecord(prompt: "p1", chosen: "a1", rejected: "b1", rater: "alice"),
+            PreferenceRecord(prompt: "p2", chosen: "b2", rejected: "a2", rater: "alice"),
+            PreferenceRecord(prompt: "p1", chosen: "a1", rejected: "b1", rater: "bob"),
+        ])
+        XCTAssertTrue(records.allSatisfy { PreferenceRecord.problem($0) == nil })
+        let text = try String(contentsOf: out, encoding: .utf8)
+        XCTAssertTrue(text.hasPrefix(#"{"chosen":"a1","prompt":"p1","rater":"alice","rejected":"b1"}"#), text)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: t.dir.path).filter { $0.contains(".tmp-") }
+        XCTAssertEqual(leftovers, [])
+    }
+
+    func testExportWithTiesWritesBothOrders() async throws {
+        let t = try await votedStore()
+        let records = PreferenceExport.records(try t.store.allVotes(), includeTies: true)
+        XCTAssertEqual(records.count, 7)
+        XCTAssertEqual(records.filter { $0.prompt == "p3" }.map { [$0.chosen, $0.rejected] }, [["a3", "b3"], ["b3", "a3"]])
+        XCTAssertEqual(records.filter { $0.prompt == "p4" }.count, 2)
+    }
+}
