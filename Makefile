@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 SWIFT_FLAGS := -c release -Xswiftc -enable-testing
 
-.PHONY: demo test deps build bench
+.PHONY: demo test deps build bench bench-compare
 
 deps:
 	@./Scripts/install-deps.sh
@@ -25,3 +25,10 @@ test: deps
 bench: build
 	.build/release/rlhf bench gemm
 	.build/release/rlhf bench kernels
+
+# swift-rlhf beside transformers and a nanoGPT-style PyTorch model, one table (Scripts/bench/compare.sh).
+# make bench-compare PYTHON=/work/venv/bin/python BENCH_ARGS="tiny 16 128 1024"
+PYTHON ?= .venv/bin/python
+BENCH_ARGS ?= gpt2 4 64
+bench-compare: deps
+	PYTHON=$(PYTHON) Scripts/bench/compare.sh $(BENCH_ARGS)

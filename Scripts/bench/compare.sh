@@ -1,28 +1,58 @@
 #!/usr/bin/env bash
-# Side by side: swift-rlhf against PyTorch + transformers on this machine, same config, batch,
-# context and thread count, in one run; ratios > 1 mean swift-rlhf is faster. Needs the
-# reference virtualenv (.venv, see Scripts/reference/requirements.txt) for the peer.
+# Side by side: swift-rlhf against two PyTorch peers on this machine, same config, batch, context
+# and thread count, in one run, printed as one table:
+#   transformers    Scripts/bench/pytorch_gpt2.py, GPT2LMHeadModel + AdamW (training and generation)
+#   nanoGPT-style   Scripts/bench/nanogpt_peer.py, a compact plain-torch GPT-2 + fused AdamW (training)
+# Ratios > 1 mean swift-rlhf is better: faster, higher MFU, or less peak memory.
+# Each workload runs in its own process (`--only train|generate`), so each peak resident memory
+# (getrusage's ru_maxrss) is that workload's alone; the Python peaks include torch's libraries
+# (the footer says how much was resident after the imports alone).
+# Run it on an idle machine: the header prints the load average from before the run. On a busy
+# one, torch's OpenMP threads spin-wait for cores they do not get (measured: the tiny model
+# trained about 7x slower at 2 threads under a load of 4, and at full speed with OMP_WAIT_POLICY=PASSIVE),
+# so the peers' numbers collapse far more than swift-rlhf's.
+# Needs the reference virtualenv (.venv, see Scripts/reference/requirements.txt; PYTHON overrides).
 #   Scripts/bench/compare.sh [preset] [batch] [context] [vocab]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 preset=${1:-gpt2}; batch=${2:-4}; context=${3:-64}; vocab=${4:-50257}
 threads=${RLHF_THREADS:-$(nproc)}
 py=${PYTHON:-.venv/bin/python}
+load=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "?")
+args=(--preset "$preset" --batch "$batch" --context "$context" --vocab-size "$vocab")
 swift build -c release --product rlhf >/dev/null
-ours=$(RLHF_THREADS=$threads .build/release/rlhf bench model --preset "$preset" --batch "$batch" --context "$context" --vocab-size "$vocab")
-peer=$("$py" Scripts/bench/pytorch_gpt2.py --preset "$preset" --batch "$batch" --context "$context" --vocab-size "$vocab" --threads "$threads" 2>/dev/null)
-ceiling=$(RLHF_THREADS=$threads .build/release/rlhf bench gemm --seconds 0.3 | awk 'NR>2 {s+=$2; n++} END {printf "%.1f", s/n}')
-"$py" - "$ours" "$peer" "$ceiling" <<'PY'
+rlhf() { RLHF_THREADS=$threads .build/release/rlhf "$@"; }
+ours_train=$(rlhf bench model "${args[@]}" --only train)
+hf_train=$("$py" Scripts/bench/pytorch_gpt2.py "${args[@]}" --threads "$threads" --only train 2>/dev/null)
+nano_train=$("$py" Scripts/bench/nanogpt_peer.py "${args[@]}" --threads "$threads")
+ours_gen=$(rlhf bench model "${args[@]}" --only generate)
+hf_gen=$("$py" Scripts/bench/pytorch_gpt2.py "${args[@]}" --threads "$threads" --only generate 2>/dev/null)
+ceiling=$(rlhf bench gemm --seconds 0.3 | awk 'NR>2 {s+=$2; n++} END {printf "%.1f", s/n}')
+"$py" - "$ours_train" "$ours_gen" "$hf_train" "$hf_gen" "$nano_train" "$ceiling" "$load" <<'PY'
 import json, sys
-o, p, ceil = json.loads(sys.argv[1]), json.loads(sys.argv[2]), float(sys.argv[3])
-print(f"preset {o['preset']}, {o['threads']} threads, sgemm ceiling {ceil:.1f} GFLOP/s (mean of GPT-2 shapes)")
-print(f"{'measure':34}{'swift-rlhf':>14}{'pytorch':>14}{'ratio':>8}")
-rows = [("train tokens/s", o['train']['tokensPerSecond'], p['train']['tokensPerSecond']),
-        ("train s/step", o['train']['secondsPerStep'], p['train']['secondsPerStep'])]
-for k in sorted(o['generate_tokens_per_second']):
-    rows.append((f"generate tokens/s {k}", o['generate_tokens_per_second'][k], p['generate_tokens_per_second'][k]))
-for name, a, b in rows:
-    r = b / a if "s/step" in name else a / b
-    print(f"{name:34}{a:>14.2f}{b:>14.2f}{r:>8.2f}")
-print(f"{'train MFU vs sgemm ceiling':34}{o['train']['modelGFLOPS'] / ceil * 100:>13.1f}%{p['train']['modelGFLOPS'] / ceil * 100:>13.1f}%")
+ot, og, ht, hg, nt = (json.loads(v) for v in sys.argv[1:6])
+ceil, load = float(sys.argv[6]), sys.argv[7]
+print(f"preset {ot['preset']}, {ot['threads']} threads, torch {ht['torch']}, nanoGPT-style AdamW {nt['adamw']}, "
+      f"sgemm ceiling {ceil:.1f} GFLOP/s (OpenBLAS, mean of GPT-2 shapes)")
+busy = "" if load == "?" or float(load) < 0.5 else "  (NOT idle: numbers are not comparable, see the script's header)"
+print(f"load average (1 min) before the run: {load}{busy}")
+print("ratio = how many times better swift-rlhf is (rates: swift/peer; s/step and memory: peer/swift)")
+cols = ("swift-rlhf", "transformers", "nanoGPT-style", "x transformers", "x nanoGPT")
+print(f"{'measure':30}" + "".join(f"{c:>16}" for c in cols))
+def row(name, fmt, a, b, c=None, lower_is_better=False):
+    def ratio(peer):
+        if peer is None: return ""
+        return f"{(peer / a if lower_is_better else a / peer):.2f}"
+    cells = [fmt.format(a), fmt.format(b), "" if c is None else fmt.format(c), ratio(b), ratio(c)]
+    print(f"{name:30}" + "".join(f"{v:>16}" for v in cells))
+T = lambda d: d["train"]
+row("train tokens/s", "{:.0f}", T(ot)["tokensPerSecond"], T(ht)["tokensPerSecond"], T(nt)["tokensPerSecond"])
+row("train s/step", "{:.4f}", T(ot)["secondsPerStep"], T(ht)["secondsPerStep"], T(nt)["secondsPerStep"], lower_is_better=True)
+row("train MFU vs sgemm ceiling", "{:.1%}", *(T(d)["modelGFLOPS"] / ceil for d in (ot, ht, nt)))
+for k in sorted(og["generate_tokens_per_second"], key=lambda s: int(s.split("_")[-1])):
+    row(f"generate tokens/s {k.replace('_', ' ')}", "{:.0f}", og["generate_tokens_per_second"][k], hg["generate_tokens_per_second"][k])
+row("peak RSS train (MB)", "{:.0f}", ot["peakRSSMB"], ht["peakRSSMB"], nt["peakRSSMB"], lower_is_better=True)
+row("peak RSS generate (MB)", "{:.0f}", og["peakRSSMB"], hg["peakRSSMB"], lower_is_better=True)
+print(f"Python peaks include what was resident after importing, before any model: transformers {ht['importRSSMB']:.0f} MB, "
+      f"nanoGPT-style {nt['importRSSMB']:.0f} MB")
 PY

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Models
 import Tensors
 
@@ -44,6 +47,19 @@ public enum ModelBenchmark {
         let tokens = batch * context
         return TrainResult(secondsPerStep: s, tokensPerSecond: Double(tokens) / s,
                            modelGFLOPS: trainingFLOPs(config, tokens: tokens, context: context) / s / 1e9, parameters: model.parameterCount)
+    }
+
+    /// Peak resident set size of this process so far, in MiB (getrusage's ru_maxrss, as the
+    /// Python peers read it with resource.getrusage).
+    public static func peakResidentMegabytes() -> Double {
+        var usage = rusage()
+        #if os(Linux)
+        guard getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage) == 0 else { return .nan }
+        return Double(usage.ru_maxrss) / 1024  // kilobytes on Linux
+        #else
+        guard getrusage(RUSAGE_SELF, &usage) == 0 else { return .nan }
+        return Double(usage.ru_maxrss) / 1024 / 1024  // bytes on Darwin
+        #endif
     }
 
     /// New tokens per second of batched sampling with the KV cache (prompt of 8 tokens,

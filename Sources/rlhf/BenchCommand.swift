@@ -61,16 +61,27 @@ extension BenchCommand {
         @Option(help: "Timed training steps.") var steps = 5
         @Option(help: "New tokens per generated sequence.") var newTokens = 64
         @Option(help: "Generation batch sizes, comma-separated.") var genBatches = "1,8"
+        @Option(help: "Run only `train` or only `generate`, so that peakRSSMB is that workload's peak (default: both).") var only: String?
+
+        func validate() throws {
+            if let only, only != "train", only != "generate" {
+                throw ValidationError("--only must be train or generate, found \(only)")
+            }
+        }
 
         func run() throws {
             let config = try GPT2Config.preset(preset, vocabSize: vocabSize, context: max(context, 8 + newTokens, 128))
-            let train = ModelBenchmark.train(config: config, batch: batch, context: context, steps: steps)
-            var gen: [String: Double] = [:]
-            for b in genBatches.split(separator: ",").compactMap({ Int($0) }) {
-                gen["batch_\(b)"] = ModelBenchmark.generate(config: config, batch: b, newTokens: newTokens)
+            let train = only == "generate" ? nil : ModelBenchmark.train(config: config, batch: batch, context: context, steps: steps)
+            var gen: [String: Double]? = only == "train" ? nil : [:]
+            if gen != nil {
+                for b in genBatches.split(separator: ",").compactMap({ Int($0) }) {
+                    gen?["batch_\(b)"] = ModelBenchmark.generate(config: config, batch: b, newTokens: newTokens)
+                }
             }
-            struct Out: Encodable { let side: String; let preset: String; let threads: Int; let train: ModelBenchmark.TrainResult; let generate_tokens_per_second: [String: Double] }
-            print(JSONL.line(Out(side: "swift-rlhf", preset: preset, threads: BLAS.threads, train: train, generate_tokens_per_second: gen)))
+            // Absent parts are left out of the JSON; peakRSSMB is the whole process's peak.
+            struct Out: Encodable { let side: String; let preset: String; let threads: Int; let train: ModelBenchmark.TrainResult?; let generate_tokens_per_second: [String: Double]?; let peakRSSMB: Double }
+            print(JSONL.line(Out(side: "swift-rlhf", preset: preset, threads: BLAS.threads, train: train, generate_tokens_per_second: gen,
+                                 peakRSSMB: ModelBenchmark.peakResidentMegabytes())))
         }
     }
 
