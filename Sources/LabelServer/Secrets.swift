@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 
 /// Random tokens and their hashes. Rater tokens and session ids are stored only as SHA-256 hex,
@@ -19,7 +18,7 @@ public enum Secrets {
 
     /// SHA-256 of the UTF-8 bytes, lowercase hex.
     public static func sha256Hex(_ text: String) -> String {
-        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        SHA256.hex(text.utf8)
     }
 
     /// Compares two secrets in time that depends only on their lengths (a CSRF token must not
