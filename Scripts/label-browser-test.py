@@ -9,7 +9,8 @@ R to type a reason), saves a screenshot of the comparison page, and then checks 
 
   python3 Scripts/label-browser-test.py --rlhf .build/release/rlhf --out /tmp/label-browser
 """
-import argparse, base64, json, os, select, shutil, signal, socket, subprocess, sys, tempfile, time, http.client
+import argparse, base64, json, os, select, shutil, signal, subprocess, sys, tempfile, time, http.client
+from label_test_support import free_port
 
 KEYS = {"1": ("Digit1", 49), "2": ("Digit2", 50), "3": ("Digit3", 51), "4": ("Digit4", 52),
         "r": ("KeyR", 82), "Escape": ("Escape", 27), "Enter": ("Enter", 13)}
@@ -109,14 +110,6 @@ class Chromium:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def main():

@@ -16,17 +16,10 @@ server rather than the client; the check is then by count (wrk cannot list which
   python3 Scripts/label-load-test.py --rlhf .build/release/rlhf --raters 32 --seconds 20 --kill-after 8
   python3 Scripts/label-load-test.py --rlhf .build/release/rlhf --raters 32 --seconds 20 --wrk
 """
-import argparse, http.client, json, os, random, re, signal, socket, sqlite3, subprocess, sys, tempfile, threading, time
+import argparse, http.client, json, os, random, re, signal, sqlite3, subprocess, sys, tempfile, threading, time
+from label_test_support import free_port
 
 ITEM_RE = re.compile(rb'name="item" value="([0-9]+)"')
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def run(cmd, **kw):
