@@ -6,8 +6,8 @@ import Support
 struct WorldCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "world",
-        abstract: "The embedded demo world: write its datasets, score responses by gold.",
-        subcommands: [Write.self, Score.self])
+        abstract: "The embedded demo world: write its datasets, label pairs with its simulated rater panel, score responses by gold.",
+        subcommands: [Write.self, Label.self, Score.self])
 
     struct Write: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -32,6 +32,46 @@ struct WorldCommand: ParsableCommand {
             try AtomicFile.write(JSONL.line(Info(seed: seed, sizes: sizes, format: "prompt = \"Customer: …\\nAgent:\", completion starts with a space; scored text = prompt + completion")) + "\n",
                                  to: dir.appendingPathComponent("world.json"))
             note("wrote the demo world (seed \(seed)) to \(out)")
+        }
+    }
+
+    struct Label: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Label response pairs with the simulated rater panel (the demo's stand-in for people).",
+            discussion: """
+            Reads `rlhf sample` output ({"prompt","completions":[…]}); completions 1 and 2 form a pair, \
+            3 and 4 the next, and so on. Each pair goes to one rater (round-robin), shown in random \
+            order; identical responses are skipped. Writes {"prompt","chosen","rejected","rater"} \
+            lines for `rlhf reward`, and prints how often a single rater agrees with gold (the \
+            ceiling a reward model trained on these labels can reach) and with each other.
+            """)
+        @Option(help: "Sample JSONL (rlhf sample --n 2 or more).") var pairs: String
+        @Option(help: "Output preference JSONL.") var out: String
+        @Option(help: "Seed of the panel (its raters' tastes) and of its choices.") var seed: UInt64 = 0
+        @Option(help: "Raters on the panel.") var raters = 6
+        @Option(help: "Share of raters who choose at random.") var carelessShare = 0.15
+        @Option(help: "Utility added to whichever response a rater sees first.") var positionBias = 0.1
+
+        func run() throws {
+            let url = URL(fileURLWithPath: pairs)
+            let rows = try JSONL.read(SampleRecord.self, from: url)
+            var triples: [(prompt: String, a: String, b: String)] = []
+            for (i, r) in rows.enumerated() {
+                guard r.completions.count >= 2 else {
+                    throw ValidationError("\(pairs):\(i + 1): \"completions\" has \(r.completions.count) response(s); a pair needs 2")
+                }
+                for j in stride(from: 0, to: r.completions.count - 1, by: 2) {
+                    triples.append((r.prompt, r.completions[j], r.completions[j + 1]))
+                }
+            }
+            // The demo derives these two seeds the same way, so `rlhf demo --seed S` and
+            // `rlhf world label --seed S` on its pairs.jsonl write the same preferences.
+            let panel = RaterPanel(count: raters, carelessShare: carelessShare, positionBias: positionBias, seed: seed)
+            let prefs = panel.label(triples, seed: seed ^ 0x1ABE1)
+            try JSONL.write(prefs, to: URL(fileURLWithPath: out))
+            let a = panel.agreement(triples, seed: seed ^ 0xA9)
+            note(String(format: "wrote %d preferences (%d identical pairs skipped) to %@; a rater agrees with gold on %.1f%% of %d pairs gold can tell apart, raters with each other on %.1f%%",
+                        prefs.count, triples.count - prefs.count, out, a.withGold * 100, a.pairs, a.amongRaters * 100))
         }
     }
 
