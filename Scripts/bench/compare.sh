@@ -20,7 +20,8 @@ threads=${RLHF_THREADS:-$(nproc)}
 py=${PYTHON:-.venv/bin/python}
 load=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "?")
 args=(--preset "$preset" --batch "$batch" --context "$context" --vocab-size "$vocab")
-swift build -c release --product rlhf >/dev/null
+# The Makefile's flags, so switching between make and this script does not rebuild everything.
+swift build -c release -Xswiftc -enable-testing --product rlhf >/dev/null
 rlhf() { RLHF_THREADS=$threads .build/release/rlhf "$@"; }
 ours_train=$(rlhf bench model "${args[@]}" --only train)
 hf_train=$("$py" Scripts/bench/pytorch_gpt2.py "${args[@]}" --threads "$threads" --only train 2>/dev/null)

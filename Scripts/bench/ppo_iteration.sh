@@ -24,7 +24,8 @@ if [ ! -d "$side/trl" ]; then
     "huggingface_hub==0.34.4" "datasets==3.6.0" "fsspec==2025.3.0" requests urllib3 idna charset-normalizer certifi
 fi
 
-swift build -c release --product rlhf >/dev/null
+# The Makefile's flags, so switching between make and this script does not rebuild everything.
+swift build -c release -Xswiftc -enable-testing --product rlhf >/dev/null
 out=$(mktemp -d)
 RLHF_THREADS=$threads /usr/bin/time -v "$here/.build/release/rlhf" ppo --policy "$run/sft" --reward "$run/reward" \
   --prompts "$run/world/prompts.jsonl" --out "$out/swift" --steps "$n" --batch-size 64 --num-mini-batches 2 \
