@@ -1,0 +1,50 @@
+import XCTest
+@testable import Tensors
+
+/// `BLAS.sgemm` against a plain triple loop, for every transpose combination, with padded
+/// leading dimensions, on the one-row (SGEMV) path and the SGEMM path, split across cores or not.
+final class BLASTests: XCTestCase {
+    func testSgemmMatchesNaiveProduct() {
+        var rng = RNG(seed: 5)
+        // (m, n, k): one row small and large enough to be split across cores, and a few rows.
+        for (m, n, k) in [(1, 7, 5), (1, 3001, 769), (3, 9, 4), (5, 1200, 700)] {
+            for transA in [false, true] {
+                for transB in [false, true] {
+                    for beta: Float in [0, 0.5] {
+                        // Stored shapes: A is m×k (or k×m if transposed), B is k×n (or n×k); pad each row by 3.
+                        let (aRows, aCols) = transA ? (k, m) : (m, k)
+                        let (bRows, bCols) = transB ? (n, k) : (k, n)
+                        let lda = aCols + 3, ldb = bCols + 3, ldc = n + 3
+                        let a = (0..<(aRows * lda)).map { _ in rng.normal() }
+                        let b = (0..<(bRows * ldb)).map { _ in rng.normal() }
+                        let c0 = (0..<(m * ldc)).map { _ in rng.normal() }
+                        var c = beta == 0 ? [Float](repeating: .nan, count: m * ldc) : c0
+                        a.withUnsafeBufferPointer { pa in
+                            b.withUnsafeBufferPointer { pb in
+                                c.withUnsafeMutableBufferPointer { pc in
+                                    BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1.5,
+                                               a: pa.baseAddress!, lda: lda, b: pb.baseAddress!, ldb: ldb,
+                                               beta: beta, c: pc.baseAddress!, ldc: ldc)
+                                }
+                            }
+                        }
+                        var worst: Float = 0
+                        for i in 0..<m {
+                            for j in 0..<n {
+                                var s: Float = 0
+                                for p in 0..<k {
+                                    let x = transA ? a[p * lda + i] : a[i * lda + p]
+                                    let y = transB ? b[j * ldb + p] : b[p * ldb + j]
+                                    s += x * y
+                                }
+                                let want = 1.5 * s + (beta == 0 ? 0 : beta * c0[i * ldc + j])
+                                worst = max(worst, abs(c[i * ldc + j] - want) / max(1, abs(want)))
+                            }
+                        }
+                        XCTAssertLessThan(worst, 1e-4, "m \(m) n \(n) k \(k) transA \(transA) transB \(transB) beta \(beta)")
+                    }
+                }
+            }
+        }
+    }
+}
