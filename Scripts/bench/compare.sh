@@ -3,6 +3,8 @@
 # and thread count, in one run, printed as one table:
 #   transformers    Scripts/bench/pytorch_gpt2.py, GPT2LMHeadModel + AdamW (training and generation)
 #   nanoGPT-style   Scripts/bench/nanogpt_peer.py, a compact plain-torch GPT-2 + fused AdamW (training)
+#   llm.c           Scripts/bench/llmc_peer.py, llm.c's CPU train_gpt2.c (training), only when LLMC
+#                   names an llm.c checkout or git directory (it is built in .build-llmc, never committed)
 # Ratios > 1 mean swift-rlhf is better: faster, higher MFU, or less peak memory.
 # Each workload runs in its own process (`--only train|generate`), so each peak resident memory
 # (getrusage's ru_maxrss) is that workload's alone; the Python peaks include torch's libraries
@@ -12,7 +14,7 @@
 # trained about 7x slower at 2 threads under a load of 4, and at full speed with OMP_WAIT_POLICY=PASSIVE),
 # so the peers' numbers collapse far more than swift-rlhf's.
 # Needs the reference virtualenv (.venv, see Scripts/reference/requirements.txt; PYTHON overrides).
-#   Scripts/bench/compare.sh [preset] [batch] [context] [vocab]
+#   [LLMC=path/to/llm.c] Scripts/bench/compare.sh [preset] [batch] [context] [vocab]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 preset=${1:-gpt2}; batch=${2:-4}; context=${3:-64}; vocab=${4:-50257}
@@ -28,31 +30,37 @@ hf_train=$("$py" Scripts/bench/pytorch_gpt2.py "${args[@]}" --threads "$threads"
 nano_train=$("$py" Scripts/bench/nanogpt_peer.py "${args[@]}" --threads "$threads")
 ours_gen=$(rlhf bench model "${args[@]}" --only generate)
 hf_gen=$("$py" Scripts/bench/pytorch_gpt2.py "${args[@]}" --threads "$threads" --only generate 2>/dev/null)
+llmc_train=null
+if [ -n "${LLMC:-}" ]; then
+  llmc_train=$("$py" Scripts/bench/llmc_peer.py --llmc "$LLMC" "${args[@]}" --threads "$threads")
+fi
 ceiling=$(rlhf bench gemm --seconds 0.3 | awk 'NR>2 {s+=$2; n++} END {printf "%.1f", s/n}')
-"$py" - "$ours_train" "$ours_gen" "$hf_train" "$hf_gen" "$nano_train" "$ceiling" "$load" <<'PY'
+"$py" - "$ours_train" "$ours_gen" "$hf_train" "$hf_gen" "$nano_train" "$llmc_train" "$ceiling" "$load" <<'PY'
 import json, sys
-ot, og, ht, hg, nt = (json.loads(v) for v in sys.argv[1:6])
-ceil, load = float(sys.argv[6]), sys.argv[7]
+ot, og, ht, hg, nt, lt = (json.loads(v) for v in sys.argv[1:7])
+ceil, load = float(sys.argv[7]), sys.argv[8]
 print(f"preset {ot['preset']}, {ot['threads']} threads, torch {ht['torch']}, nanoGPT-style AdamW {nt['adamw']}, "
       f"sgemm ceiling {ceil:.1f} GFLOP/s (OpenBLAS, mean of GPT-2 shapes)")
 busy = "" if load == "?" or float(load) < 0.5 else "  (NOT idle: numbers are not comparable, see the script's header)"
 print(f"load average (1 min) before the run: {load}{busy}")
 print("ratio = how many times better swift-rlhf is (rates: swift/peer; s/step and memory: peer/swift)")
-cols = ("swift-rlhf", "transformers", "nanoGPT-style", "x transformers", "x nanoGPT")
+cols = ["swift-rlhf", "transformers", "nanoGPT-style", "x transformers", "x nanoGPT"] + (["llm.c", "x llm.c"] if lt else [])
 print(f"{'measure':30}" + "".join(f"{c:>16}" for c in cols))
-def row(name, fmt, a, b, c=None, lower_is_better=False):
+def row(name, fmt, a, b, c=None, d=None, lower_is_better=False):
     def ratio(peer):
         if peer is None: return ""
         return f"{(peer / a if lower_is_better else a / peer):.2f}"
     cells = [fmt.format(a), fmt.format(b), "" if c is None else fmt.format(c), ratio(b), ratio(c)]
+    if lt: cells += ["" if d is None else fmt.format(d), ratio(d)]
     print(f"{name:30}" + "".join(f"{v:>16}" for v in cells))
 T = lambda d: d["train"]
-row("train tokens/s", "{:.0f}", T(ot)["tokensPerSecond"], T(ht)["tokensPerSecond"], T(nt)["tokensPerSecond"])
-row("train s/step", "{:.4f}", T(ot)["secondsPerStep"], T(ht)["secondsPerStep"], T(nt)["secondsPerStep"], lower_is_better=True)
-row("train MFU vs sgemm ceiling", "{:.1%}", *(T(d)["modelGFLOPS"] / ceil for d in (ot, ht, nt)))
+L = lambda key: T(lt)[key] if lt else None  # the llm.c peer only trains, and only when LLMC is set
+row("train tokens/s", "{:.0f}", T(ot)["tokensPerSecond"], T(ht)["tokensPerSecond"], T(nt)["tokensPerSecond"], L("tokensPerSecond"))
+row("train s/step", "{:.4f}", T(ot)["secondsPerStep"], T(ht)["secondsPerStep"], T(nt)["secondsPerStep"], L("secondsPerStep"), lower_is_better=True)
+row("train MFU vs sgemm ceiling", "{:.1%}", *(T(d)["modelGFLOPS"] / ceil for d in (ot, ht, nt)), L("modelGFLOPS") and L("modelGFLOPS") / ceil)
 for k in sorted(og["generate_tokens_per_second"], key=lambda s: int(s.split("_")[-1])):
     row(f"generate tokens/s {k.replace('_', ' ')}", "{:.0f}", og["generate_tokens_per_second"][k], hg["generate_tokens_per_second"][k])
-row("peak RSS train (MB)", "{:.0f}", ot["peakRSSMB"], ht["peakRSSMB"], nt["peakRSSMB"], lower_is_better=True)
+row("peak RSS train (MB)", "{:.0f}", ot["peakRSSMB"], ht["peakRSSMB"], nt["peakRSSMB"], lt and lt["peakRSSMB"], lower_is_better=True)
 row("peak RSS generate (MB)", "{:.0f}", og["peakRSSMB"], hg["peakRSSMB"], lower_is_better=True)
 print(f"Python peaks include what was resident after importing, before any model: transformers {ht['importRSSMB']:.0f} MB, "
       f"nanoGPT-style {nt['importRSSMB']:.0f} MB")
