@@ -13,13 +13,19 @@
 # one, torch's OpenMP threads spin-wait for cores they do not get (measured: the tiny model
 # trained about 7x slower at 2 threads under a load of 4, and at full speed with OMP_WAIT_POLICY=PASSIVE),
 # so the peers' numbers collapse far more than swift-rlhf's.
-# Needs the reference virtualenv (.venv, see Scripts/reference/requirements.txt; PYTHON overrides).
+# The peers run in the reference virtualenv: PYTHON names its interpreter, or else .venv is used and,
+# when missing, created from PyPI (Scripts/reference/requirements.txt). The Swift side needs none of it.
 #   [LLMC=path/to/llm.c] Scripts/bench/compare.sh [preset] [batch] [context] [vocab]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 preset=${1:-gpt2}; batch=${2:-4}; context=${3:-64}; vocab=${4:-50257}
 threads=${RLHF_THREADS:-$(nproc)}
 py=${PYTHON:-.venv/bin/python}
+if [ -z "${PYTHON:-}" ] && [ ! -x "$py" ]; then
+  echo "creating .venv for the PyTorch peers (torch, transformers; a few minutes, once)" >&2
+  python3 -m venv .venv
+  .venv/bin/pip install -q -r Scripts/reference/requirements.txt
+fi
 load=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "?")
 args=(--preset "$preset" --batch "$batch" --context "$context" --vocab-size "$vocab")
 # The Makefile's flags, so switching between make and this script does not rebuild everything.
