@@ -60,10 +60,10 @@ def row(name, fmt, a, b, c=None, d=None, lower_is_better=False):
     if lt: cells += ["" if d is None else fmt.format(d), ratio(d)]
     print(f"{name:30}" + "".join(f"{v:>16}" for v in cells))
 T = lambda d: d["train"]
-L = lambda key: T(lt)[key] if lt else None  # the llm.c peer only trains, and only when LLMC is set
-row("train tokens/s", "{:.0f}", T(ot)["tokensPerSecond"], T(ht)["tokensPerSecond"], T(nt)["tokensPerSecond"], L("tokensPerSecond"))
-row("train s/step", "{:.4f}", T(ot)["secondsPerStep"], T(ht)["secondsPerStep"], T(nt)["secondsPerStep"], L("secondsPerStep"), lower_is_better=True)
-row("train MFU vs sgemm ceiling", "{:.1%}", *(T(d)["modelGFLOPS"] / ceil for d in (ot, ht, nt)), L("modelGFLOPS") and L("modelGFLOPS") / ceil)
+# The llm.c peer (lt) only trains, and only runs when LLMC is set; None leaves its cells empty.
+row("train tokens/s", "{:.0f}", T(ot)["tokensPerSecond"], T(ht)["tokensPerSecond"], T(nt)["tokensPerSecond"], lt and T(lt)["tokensPerSecond"])
+row("train s/step", "{:.4f}", T(ot)["secondsPerStep"], T(ht)["secondsPerStep"], T(nt)["secondsPerStep"], lt and T(lt)["secondsPerStep"], lower_is_better=True)
+row("train MFU vs sgemm ceiling", "{:.1%}", *(T(d)["modelGFLOPS"] / ceil for d in (ot, ht, nt)), lt and T(lt)["modelGFLOPS"] / ceil)
 for k in sorted(og["generate_tokens_per_second"], key=lambda s: int(s.split("_")[-1])):
     row(f"generate tokens/s {k.replace('_', ' ')}", "{:.0f}", og["generate_tokens_per_second"][k], hg["generate_tokens_per_second"][k])
 row("peak RSS train (MB)", "{:.0f}", ot["peakRSSMB"], ht["peakRSSMB"], nt["peakRSSMB"], lt and lt["peakRSSMB"], lower_is_better=True)

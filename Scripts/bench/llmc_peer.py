@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-PRESETS = {"tiny": (4, 128, 4), "small": (6, 384, 6), "gpt2": (12, 768, 12)}  # layers, width, heads
+from bench_shapes import PRESETS, training_flops
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -114,8 +115,7 @@ def main():
         sys.exit(f"llmc_peer: expected step timings in train_gpt2's output, found {len(ms)}:\n{out[-2000:]}")
     s = sum(ms[1:]) / len(ms[1:]) / 1000
     tokens = a.batch * a.context
-    n = 12 * L * C * C + a.vocab_size * C  # the same count and formula as the other sides
-    flops = tokens * (6 * n + 12 * L * a.context * C)
+    flops = training_flops(L, C, a.vocab_size, a.context, tokens)
     print(json.dumps({"side": "llm.c train_gpt2.c", "preset": a.preset, "threads": a.threads,
                       "train": {"secondsPerStep": s, "tokensPerSecond": tokens / s, "modelGFLOPS": flops / s / 1e9},
                       "peakRSSMB": usage.ru_maxrss / 1024,  # kilobytes on Linux

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 IMPORT_RSS_MB = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # libraries alone, before any model
 
-PRESETS = {"tiny": (4, 128, 4), "small": (6, 384, 6), "gpt2": (12, 768, 12)}  # layers, width, heads
+from bench_shapes import PRESETS, training_flops
 
 
 class Block(nn.Module):
@@ -115,8 +115,7 @@ def main():
         step()
     s = (time.perf_counter() - t0) / a.steps
     tokens = a.batch * a.context
-    n = 12 * L * C * C + a.vocab_size * C  # the same count and formula as pytorch_gpt2.py and the Swift side
-    flops = tokens * (6 * n + 12 * L * a.context * C)
+    flops = training_flops(L, C, a.vocab_size, a.context, tokens)
     print(json.dumps({"side": "pytorch nanoGPT-style", "preset": a.preset, "threads": a.threads,
                       "train": {"secondsPerStep": s, "tokensPerSecond": tokens / s, "modelGFLOPS": flops / s / 1e9,
                                 "parameters": sum(p.numel() for p in m.parameters())},

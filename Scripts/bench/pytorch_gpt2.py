@@ -11,7 +11,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 IMPORT_RSS_MB = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # libraries alone, before any model
 
-PRESETS = {"tiny": (4, 128, 4), "small": (6, 384, 6), "gpt2": (12, 768, 12)}
+from bench_shapes import PRESETS, training_flops
 
 def main():
     ap = argparse.ArgumentParser()
@@ -52,8 +52,7 @@ def train(m, a, L, C):
     for _ in range(a.steps): step()
     s = (time.perf_counter() - t0) / a.steps
     tokens = a.batch * a.context
-    n = 12 * L * C * C + a.vocab_size * C
-    flops = tokens * (6 * n + 12 * L * a.context * C)
+    flops = training_flops(L, C, a.vocab_size, a.context, tokens)
     return {"secondsPerStep": s, "tokensPerSecond": tokens / s, "modelGFLOPS": flops / s / 1e9,
             "parameters": sum(p.numel() for p in m.parameters())}
 
