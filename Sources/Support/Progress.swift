@@ -23,6 +23,8 @@ public final class Progress {
         self.isTTY = isatty(fileno(stderr)) != 0 && ProcessInfo.processInfo.environment["CI"] == nil
     }
 
+    deinit { if isTTY { Progress.board.forget(self) } }
+
     /// Reports `done` units finished; `info` is appended (e.g. "loss 2.31").
     public func update(_ done: Int, _ info: String = "") {
         let now = Date()
@@ -37,8 +39,8 @@ public final class Progress {
             let width = 24
             let filled = Int(fraction * Double(width))
             let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-            fputs("\r\u{1B}[2K\(label) \(bar) \(tail)", stream)
-            fflush(stream)
+            let short = "\(label) \(Int(fraction * 100))% ETA \(Progress.formatDuration(eta))"
+            Progress.board.draw(self, full: "\(label) \(bar) \(tail)", short: short, to: stream)
         } else {
             // Plain lines at every 10% (and the end) keep CI logs short but alive.
             let decile = (fraction * 10).rounded(.down) / 10
@@ -51,9 +53,44 @@ public final class Progress {
     /// Ends the bar with a final summary line.
     public func finish(_ info: String = "") {
         let elapsed = Date().timeIntervalSince(start)
-        if isTTY { fputs("\r\u{1B}[2K", stream) }
-        fputs("\(label): done in \(Progress.formatDuration(elapsed))\(info.isEmpty ? "" : " | " + info)\n", stream)
-        fflush(stream)
+        let line = "\(label): done in \(Progress.formatDuration(elapsed))\(info.isEmpty ? "" : " | " + info)\n"
+        if isTTY {
+            Progress.board.finish(self, line: line, to: stream)
+        } else {
+            fputs(line, stream)
+            fflush(stream)
+        }
+    }
+
+    /// Bars that are live at the same time (the demo's RL stages run two at a time) share the
+    /// terminal's last line, each as "label NN% ETA …", instead of overwriting each other.
+    private static let board = Board()
+
+    private final class Board: @unchecked Sendable {
+        private let lock = NSLock()
+        private var live: [(id: ObjectIdentifier, short: String)] = []
+
+        func draw(_ bar: Progress, full: String, short: String, to stream: UnsafeMutablePointer<FILE>) {
+            lock.lock(); defer { lock.unlock() }
+            let id = ObjectIdentifier(bar)
+            if let i = live.firstIndex(where: { $0.id == id }) { live[i].short = short } else { live.append((id, short)) }
+            fputs("\r\u{1B}[2K" + (live.count == 1 ? full : live.map(\.short).joined(separator: "  │  ")), stream)
+            fflush(stream)
+        }
+
+        /// A bar dropped without `finish` (its job threw) leaves the shared line.
+        func forget(_ bar: Progress) {
+            lock.lock(); defer { lock.unlock() }
+            live.removeAll { $0.id == ObjectIdentifier(bar) }
+        }
+
+        func finish(_ bar: Progress, line: String, to stream: UnsafeMutablePointer<FILE>) {
+            lock.lock(); defer { lock.unlock() }
+            live.removeAll { $0.id == ObjectIdentifier(bar) }
+            fputs("\r\u{1B}[2K" + line, stream)
+            if !live.isEmpty { fputs(live.map(\.short).joined(separator: "  │  "), stream) }
+            fflush(stream)
+        }
     }
 
     public static func formatRate(_ r: Double) -> String {

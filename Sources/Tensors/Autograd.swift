@@ -16,9 +16,13 @@ final class Node {
 }
 
 /// Whether ops record graph nodes. Off inside `withNoGrad` (generation, evaluation, reference
-/// and reward forwards in RL), which also skips building the closures.
+/// and reward forwards in RL), which also skips building the closures. Per thread (see
+/// `ThreadSettings`): a rollout on one thread leaves a training step on another recording.
 public enum GradMode {
-    nonisolated(unsafe) public static var isEnabled = true
+    public static var isEnabled: Bool {
+        @inline(__always) get { ThreadSettings.current.gradEnabled }
+        set { ThreadSettings.current.gradEnabled = newValue }
+    }
 }
 
 /// Runs `body` without recording gradients, restoring the previous mode after.

@@ -20,6 +20,8 @@ struct DemoReport {
     let seed: UInt64
     let quick: Bool
     var stages: [(String, Double)] = []
+    /// The RL stages ran two at a time, one core each, so their times overlap (see `Parallel.jobs`).
+    var rlStagesSideBySide = false
     var totalSeconds = 0.0
     var pretrainMetrics: [[String: Double]] = []
     var pretrainUnigram = 0.0
@@ -185,6 +187,9 @@ struct DemoReport {
         for (n, s) in stages { h += "<tr><td>\(DemoReport.esc(n))</td><td class=\"n\">\(Progress.formatDuration(s))</td></tr>" }
         h += String(format: "</table><p class=\"note\">Raters: simulated panel, %d labelled comparisons judged by every rater: agreement with gold %.1f%%, between raters %.1f%%.</p>",
                     panel?.pairs ?? 0, (panel?.withGold ?? .nan) * 100, (panel?.amongRaters ?? .nan) * 100)
+        if rlStagesSideBySide {
+            h += "<p class=\"note\">The RL stages ran two at a time, one core each, so their times overlap and each is longer than it would be alone on both cores; the whole run took \(Progress.formatDuration(totalSeconds)).</p>"
+        }
 
         h += "<h2>Sample responses</h2><table><tr><th style=\"width:22%\">prompt</th>"
         for (name, _, _) in samples.first?.1 ?? [] { h += "<th>\(DemoReport.esc(name))</th>" }
