@@ -46,6 +46,13 @@ final class DemoWorldTests: XCTestCase {
         XCTAssertEqual(ProgrammaticRewards.orderNumber(prompt: prompt, response: " Order #1234 is expedited."), 1)
         XCTAssertEqual(ProgrammaticRewards.orderNumber(prompt: prompt, response: " Order #4321 is expedited."), -1)
         XCTAssertEqual(ProgrammaticRewards.orderNumber(prompt: prompt, response: " It is expedited."), 0)
+        // A short number written as an order reference is a wrong order number, not none: PPO
+        // learned to write "order #2" when only four- and five-digit numbers were checked.
+        XCTAssertEqual(ProgrammaticRewards.orderNumber(prompt: prompt, response: " I checked order #2 and it is expedited."), -1)
+        XCTAssertEqual(ProgrammaticRewards.orderNumber(prompt: prompt, response: " Your order 17 is expedited."), -1)
+        XCTAssertEqual(ProgrammaticRewards.orderNumber(prompt: prompt, response: " Order # 123456 is expedited."), -1)
+        XCTAssertEqual(ProgrammaticRewards.orderNumber(prompt: prompt, response: " It ships in 2 days, within 48 hours."), 0)
+        XCTAssertEqual(GoldUtility.orderNumbers(in: "order #2, Order 17, #3 and 12345; 7 days"), ["2", "17", "3", "12345"])
         XCTAssertNotNil(ProgrammaticRewards.named("order_number"))
         XCTAssertNil(ProgrammaticRewards.named("nope"))
     }
