@@ -36,7 +36,7 @@ struct DemoCommand: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Also run DPO, GRPO and RLOO on the same world and budget.") var alternatives = true
 
     struct Budget {
-        var pretrainDocs = 12_000, pretrainSteps = 2_000, sftSteps = 250, pairPrompts = 2_000, rmEpochs = 3, evalPrompts = 200, ppoSteps = 50, ppoBatch = 64
+        var pretrainDocs = 12_000, pretrainSteps = 2_000, sftSteps = 250, pairPrompts = 2_000, rmEpochs = 2, evalPrompts = 200, ppoSteps = 50, ppoBatch = 64
         init() {}
         init(pretrainDocs: Int = 12_000, pretrainSteps: Int, sftSteps: Int, pairPrompts: Int, rmEpochs: Int, evalPrompts: Int, ppoSteps: Int, ppoBatch: Int) {
             self.pretrainDocs = pretrainDocs; self.pretrainSteps = pretrainSteps; self.sftSteps = sftSteps
