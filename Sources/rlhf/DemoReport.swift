@@ -96,10 +96,12 @@ struct DemoReport {
 
     /// The aligned models (not base or SFT), with gold gain over SFT per nat of KL and per
     /// minute of their own stage's wall time: what each method buys, and for how much.
-    func efficiency(_ m: ModelRow) -> (gain: Double, perKL: Double, perMinute: Double)? {
+    /// A ratio is nil where it means nothing: KL estimated from a model's own samples (k1) is
+    /// unbiased but not non-negative, so a model that barely moved can show KL ≤ 0.
+    func efficiency(_ m: ModelRow) -> (gain: Double, perKL: Double?, perMinute: Double?)? {
         guard m.name != "base", m.name != "sft", let sft = models.first(where: { $0.name == "sft" }) else { return nil }
         let gain = m.gold - sft.gold
-        return (gain, m.kl > 1e-6 ? gain / m.kl : .nan, m.seconds > 0 ? gain / (m.seconds / 60) : .nan)
+        return (gain, m.kl > 1e-6 ? gain / m.kl : nil, m.seconds > 0 ? gain / (m.seconds / 60) : nil)
     }
 
     static func esc(_ s: String) -> String {
@@ -260,12 +262,14 @@ struct DemoReport {
         let P = SVGChart.palette
         var h = "<h2>Methods compared</h2><p class=\"note\">Same world, SFT model, held-out prompts and rewards: PPO, GRPO, RLOO and best-of-N optimise the reward model plus the order-number verifier; DPO learns from the panel's preferences alone. Gold gain is over SFT; KL is from SFT on each model's own samples (analytic for best-of-N); time is the method's own stage (the reward model, which all but DPO need, took \(Progress.formatDuration(stages.first { $0.0 == "reward model" }?.1 ?? .nan))).</p>"
         h += "<div class=\"grid2\"><div class=\"card\"><table><tr><th>by gold gain per nat of KL</th><th>gain / KL</th><th>gold gain</th></tr>"
-        for (m, e) in rows.sorted(by: { ($0.1.perKL.isNaN ? -.infinity : $0.1.perKL) > ($1.1.perKL.isNaN ? -.infinity : $1.1.perKL) }) {
-            h += String(format: "<tr><td>%@</td><td class=\"n\">%+.3f</td><td class=\"n\">%+.3f</td></tr>", DemoReport.esc(m.name), e.perKL, e.gain)
+        // Undefined ratios (nil) go last and show as a dash.
+        func cell(_ x: Double?) -> String { x.map { String(format: "%+.3f", $0) } ?? "—" }
+        for (m, e) in rows.sorted(by: { ($0.1.perKL ?? -.infinity) > ($1.1.perKL ?? -.infinity) }) {
+            h += String(format: "<tr><td>%@</td><td class=\"n\">%@</td><td class=\"n\">%+.3f</td></tr>", DemoReport.esc(m.name), cell(e.perKL), e.gain)
         }
         h += "</table></div><div class=\"card\"><table><tr><th>by gold gain per minute</th><th>gain / min</th><th>time</th></tr>"
-        for (m, e) in rows.sorted(by: { ($0.1.perMinute.isNaN ? -.infinity : $0.1.perMinute) > ($1.1.perMinute.isNaN ? -.infinity : $1.1.perMinute) }) {
-            h += String(format: "<tr><td>%@</td><td class=\"n\">%+.3f</td><td class=\"n\">%@</td></tr>", DemoReport.esc(m.name), e.perMinute, Progress.formatDuration(m.seconds))
+        for (m, e) in rows.sorted(by: { ($0.1.perMinute ?? -.infinity) > ($1.1.perMinute ?? -.infinity) }) {
+            h += String(format: "<tr><td>%@</td><td class=\"n\">%@</td><td class=\"n\">%@</td></tr>", DemoReport.esc(m.name), cell(e.perMinute), Progress.formatDuration(m.seconds))
         }
         h += "</table></div><div class=\"card\">"
         // Each method keeps the colour of its bar in the charts above.
