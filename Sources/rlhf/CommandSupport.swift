@@ -5,6 +5,21 @@ import Models
 import Support
 import Tokenizers
 
+/// `--grad-accum` and `--lanes` of the language-model trainers (`rlhf pretrain`, `rlhf sft`),
+/// checked together: every lane needs at least one micro-batch.
+struct AccumulationOptions: ParsableArguments {
+    @Option(help: "Micro-batches per optimiser step.") var gradAccum = 1
+    @Option(help: "Spread each step's --grad-accum micro-batches over N copies of the model that run side by side, each on its share of the cores. Faster for small models (2 for the tiny preset on 2 cores); results depend on N, not on the core count.")
+    var lanes = 1
+
+    func validate() throws {
+        guard gradAccum >= 1 else { throw ValidationError("--grad-accum must be at least 1, found \(gradAccum)") }
+        guard (1...gradAccum).contains(lanes) else {
+            throw ValidationError("--lanes must be between 1 and --grad-accum (\(gradAccum)): each lane runs at least one micro-batch; found \(lanes)")
+        }
+    }
+}
+
 /// Reads a corpus: JSONL with a `text` field per line (by extension `.jsonl`/`.json`), or plain
 /// text split into documents at blank lines.
 func readCorpus(_ path: String) throws -> [String] {

@@ -28,8 +28,7 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Context length (tokens per training window and n_positions).") var context = 128
     @Option(help: "Optimiser steps.") var steps = 1000
     @Option(help: "Sequences per micro-batch.") var batchSize = 16
-    @Option(help: "Micro-batches per optimiser step.") var gradAccum = 1
-    @Option(help: "Spread each step's --grad-accum micro-batches over N copies of the model that run side by side, each on its share of the cores. Faster for small models (2 for the tiny preset on 2 cores); results depend on N, not on the core count.") var lanes = 1
+    @OptionGroup var accumulation: AccumulationOptions
     @Option(help: "Peak learning rate.") var lr: Float = 1e-3
     @Option(help: "Warm-up steps.") var warmup = 50
     @Option(help: "AdamW weight decay (matrices only).") var weightDecay: Float = 0.1
@@ -40,17 +39,10 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Random seed (init, data order, dropout).") var seed: UInt64 = 0
     @Flag(help: "Continue from --out/checkpoint-last.") var resume = false
 
-    func validate() throws {
-        guard gradAccum >= 1 else { throw ValidationError("--grad-accum must be at least 1, found \(gradAccum)") }
-        guard (1...gradAccum).contains(lanes) else {
-            throw ValidationError("--lanes must be between 1 and --grad-accum (\(gradAccum)): each lane runs at least one micro-batch; found \(lanes)")
-        }
-    }
-
     func run() throws {
         let outURL = URL(fileURLWithPath: out)
         var config = LanguageModelTrainingConfig()
-        config.steps = steps; config.batchSize = batchSize; config.gradientAccumulation = gradAccum
+        config.steps = steps; config.batchSize = batchSize; config.gradientAccumulation = accumulation.gradAccum
         config.contextLength = context; config.learningRate = lr; config.warmupSteps = warmup
         config.weightDecay = weightDecay; config.evalEvery = evalEvery; config.checkpointEvery = checkpointEvery
         config.seed = seed
@@ -113,7 +105,7 @@ struct PretrainCommand: ParsableCommand {
         let trainer = LanguageModelTrainer(model: model, tokenizer: tok, config: config, source: source,
                                            evalBatches: evalBatches, runDirectory: outURL)
         trainer.label = "pretrain"
-        trainer.lanes = lanes
+        trainer.lanes = accumulation.lanes
         if resume { try trainer.resume(); note("resumed at step \(trainer.step)") }
         try trainer.train()
         try model.save(to: outURL, tokenizer: tok)

@@ -22,8 +22,7 @@ struct SFTCommand: ParsableCommand {
     @Option(help: "Output model directory.") var out: String
     @Option(help: "Optimiser steps.") var steps = 300
     @Option(help: "Examples per micro-batch.") var batchSize = 16
-    @Option(help: "Micro-batches per optimiser step.") var gradAccum = 1
-    @Option(help: "Spread each step's --grad-accum micro-batches over N copies of the model that run side by side, each on its share of the cores. Faster for small models (2 for the tiny preset on 2 cores); results depend on N, not on the core count.") var lanes = 1
+    @OptionGroup var accumulation: AccumulationOptions
     @Option(help: "Peak learning rate.") var lr: Float = 3e-4
     @Option(help: "Warm-up steps.") var warmup = 20
     @Option(help: "AdamW weight decay.") var weightDecay: Float = 0.0
@@ -33,20 +32,13 @@ struct SFTCommand: ParsableCommand {
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Flag(help: "Continue from --out/checkpoint-last.") var resume = false
 
-    func validate() throws {
-        guard gradAccum >= 1 else { throw ValidationError("--grad-accum must be at least 1, found \(gradAccum)") }
-        guard (1...gradAccum).contains(lanes) else {
-            throw ValidationError("--lanes must be between 1 and --grad-accum (\(gradAccum)): each lane runs at least one micro-batch; found \(lanes)")
-        }
-    }
-
     func run() throws {
         let outURL = URL(fileURLWithPath: out)
         let records = try JSONL.read(SFTRecord.self, from: URL(fileURLWithPath: data))
         let (gpt, tok) = resume
             ? (try GPT2.load(directory: outURL.appendingPathComponent(TrainingCheckpoint.folderName)), try BPETokenizer.load(directory: outURL.appendingPathComponent(TrainingCheckpoint.folderName)))
             : try loadModelAndTokenizer(model)
-        let result = try SFT.run(model: gpt, tokenizer: tok, records: records, steps: steps, batchSize: batchSize, gradAccum: gradAccum, lanes: lanes,
+        let result = try SFT.run(model: gpt, tokenizer: tok, records: records, steps: steps, batchSize: batchSize, gradAccum: accumulation.gradAccum, lanes: accumulation.lanes,
                                  lr: lr, warmup: warmup, weightDecay: weightDecay, evalEvery: evalEvery, checkpointEvery: checkpointEvery,
                                  evalFraction: evalFraction, seed: seed, out: outURL, resume: resume)
         note(String(format: "held-out completion loss %.4f; model written to %@", result ?? .nan, out))
