@@ -7,10 +7,18 @@ extension BPETokenizer {
     /// token per merge of the most frequent adjacent pair (ties: lowest ids first) until
     /// `vocabSize` tokens exist or no pair occurs `minFrequency` times.
     ///
+    /// With `splitDigits`, pre-tokens made of digits (GPT-2's ` ?\p{N}+`) take part in no merge, so
+    /// every digit stays its own token, as in LLaMA's tokenizer. A number is then written the same
+    /// way wherever it appears, digit by digit, and a model copies it (an order number from a
+    /// request into the reply) with ten token embeddings instead of a hundred-odd digit-pair
+    /// tokens it would have to learn one by one. The files stay plain GPT-2 BPE: with no digit
+    /// merges in `merges.txt`, `tokenizers` and `transformers` split digits the same way.
+    ///
     /// Pair counts are kept incrementally with an index from pair to the words holding it, so
     /// each merge touches only those words; the best pair comes from a lazy max-heap.
     public static func train(texts: [String], vocabSize: Int, specialTokens: [String] = ["<|endoftext|>"],
-                             padToken: String? = nil, minFrequency: Int = 2, showProgress: Bool = false) throws -> BPETokenizer {
+                             padToken: String? = nil, minFrequency: Int = 2, splitDigits: Bool = false,
+                             showProgress: Bool = false) throws -> BPETokenizer {
         var specials = specialTokens
         if let padToken, !specials.contains(padToken) { specials.append(padToken) }
         guard vocabSize >= specials.count + 256 else {
@@ -25,6 +33,7 @@ extension BPETokenizer {
                 guard case .text(let s) = segment else { continue }
                 let scalars = Array(s.unicodeScalars)
                 for r in PreTokenizer.split(scalars) {
+                    if splitDigits && scalars[r].contains(where: { PreTokenizer.classify($0) == .number }) { continue }
                     var bytes: [UInt8] = []
                     for sc in scalars[r] { bytes.append(contentsOf: UTF8.encode(sc)!) }
                     wordCounts[bytes, default: 0] += 1

@@ -28,12 +28,14 @@ struct TrainTokenizerCommand: ParsableCommand {
     @Option(help: "Vocabulary size including 256 byte tokens and special tokens.") var vocabSize = 2048
     @Option(help: "Output directory.") var out: String
     @Option(help: "Special tokens (first ids), comma-separated.") var specialTokens = "<|endoftext|>,<|pad|>"
+    @Flag(help: "Keep every digit its own token (no merges inside numbers), as LLaMA's tokenizer does; models then copy numbers digit by digit.")
+    var splitDigits = false
     @Option(help: "Padding token (must be one of the special tokens; distinct from EOS so models learn to stop).") var padToken = "<|pad|>"
 
     func run() throws {
         let texts = try readCorpus(data)
         let tok = try BPETokenizer.train(texts: texts, vocabSize: vocabSize, specialTokens: specialTokens.split(separator: ",").map(String.init),
-                                         padToken: padToken.isEmpty ? nil : padToken, showProgress: true)
+                                         padToken: padToken.isEmpty ? nil : padToken, splitDigits: splitDigits, showProgress: true)
         try tok.save(to: URL(fileURLWithPath: out))
         note("wrote \(tok.vocabSize)-token tokenizer to \(out)")
     }

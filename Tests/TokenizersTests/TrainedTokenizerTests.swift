@@ -41,4 +41,31 @@ final class TrainedTokenizerTests: XCTestCase {
         }
         XCTAssertEqual(fromFiles.padTokenID, 1, "pad token comes back from special_tokens_map.json")
     }
+
+    /// Numbers in the corpus get digit merges by default; with `splitDigits` none, so any number
+    /// encodes as one token per digit and reads the same after a space, a '#' or a letter.
+    func testSplitDigitsKeepsEveryDigitItsOwnToken() throws {
+        let texts = try corpus() + (0..<200).map { "Order #\(1000 + 37 * $0) and order \(20_000 + 11 * $0) again" }
+        func digitTokens(_ t: BPETokenizer) -> [String] {
+            t.vocab.keys.filter { $0.contains { $0.isASCII && $0.isNumber } }.sorted()
+        }
+        let merged = try BPETokenizer.train(texts: texts, vocabSize: 600, specialTokens: ["<|endoftext|>"])
+        XCTAssertTrue(digitTokens(merged).contains { $0.count > 1 }, "the plain trainer merges digits on this corpus")
+        let split = try BPETokenizer.train(texts: texts, vocabSize: 600, specialTokens: ["<|endoftext|>"], splitDigits: true)
+        XCTAssertEqual(digitTokens(split), (0...9).map(String.init))
+        XCTAssertEqual(split.vocabSize, 600, "the merges numbers would have used go to words")
+        for text in ["Order #4812 came", "order 73921.", "x19y"] {
+            let digits = text.filter(\.isNumber).map(String.init)
+            let pieces = split.encode(text).map { split.decode([$0]) }
+            XCTAssertEqual(pieces.filter { $0.contains { $0.isNumber } }, digits, text)
+            XCTAssertEqual(split.decode(split.encode(text)), text)
+        }
+        // Saved and reloaded through the GPT-2 files, it still splits: the rule lives in merges.txt.
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("split-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        try split.save(to: out)
+        try FileManager.default.removeItem(at: out.appendingPathComponent("tokenizer.json"))
+        let reloaded = try BPETokenizer.load(directory: out)
+        XCTAssertEqual(reloaded.encode("Order #4812 came"), split.encode("Order #4812 came"))
+    }
 }
