@@ -41,8 +41,10 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // Hand-written vector loops where OpenBLAS's general path loses (few-row products).
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "Support", swiftSettings: core),
-        .target(name: "Tensors", dependencies: ["COpenBLAS", "Support"], swiftSettings: core),
+        .target(name: "Tensors", dependencies: ["COpenBLAS", "CKernels", "Support"], swiftSettings: core),
         .target(name: "Tokenizers", dependencies: ["Support"], swiftSettings: core),
         .target(name: "Models", dependencies: ["Tensors", "Tokenizers", "Support"], swiftSettings: core),
         .target(name: "Feedback", dependencies: ["Support"], swiftSettings: core),

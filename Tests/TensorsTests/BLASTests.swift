@@ -2,12 +2,15 @@ import XCTest
 @testable import Tensors
 
 /// `BLAS.sgemm` against a plain triple loop, for every transpose combination, with padded
-/// leading dimensions, on the one-row (SGEMV) path and the SGEMM path, split across cores or not.
+/// leading dimensions, on the one-row (SGEMV) path, the few-row path (`ck_skinny_sgemm`, on a
+/// CPU with AVX2 and FMA: odd sizes, several 512-column panels, k not a multiple of 4 or 8) and
+/// the SGEMM path, split across cores or not.
 final class BLASTests: XCTestCase {
     func testSgemmMatchesNaiveProduct() {
         var rng = RNG(seed: 5)
         // (m, n, k): one row small and large enough to be split across cores, and a few rows.
-        for (m, n, k) in [(1, 7, 5), (1, 3001, 769), (3, 9, 4), (5, 1200, 700)] {
+        for (m, n, k) in [(1, 7, 5), (1, 3001, 769), (3, 9, 4), (5, 1200, 700), (2, 37, 13), (4, 17, 3), (7, 600, 9),
+                          (8, 1031, 515), (9, 40, 16)] {
             for transA in [false, true] {
                 for transB in [false, true] {
                     for beta: Float in [0, 0.5] {
