@@ -42,7 +42,7 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]
         ),
         // Hand-written vector loops where OpenBLAS's general path loses (few-row products).
-        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=on"])]),
         .target(name: "Support", swiftSettings: core),
         .target(name: "Tensors", dependencies: ["COpenBLAS", "CKernels", "Support"], swiftSettings: core),
         .target(name: "Tokenizers", dependencies: ["Support"], swiftSettings: core),

@@ -3,6 +3,7 @@
 // generation at 124M (perf), for a product that then uses each weight only 8 times. These
 // loops stream B straight from memory, once, and keep the few rows of C in registers.
 #include "CKernels.h"
+#include <math.h>
 #include <string.h>
 
 typedef float v8 __attribute__((vector_size(32)));
@@ -36,6 +37,14 @@ TARGET static inline void put(float *c, float acc, float alpha, float beta) {
 // C is done in panels of up to 512 columns, so a panel of C's rows (≤ 16 KB) and the four rows
 // of B under it stay in L1 while two rows of C take their four products each per pass.
 #define PANEL 512
+
+// The last w mod 8 columns, rounded exactly as the vector lanes round theirs (four fused
+// multiply-adds in order), so that where a column falls — in a vector or in the tail, which
+// depends on how the product was split across cores — never changes its value.
+TARGET static inline float chain4(float c, float x0, float x1, float x2, float x3,
+                                  float p0, float p1, float p2, float p3) {
+    return fmaf(x3, p3, fmaf(x2, p2, fmaf(x1, p1, fmaf(x0, p0, c))));
+}
 TARGET static void nn(int m, int n, int k, float alpha, const float *a, int lda,
                       const float *b, int ldb, float beta, float *c, int ldc) {
     for (int r = 0; r < m; r++) {
@@ -55,12 +64,13 @@ TARGET static void nn(int m, int n, int k, float alpha, const float *a, int lda,
                 float *c0 = c + (long)r * ldc + jp, *c1 = c0 + ldc;
                 for (int v = 0; v < w8; v += 8) {
                     v8 p0 = load8(b0 + v), p1 = load8(b1 + v), p2 = load8(b2 + v), p3 = load8(b3 + v);
+                    // Written as a chain: clang fuses each `+ x * p` into one multiply-add, in order.
                     store8(c0 + v, load8(c0 + v) + x0 * p0 + x1 * p1 + x2 * p2 + x3 * p3);
                     store8(c1 + v, load8(c1 + v) + y0 * p0 + y1 * p1 + y2 * p2 + y3 * p3);
                 }
                 for (int v = w8; v < w; v++) {
-                    c0[v] += alpha * (x[0] * b0[v] + x[1] * b1[v] + x[2] * b2[v] + x[3] * b3[v]);
-                    c1[v] += alpha * (y[0] * b0[v] + y[1] * b1[v] + y[2] * b2[v] + y[3] * b3[v]);
+                    c0[v] = chain4(c0[v], x0[0], x1[0], x2[0], x3[0], b0[v], b1[v], b2[v], b3[v]);
+                    c1[v] = chain4(c1[v], y0[0], y1[0], y2[0], y3[0], b0[v], b1[v], b2[v], b3[v]);
                 }
             }
             if (r < m) {  // an odd last row
@@ -69,7 +79,7 @@ TARGET static void nn(int m, int n, int k, float alpha, const float *a, int lda,
                 float *c0 = c + (long)r * ldc + jp;
                 for (int v = 0; v < w8; v += 8)
                     store8(c0 + v, load8(c0 + v) + x0 * load8(b0 + v) + x1 * load8(b1 + v) + x2 * load8(b2 + v) + x3 * load8(b3 + v));
-                for (int v = w8; v < w; v++) c0[v] += alpha * (x[0] * b0[v] + x[1] * b1[v] + x[2] * b2[v] + x[3] * b3[v]);
+                for (int v = w8; v < w; v++) c0[v] = chain4(c0[v], x0[0], x1[0], x2[0], x3[0], b0[v], b1[v], b2[v], b3[v]);
             }
         }
         for (; i < k; i++) {  // the last k mod 4 rows of B
@@ -77,7 +87,7 @@ TARGET static void nn(int m, int n, int k, float alpha, const float *a, int lda,
             for (int r = 0; r < m; r++) {
                 float s = alpha * a[(long)r * lda + i];
                 float *cr = c + (long)r * ldc + jp;
-                for (int v = 0; v < w; v++) cr[v] += s * bi[v];
+                for (int v = 0; v < w; v++) cr[v] = fmaf(s, bi[v], cr[v]);
             }
         }
     }

@@ -50,4 +50,33 @@ final class BLASTests: XCTestCase {
             }
         }
     }
+
+    /// A product's values never depend on the core count: split across two cores or not, every
+    /// entry is bit for bit the same (the few-row kernel's tail columns round like its vectors).
+    func testSplitAcrossCoresIsBitIdentical() {
+        var rng = RNG(seed: 9)
+        for (m, n, k) in [(2, 37, 13), (5, 1031, 515), (8, 2304, 77), (3, 9, 600), (40, 300, 200)] {
+            for transB in [false, true] {
+                let a = (0..<(m * k)).map { _ in rng.normal() }
+                let b = (0..<(n * k)).map { _ in rng.normal() }
+                func product(workers: Int) -> [Float] {
+                    let saved = ThreadSettings.current.workers
+                    ThreadSettings.current.workers = workers
+                    defer { ThreadSettings.current.workers = saved }
+                    var c = [Float](repeating: 0, count: m * n)
+                    a.withUnsafeBufferPointer { pa in
+                        b.withUnsafeBufferPointer { pb in
+                            c.withUnsafeMutableBufferPointer { pc in
+                                BLAS.sgemm(transA: false, transB: transB, m: m, n: n, k: k, a: pa.baseAddress!, lda: k,
+                                           b: pb.baseAddress!, ldb: transB ? k : n, beta: 0, c: pc.baseAddress!, ldc: n)
+                            }
+                        }
+                    }
+                    return c
+                }
+                let one = product(workers: 1), two = product(workers: 2)
+                XCTAssertEqual(one.map(\.bitPattern), two.map(\.bitPattern), "m \(m) n \(n) k \(k) transB \(transB)")
+            }
+        }
+    }
 }
