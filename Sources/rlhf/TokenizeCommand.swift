@@ -28,7 +28,7 @@ struct TrainTokenizerCommand: ParsableCommand {
     @Option(help: "Vocabulary size including 256 byte tokens and special tokens.") var vocabSize = 2048
     @Option(help: "Output directory.") var out: String
     @Option(help: "Special tokens (first ids), comma-separated.") var specialTokens = "<|endoftext|>,<|pad|>"
-    @Flag(help: "Keep every digit its own token (no merges inside numbers), as LLaMA's tokenizer does; models then copy numbers digit by digit.")
+    @Flag(help: "Keep every digit its own token (no merges inside numbers), as LLaMA's tokenizer does; the files stay GPT-2 BPE.")
     var splitDigits = false
     @Option(help: "Padding token (must be one of the special tokens; distinct from EOS so models learn to stop).") var padToken = "<|pad|>"
 
