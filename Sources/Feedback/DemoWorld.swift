@@ -139,9 +139,36 @@ public enum DemoWorld {
         }
     }
 
+    /// An order notice of the kind a shop's mail and tickets are full of, in which the order number
+    /// and a random code each recur. Why they are in the pretraining corpus: copying from the
+    /// context is what a pretrained model is expected to bring to RLHF, and from the
+    /// conversations alone (one number to copy per document, and a quarter of the copies wrong)
+    /// the tiny model learned it by step 2000 at some seeds and not at others: its greedy guess
+    /// of a helpful answer's order number was right in 83%, 95% and 3% of held-out documents at
+    /// seeds 0, 1 and 2, and with a quarter as many notices as conversations in 99–100% (README,
+    /// "PPO"). Held-out customer names stay out of them, as out of everything the models train on.
+    static func notice(_ rng: inout WorldRNG) -> String {
+        let name = rng.pick(trainNames), order = String(1000 + rng.below(9000)), item = rng.pick(items)
+        let letters = Array("ABCDEFGHJKLMNPQRSTUVWXYZ")
+        let code = String((0..<2).map { _ in rng.pick(letters) }) + String(100 + rng.below(900))
+        switch rng.below(4) {
+        case 0:
+            return "Shipping update for \(name): the \(item) from order #\(order) is on its way with tracking number \(code). To follow order #\(order), enter \(code) on our website."
+        case 1:
+            return "Receipt for order #\(order)\nCustomer: \(name)\nItem: \(item)\nThank you for shopping with us, \(name). Please keep receipt #\(order) for returns."
+        case 2:
+            return "Return approved for order #\(order) (\(item)). \(name), please print label \(code) and attach label \(code) to the box of order #\(order)."
+        default:
+            return "Team note: \(name) wrote about the \(item) in order #\(order). Quote order #\(order) and ticket \(code) in every reply to \(name)."
+        }
+    }
+
     /// How many of each file `write` produces.
     public struct Sizes: Codable, Sendable {
+        /// Conversations (a request and a response in one of the styles) in the pretraining corpus.
         public var pretrain = 12_000
+        /// Order notices mixed into the pretraining corpus (see `notice`).
+        public var notices = 3_000
         public var sft = 3_000
         public var prompts = 2_000
         public var evalPrompts = 200
@@ -181,6 +208,13 @@ public enum DemoWorld {
         }
         for _ in 0..<sizes.prompts { f.prompts.append(PromptRecord(prompt: request(&rng).prompt)) }
         for _ in 0..<sizes.evalPrompts { f.evalPrompts.append(PromptRecord(prompt: request(&rng, heldOut: true).prompt)) }
+        // From a stream of their own, so the conversations, demonstrations and prompts above are
+        // the same with or without them; each goes in at a random place in the corpus.
+        var noticeRNG = WorldRNG(seed: seed ^ 0x6E6F_7469_6365)
+        for _ in 0..<sizes.notices {
+            let at = noticeRNG.below(f.pretrain.count + 1)
+            f.pretrain.insert(TextRecord(text: notice(&noticeRNG)), at: at)
+        }
         return f
     }
 }

@@ -63,6 +63,7 @@ struct DemoCommand: ParsableCommand {
         // 1. The world.
         var sizes = DemoWorld.Sizes()
         sizes.pretrain = budget.pretrainDocs; sizes.evalPrompts = budget.evalPrompts
+        sizes.notices = budget.pretrainDocs / 4
         let world = stage("world") { DemoWorld.generate(seed: seed, sizes: sizes) }
         let worldDir = runURL.appendingPathComponent("world")
         try JSONL.write(world.pretrain, to: worldDir.appendingPathComponent("pretrain.jsonl"))
@@ -104,9 +105,9 @@ struct DemoCommand: ParsableCommand {
         }
         report.pretrainMetrics = Metrics.read(baseDir.appendingPathComponent("metrics.jsonl"))
 
-        // 3. Supervised fine-tuning on the (imperfect) demonstrations, 250 steps (README, "PPO":
-        // 1000 steps teach copying the order number far better, but the demo went over its time
-        // and at seed 1 PPO then exploited the reward model's liking for refunds).
+        // 3. Supervised fine-tuning on the (imperfect) demonstrations, 250 steps: the base model
+        // already copies the order number (the notices in its corpus), and 1000 steps, tried
+        // before it did, cost a minute the demo does not have (README, "PPO").
         let sftDir = runURL.appendingPathComponent("sft")
         let sft = GPT2(config: base.config)
         sft.copyWeights(from: base)

@@ -14,14 +14,15 @@ struct WorldCommand: ParsableCommand {
             abstract: "Write pretrain.jsonl, sft.jsonl, prompts.jsonl, eval_prompts.jsonl and world.json to a folder.")
         @Option(help: "Output folder.") var out: String
         @Option(help: "Seed: the same seed writes byte-identical files.") var seed: UInt64 = 0
-        @Option(help: "Pretraining documents.") var pretrain = 12_000
+        @Option(help: "Pretraining conversations.") var pretrain = 12_000
+        @Option(help: "Order notices mixed into the pretraining corpus (their order number and a code recur, which teaches a model to copy from its context).") var notices = 3_000
         @Option(help: "SFT demonstrations.") var sft = 3_000
         @Option(help: "RL prompts.") var prompts = 2_000
         @Option(help: "Held-out evaluation prompts (names not seen in training).") var evalPrompts = 200
 
         func run() throws {
             var sizes = DemoWorld.Sizes()
-            sizes.pretrain = pretrain; sizes.sft = sft; sizes.prompts = prompts; sizes.evalPrompts = evalPrompts
+            sizes.pretrain = pretrain; sizes.notices = notices; sizes.sft = sft; sizes.prompts = prompts; sizes.evalPrompts = evalPrompts
             let files = DemoWorld.generate(seed: seed, sizes: sizes)
             let dir = URL(fileURLWithPath: out)
             try JSONL.write(files.pretrain, to: dir.appendingPathComponent("pretrain.jsonl"))

@@ -68,6 +68,30 @@ final class DemoWorldTests: XCTestCase {
         XCTAssertTrue(a.sft.allSatisfy { $0.prompt.hasSuffix("\nAgent:") && $0.completion.hasPrefix(" ") })
     }
 
+    /// Notices are drawn from their own stream: adding them leaves every other file of the world
+    /// as it was, and each one gives a model its order number (and code) to copy.
+    func testNoticesRepeatTheirNumbersAndLeaveTheRestOfTheWorldAlone() throws {
+        var plain = DemoWorld.Sizes()
+        plain.pretrain = 200; plain.sft = 20; plain.prompts = 20; plain.evalPrompts = 20; plain.notices = 0
+        var mixed = plain
+        mixed.notices = 60
+        let a = DemoWorld.generate(seed: 5, sizes: plain), b = DemoWorld.generate(seed: 5, sizes: mixed)
+        XCTAssertEqual(a.sft, b.sft)
+        XCTAssertEqual(a.prompts, b.prompts)
+        XCTAssertEqual(a.evalPrompts, b.evalPrompts)
+        XCTAssertEqual(b.pretrain.count, 260)
+        let notices = b.pretrain.filter { !$0.text.hasPrefix("Customer:") }
+        XCTAssertEqual(notices.count, 60)
+        XCTAssertEqual(b.pretrain.filter { $0.text.hasPrefix("Customer:") }, a.pretrain, "conversations keep their order")
+        XCTAssertNotEqual(b.pretrain.prefix(20).map(\.text), a.pretrain.prefix(20).map(\.text), "notices are spread through the corpus")
+        for n in notices {
+            let numbers = GoldUtility.orderNumbers(in: n.text)
+            XCTAssertGreaterThanOrEqual(numbers.count, 2, n.text)
+            XCTAssertEqual(Set(numbers).count, 1, n.text)
+            XCTAssertNil(DemoWorld.evalNames.first { n.text.contains($0) }, "held-out names stay out of training: \(n.text)")
+        }
+    }
+
     func pairs(_ n: Int, seed: UInt64) -> [(prompt: String, a: String, b: String)] {
         var rng = WorldRNG(seed: seed)
         return (0..<n).map { _ in
