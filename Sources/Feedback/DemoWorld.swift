@@ -143,10 +143,10 @@ public enum DemoWorld {
     /// and a random code each recur. Why they are in the pretraining corpus: copying from the
     /// context is what a pretrained model is expected to bring to RLHF, and from the
     /// conversations alone (one number to copy per document, and a quarter of the copies wrong)
-    /// the tiny model learned it by step 2000 at some seeds and not at others: its greedy guess
-    /// of a helpful answer's order number was right in 83%, 95% and 3% of held-out documents at
-    /// seeds 0, 1 and 2, and with a quarter as many notices as conversations in 99–100% (README,
-    /// "PPO"). Held-out customer names stay out of them, as out of everything the models train on.
+    /// the tiny model learned it by step 2000 at some seeds and not at others: among the corpus's
+    /// first 1,200 documents, its greedy guess of an order number that the answer copies was right
+    /// in 83%, 95% and 3% at seeds 0, 1 and 2, and with a quarter as many notices as conversations
+    /// in 99–100% (`Scripts/reference/copy_check.py`; README, "PPO"). Held-out customer names stay out of them, as out of everything the models train on.
     static func notice(_ rng: inout WorldRNG) -> String {
         let name = rng.pick(trainNames), order = String(1000 + rng.below(9000)), item = rng.pick(items)
         let letters = Array("ABCDEFGHJKLMNPQRSTUVWXYZ")

@@ -14,11 +14,11 @@ struct WorldCommand: ParsableCommand {
             abstract: "Write pretrain.jsonl, sft.jsonl, prompts.jsonl, eval_prompts.jsonl and world.json to a folder.")
         @Option(help: "Output folder.") var out: String
         @Option(help: "Seed: the same seed writes byte-identical files.") var seed: UInt64 = 0
-        @Option(help: "Pretraining conversations.") var pretrain = 12_000
-        @Option(help: "Order notices mixed into the pretraining corpus (their order number and a code recur, which teaches a model to copy from its context).") var notices = 3_000
-        @Option(help: "SFT demonstrations.") var sft = 3_000
-        @Option(help: "RL prompts.") var prompts = 2_000
-        @Option(help: "Held-out evaluation prompts (names not seen in training).") var evalPrompts = 200
+        @Option(help: "Pretraining conversations.") var pretrain = DemoWorld.Sizes().pretrain
+        @Option(help: "Order notices mixed into the pretraining corpus (their order number and a code recur, which teaches a model to copy from its context).") var notices = DemoWorld.Sizes().notices
+        @Option(help: "SFT demonstrations.") var sft = DemoWorld.Sizes().sft
+        @Option(help: "RL prompts.") var prompts = DemoWorld.Sizes().prompts
+        @Option(help: "Held-out evaluation prompts (names not seen in training).") var evalPrompts = DemoWorld.Sizes().evalPrompts
 
         func run() throws {
             var sizes = DemoWorld.Sizes()
