@@ -16,12 +16,18 @@ public enum BLAS {
         return max(1, env ?? ProcessInfo.processInfo.activeProcessorCount)
     }()
 
-    /// Products of 2–8 rows (decoding steps at small batch) go to `ck_skinny_sgemm` where the CPU
+    /// Products of 1–8 rows (decoding steps at small batch) go to `ck_skinny_sgemm` where the CPU
     /// has AVX2 and FMA: OpenBLAS's SGEMM spent 57% of batch-8 generation at 124M packing weights
-    /// it then used 8 times. Batch-8 generation, 5 interleaved runs: 149 tokens/s against 137
-    /// (median). One row stays on SGEMV, which the kernel did not beat (47 against 48).
-    /// `RLHF_SKINNY=0` turns it off, for A/B runs against OpenBLAS.
+    /// it then used 8 times. The kernel streams each weight once, with the rows ahead prefetched
+    /// into L2, in AVX-512 where the CPU has it. It also beats OpenBLAS's SGEMV on one row (the
+    /// tied LM head at 124M, one core: 3.0 against 4.9 ms). `RLHF_SKINNY=0` turns it off, for
+    /// A/B runs against OpenBLAS.
     static let skinny = ck_has_avx2_fma() != 0 && ProcessInfo.processInfo.environment["RLHF_SKINNY"] != "0"
+
+    /// The few-row kernel's vector width: 16 (AVX-512) or 8 (AVX2); other values leave it as it
+    /// is. Returns the width in effect. For tests, which check both.
+    @discardableResult
+    static func setSkinnyLanes(_ lanes: Int) -> Int { Int(ck_skinny_set_lanes(Int32(lanes))) }
 
     /// Below this many FLOPs a product runs on one core: splitting costs more than it saves.
     static let splitFLOPs = 2_000_000.0
@@ -42,14 +48,15 @@ public enum BLAS {
             return
         }
         func run(_ m: Int, _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
-            if skinny && !transA && m > 1 && m <= 8 {
+            if skinny && !transA && m <= 8 {
                 ck_skinny_sgemm(transB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
                 return
             }
             if m == 1 {
-                // One row (a decoding step at batch 1): SGEMV reads op(B) once. SGEMM would first
-                // pack all of B into its blocked layout — in perf, 61% of batch-1 generation at
-                // 124M was that copying — for a product that uses each weight once.
+                // One row without the few-row kernel (or with A transposed): SGEMV reads op(B)
+                // once. SGEMM would first pack all of B into its blocked layout — in perf, 61% of
+                // batch-1 generation at 124M was that copying — for a product that uses each
+                // weight once.
                 if beta == 0 { c.update(repeating: 0, count: n) }  // never let 0 · NaN leak from an uninitialised C
                 let x = a, incx = Int32(transA ? lda : 1)
                 if transB {

@@ -2,15 +2,34 @@ import XCTest
 @testable import Tensors
 
 /// `BLAS.sgemm` against a plain triple loop, for every transpose combination, with padded
-/// leading dimensions, on the one-row (SGEMV) path, the few-row path (`ck_skinny_sgemm`, on a
-/// CPU with AVX2 and FMA: odd sizes, several 512-column panels, k not a multiple of 4 or 8) and
-/// the SGEMM path, split across cores or not.
+/// leading dimensions, on the one-row path (SGEMV with A transposed), the few-row path
+/// (`ck_skinny_sgemm`, on a CPU with AVX2 and FMA, at each vector width the CPU has: one row and a
+/// few, odd sizes, more than one 2048-column panel, k and n not multiples of the vector or of the
+/// 8-row block, 2–4 and 5–8 rows) and the SGEMM path, split across cores or not.
 final class BLASTests: XCTestCase {
+    /// Runs `body` once per few-row vector width this CPU runs: 8 (AVX2) and, with AVX-512, 16
+    /// (once if the kernel is not in use).
+    private func forEachSkinnyWidth(_ body: () -> Void) {
+        let widest = BLAS.setSkinnyLanes(0)
+        defer { BLAS.setSkinnyLanes(widest) }
+        let lanes = [8, 16].filter { BLAS.setSkinnyLanes($0) == $0 }
+        if lanes.isEmpty { body(); return }
+        for l in lanes {
+            BLAS.setSkinnyLanes(l)
+            body()
+        }
+    }
+
     func testSgemmMatchesNaiveProduct() {
+        forEachSkinnyWidth { checkSgemmAgainstNaiveProduct() }
+    }
+
+    private func checkSgemmAgainstNaiveProduct() {
         var rng = RNG(seed: 5)
+        let lanes = BLAS.setSkinnyLanes(0)
         // (m, n, k): one row small and large enough to be split across cores, and a few rows.
         for (m, n, k) in [(1, 7, 5), (1, 3001, 769), (3, 9, 4), (5, 1200, 700), (2, 37, 13), (4, 17, 3), (7, 600, 9),
-                          (8, 1031, 515), (9, 40, 16)] {
+                          (8, 1031, 515), (3, 4300, 33), (6, 4200, 40), (9, 40, 16)] {
             for transA in [false, true] {
                 for transB in [false, true] {
                     for beta: Float in [0, 0.5] {
@@ -44,7 +63,7 @@ final class BLASTests: XCTestCase {
                                 worst = max(worst, abs(c[i * ldc + j] - want) / max(1, abs(want)))
                             }
                         }
-                        XCTAssertLessThan(worst, 1e-4, "m \(m) n \(n) k \(k) transA \(transA) transB \(transB) beta \(beta)")
+                        XCTAssertLessThan(worst, 1e-4, "m \(m) n \(n) k \(k) transA \(transA) transB \(transB) beta \(beta) lanes \(lanes)")
                     }
                 }
             }
@@ -54,8 +73,12 @@ final class BLASTests: XCTestCase {
     /// A product's values never depend on the core count: split across two cores or not, every
     /// entry is bit for bit the same (the few-row kernel's tail columns round like its vectors).
     func testSplitAcrossCoresIsBitIdentical() {
+        forEachSkinnyWidth { checkSplitIsBitIdentical() }
+    }
+
+    private func checkSplitIsBitIdentical() {
         var rng = RNG(seed: 9)
-        for (m, n, k) in [(2, 37, 13), (5, 1031, 515), (8, 2304, 77), (3, 9, 600), (40, 300, 200)] {
+        for (m, n, k) in [(1, 3001, 769), (2, 37, 13), (5, 1031, 515), (8, 2304, 77), (3, 9, 600), (7, 4133, 30), (40, 300, 200)] {
             for transB in [false, true] {
                 let a = (0..<(m * k)).map { _ in rng.normal() }
                 let b = (0..<(n * k)).map { _ in rng.normal() }
@@ -75,7 +98,7 @@ final class BLASTests: XCTestCase {
                     return c
                 }
                 let one = product(workers: 1), two = product(workers: 2)
-                XCTAssertEqual(one.map(\.bitPattern), two.map(\.bitPattern), "m \(m) n \(n) k \(k) transB \(transB)")
+                XCTAssertEqual(one.map(\.bitPattern), two.map(\.bitPattern), "m \(m) n \(n) k \(k) transB \(transB) lanes \(BLAS.setSkinnyLanes(0))")
             }
         }
     }

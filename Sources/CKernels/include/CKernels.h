@@ -6,10 +6,15 @@
 int ck_has_avx2_fma(void);
 
 /// C[m×n] = alpha · A[m×k] · op(B) + beta · C for a few rows of A (a decoding step; any m works,
-/// 2–8 is what it is for), row-major, reading B once without packing it. op(B) is B (k×n, row stride ldb) when
+/// 1–8 is what it is for), row-major, reading B once without packing it. op(B) is B (k×n, row stride ldb) when
 /// transB is 0, Bᵀ (B stored n×k) when it is 1. With beta = 0, C is only written.
-/// Needs ck_has_avx2_fma().
+/// Needs ck_has_avx2_fma(). Uses AVX-512 where the CPU has it, else AVX2 (see ck_skinny_set_lanes).
 void ck_skinny_sgemm(int transB, int m, int n, int k, float alpha, const float *a, int lda,
                      const float *b, int ldb, float beta, float *c, int ldc);
+
+/// Chooses the vector width of ck_skinny_sgemm: 16 lanes (AVX-512, if the CPU has it) or 8 (AVX2);
+/// any other value keeps the current choice. Returns the width in effect (0 off x86-64). The
+/// default is the widest the CPU has; tests use this to check both.
+int ck_skinny_set_lanes(int lanes);
 
 #endif
