@@ -12,7 +12,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure throughput: GEMM against raw OpenBLAS, and the non-GEMM kernels.",
         discussion: "Benchmarks are commands, not tests: run them on an idle machine. Thread count follows RLHF_THREADS (default: all cores).",
-        subcommands: [GEMM.self, Kernels.self, Tokenizer.self, Model.self]
+        subcommands: [GEMM.self, Decode.self, Kernels.self, Tokenizer.self, Model.self]
     )
 
     struct GEMM: ParsableCommand {
@@ -29,6 +29,25 @@ struct BenchCommand: ParsableCommand {
                       + pad(String(format: "%.1f", r.bindingGFLOPS), 12)
                       + pad(String(format: "%.0f%%", r.ratio * 100), 8)
                       + String(format: "%.1f GFLOP/s", r.linearTrainGFLOPS))
+            }
+        }
+    }
+
+    struct Decode: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Time and weight GB/s of a GPT-2 124M decoding step's products (1 and 8 rows) next to OpenBLAS called directly.",
+            discussion: "Each product reads its weight from DRAM, as in generation. The ceiling is the machine's read bandwidth (about 27-30 GB/s on the 2-core machine of the README).")
+        @Option(help: "Seconds to repeat each measurement.") var seconds: Double = 0.5
+
+        func run() throws {
+            print("threads: \(BLAS.threads)")
+            print(pad("product", 22) + pad("rows", 6) + pad("K×N", 12) + pad("ms", 9) + pad("GB/s", 8)
+                  + pad("OpenBLAS ms", 13) + pad("GB/s", 8) + "× OpenBLAS")
+            for r in KernelBenchmark.decode(seconds: seconds) {
+                print(pad(r.name, 22) + pad("\(r.rows)", 6) + pad("\(r.k)×\(r.n)", 12)
+                      + pad(String(format: "%.3f", r.milliseconds), 9) + pad(String(format: "%.1f", r.gigabytesPerSecond), 8)
+                      + pad(String(format: "%.3f", r.openBLASMilliseconds), 13) + pad(String(format: "%.1f", r.openBLASGigabytesPerSecond), 8)
+                      + String(format: "%.2f", r.openBLASMilliseconds / r.milliseconds))
             }
         }
     }

@@ -64,6 +64,70 @@ public enum KernelBenchmark {
         }
     }
 
+    public struct DecodeRow: Sendable {
+        public let name: String
+        public let rows: Int, k: Int, n: Int
+        /// Milliseconds per product through `BLAS.sgemm` (the few-row kernel, split across cores).
+        public let milliseconds: Double
+        /// The same product from OpenBLAS called directly with its own threads: `cblas_sgemv` for
+        /// one row, `cblas_sgemm` for more.
+        public let openBLASMilliseconds: Double
+        /// Weight bytes read per second by each (the weight is read once per product).
+        public var gigabytesPerSecond: Double { Double(k * n * 4) / milliseconds / 1e6 }
+        public var openBLASGigabytesPerSecond: Double { Double(k * n * 4) / openBLASMilliseconds / 1e6 }
+    }
+
+    /// The products of one GPT-2 124M decoding step, at `rows` sequences: each weight (and the
+    /// tied LM head, read transposed) against that many rows. Each call reads a different copy
+    /// of the weight, with at least 160 MB of copies in the ring, so that the weight comes from
+    /// DRAM as it does in generation and not from the 32 MB L3.
+    public static func decode(rows: [Int] = [1, 8], seconds: Double = 0.5) -> [DecodeRow] {
+        _ = BLAS.threads
+        let shapes: [(String, Int, Int, Bool)] = [
+            ("attention qkv", 768, 2304, false), ("attention proj", 768, 768, false), ("MLP up", 768, 3072, false),
+            ("MLP down", 3072, 768, false), ("LM head (tied, Bᵀ)", 768, 50257, true),
+        ]
+        var out: [DecodeRow] = []
+        for (name, k, n, transB) in shapes {
+            let copies = max(1, (160 << 20) / (k * n * 4))
+            let weights = (0..<copies).map { i -> Tensor in
+                let w = Tensor(zeros: [k * n])
+                w.pointer.update(repeating: 0.01 * Float(i % 7 + 1), count: k * n)  // touched: no shared zero pages
+                return w
+            }
+            for m in rows {
+                let a = Tensor.full([m, k], 0.5), c = Tensor(zeros: [m, n])
+                let ldb = transB ? k : n
+                var next = 0
+                func nextWeight() -> UnsafePointer<Float> {
+                    defer { next = (next + 1) % copies }
+                    return UnsafePointer(weights[next].pointer)
+                }
+                let ours = time(seconds: seconds) {
+                    BLAS.sgemm(transA: false, transB: transB, m: m, n: n, k: k, a: a.pointer, lda: k,
+                               b: nextWeight(), ldb: ldb, beta: 0, c: c.pointer, ldc: n)
+                }
+                openblas_set_num_threads(Int32(BLAS.threads))
+                let theirs = time(seconds: seconds) {
+                    let b = nextWeight()
+                    if m == 1 {
+                        if transB {
+                            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), 1, b, Int32(k), a.pointer, 1, 0, c.pointer, 1)
+                        } else {
+                            cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), 1, b, Int32(n), a.pointer, 1, 0, c.pointer, 1)
+                        }
+                    } else {
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), 1,
+                                    a.pointer, Int32(k), b, Int32(ldb), 0, c.pointer, Int32(n))
+                    }
+                }
+                openblas_set_num_threads(1)
+                out.append(DecodeRow(name: name, rows: m, k: k, n: n, milliseconds: ours * 1e3, openBLASMilliseconds: theirs * 1e3))
+            }
+        }
+        return out
+    }
+
     /// Forward and backward throughput of the non-GEMM kernels at GPT-2 124M training shapes
     /// (batch 4 × 64 tokens, C = 768, 12 heads, V = 50257).
     public static func kernels(b: Int = 4, t: Int = 64, c: Int = 768, heads: Int = 12, vocab: Int = 50257, seconds: Double = 0.3) -> [KernelRow] {
