@@ -49,18 +49,23 @@ static int has_avx512(void) {
 #undef TARGET
 #undef NAME
 
-static int widest = -1;  // lanes in use: 16 (AVX-512) or 8 (AVX2); chosen on first use
+// Lanes in use: 16 (AVX-512) or 8 (AVX2); 0 until first use. Read and written atomically: the
+// cores' halves of a product may both be first.
+static int widest = 0;
 
 int ck_skinny_set_lanes(int lanes) {
-    if (widest < 0) widest = has_avx512() ? 16 : 8;
-    if (lanes == 8 || (lanes == 16 && has_avx512())) widest = lanes;
-    return widest;
+    int chosen = __atomic_load_n(&widest, __ATOMIC_RELAXED);
+    if (lanes == 8 || (lanes == 16 && has_avx512())) chosen = lanes;
+    else if (chosen == 0) chosen = has_avx512() ? 16 : 8;
+    __atomic_store_n(&widest, chosen, __ATOMIC_RELAXED);
+    return chosen;
 }
 
 void ck_skinny_sgemm(int transB, int m, int n, int k, float alpha, const float *a, int lda,
                      const float *b, int ldb, float beta, float *c, int ldc) {
-    if (widest < 0) ck_skinny_set_lanes(0);
-    if (widest == 16) {
+    int lanes = __atomic_load_n(&widest, __ATOMIC_RELAXED);
+    if (lanes == 0) lanes = ck_skinny_set_lanes(0);
+    if (lanes == 16) {
         if (transB) nt_avx512(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         else nn_avx512(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     } else {
