@@ -49,4 +49,12 @@ public struct SampleRecord: Codable, Equatable, Sendable {
     public var prompt: String
     public var completions: [String]
     public init(prompt: String, completions: [String]) { self.prompt = prompt; self.completions = completions }
+
+    /// The pairs to compare: completions 1–2, 3–4, …; or, with `all`, every two of them in order
+    /// (1–2, 1–3, …, 2–3, …), the K(K−1)/2 comparisons a ranking of K responses gives.
+    public func pairs(all: Bool) -> [(String, String)] {
+        let c = completions
+        guard all else { return stride(from: 0, to: c.count - 1, by: 2).map { (c[$0], c[$0 + 1]) } }
+        return c.indices.flatMap { i in c.indices.dropFirst(i + 1).map { (c[i], c[$0]) } }
+    }
 }

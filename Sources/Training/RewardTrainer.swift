@@ -8,6 +8,13 @@ import Tokenizers
 /// Trains a Bradley–Terry reward model on preference pairs: loss −log σ(r_chosen − r_rejected − m)
 /// with an optional per-pair margin m, as TRL's RewardTrainer. Chosen and rejected texts of a
 /// minibatch go through the trunk together, right-padded, scored at each one's last real token.
+///
+/// Pairs that share a prompt form a group, as InstructGPT's K-wise comparisons do (a rater sees K
+/// responses to one prompt, which gives up to K(K−1)/2 pairs): a group is never split across
+/// minibatches, and a text that occurs in several pairs of a minibatch goes through the trunk
+/// once. So K = 4 responses cost 4 forward and backward passes for 6 pairs instead of 12, and no
+/// response is fitted again in a later step of the same epoch, which InstructGPT found made one
+/// epoch over shuffled pairs overfit. With one pair per prompt this is plain pair shuffling.
 public final class RewardTrainer {
     public struct Config: Codable, Sendable {
         public var epochs = 1
@@ -21,11 +28,17 @@ public final class RewardTrainer {
         public init() {}
     }
 
-    /// One tokenised pair: prompt + chosen and prompt + rejected, with their margin.
+    /// One tokenised pair: prompt + chosen and prompt + rejected, with their margin and the index
+    /// of its prompt among the distinct prompts of its list (pairs of one prompt share it).
     public struct Pair {
         public let chosen: [Int32]
         public let rejected: [Int32]
         public let margin: Float
+        public let group: Int
+
+        public init(chosen: [Int32], rejected: [Int32], margin: Float = 0, group: Int) {
+            self.chosen = chosen; self.rejected = rejected; self.margin = margin; self.group = group
+        }
     }
 
     public let model: RewardModel
@@ -41,25 +54,65 @@ public final class RewardTrainer {
         optimizer = AdamW(parameters: model.parameters, hyper: .init(learningRate: config.learningRate, weightDecay: config.weightDecay))
     }
 
-    /// Tokenises preferences; pairs longer than `maxLength` keep the prompt's end.
+    /// Tokenises preferences; pairs longer than `maxLength` keep the prompt's end. Records with
+    /// the same prompt text get the same `group`.
     public static func pairs(_ records: [PreferenceRecord], tokenizer: BPETokenizer, maxLength: Int) -> [Pair] {
-        records.map { r in
+        var groups: [String: Int] = [:]
+        return records.map { r in
             let p = tokenizer.encodeIDs(r.prompt)
             func fit(_ c: [Int32]) -> [Int32] {
                 let seq = p + c
                 return seq.count <= maxLength ? seq : Array(seq.suffix(maxLength))
             }
-            return Pair(chosen: fit(tokenizer.encodeIDs(r.chosen)), rejected: fit(tokenizer.encodeIDs(r.rejected)), margin: Float(r.margin ?? 0))
+            let group = groups[r.prompt] ?? groups.count
+            groups[r.prompt] = group
+            return Pair(chosen: fit(tokenizer.encodeIDs(r.chosen)), rejected: fit(tokenizer.encodeIDs(r.rejected)),
+                        margin: Float(r.margin ?? 0), group: group)
         }
     }
 
-    /// Scores `[2B]` (chosen rows first) of a minibatch, with gradient when enabled.
-    func scores(_ batch: ArraySlice<Pair>) -> Tensor {
-        let seqs = batch.map(\.chosen) + batch.map(\.rejected)
+    /// Minibatches of whole prompt groups, `batchSize` pairs at most (a larger group is a
+    /// minibatch of its own), groups in the order `groupOrder` gives (indices into the distinct
+    /// groups of `pairs`, in order of first appearance).
+    static func minibatches(_ pairs: [Pair], groupOrder: [Int], batchSize: Int) -> [[Int]] {
+        var members: [Int: [Int]] = [:]
+        var firstSeen: [Int] = []
+        for (i, p) in pairs.enumerated() {
+            if members[p.group] == nil { firstSeen.append(p.group) }
+            members[p.group, default: []].append(i)
+        }
+        var batches: [[Int]] = [], current: [Int] = []
+        for g in groupOrder {
+            let m = members[firstSeen[g]]!
+            if !current.isEmpty && current.count + m.count > batchSize { batches.append(current); current = [] }
+            current += m
+        }
+        if !current.isEmpty { batches.append(current) }
+        return batches
+    }
+
+    /// Number of distinct prompt groups in `pairs`.
+    static func groupCount(_ pairs: [Pair]) -> Int { Set(pairs.map(\.group)).count }
+
+    /// Scores of each pair's chosen and rejected text, `[B]` each, with gradient when enabled.
+    /// Each distinct text of the minibatch goes through the trunk once.
+    func scores(_ batch: ArraySlice<Pair>) -> (chosen: Tensor, rejected: Tensor) {
+        var row: [[Int32]: Int] = [:]
+        var seqs: [[Int32]] = []
+        func index(_ s: [Int32]) -> Int {
+            if let r = row[s] { return r }
+            row[s] = seqs.count
+            seqs.append(s)
+            return seqs.count - 1
+        }
+        // Every chosen text first, then every rejected one: with no repeats this is the layout
+        // (and so the arithmetic) of scoring the pairs one by one.
+        let c = batch.map { index($0.chosen) }, r = batch.map { index($0.rejected) }
         let t = seqs.map(\.count).max()!
         var ids = [Int32](repeating: 0, count: seqs.count * t)
         for (i, s) in seqs.enumerated() { for (j, id) in s.enumerated() { ids[i * t + j] = id } }
-        return model.scores(ids: ids, batch: seqs.count, length: t, lengths: seqs.map(\.count))
+        let s = model.scores(ids: ids, batch: seqs.count, length: t, lengths: seqs.map(\.count)).reshaped([seqs.count, 1])
+        return (s.gatherRows(c).reshaped([batch.count]), s.gatherRows(r).reshaped([batch.count]))
     }
 
     /// Held-out accuracy (chosen scored above rejected) and mean loss.
@@ -73,7 +126,7 @@ public final class RewardTrainer {
             let b = pairs[start..<min(start + config.batchSize, pairs.count)]
             let s = withNoGrad { scores(b) }
             for i in 0..<b.count {
-                let d = Double(s[i] - s[b.count + i])
+                let d = Double(s.chosen[i] - s.rejected[i])
                 if d > 0 { correct += 1 }
                 loss += Foundation.log(1 + Foundation.exp(-d))
             }
@@ -82,22 +135,27 @@ public final class RewardTrainer {
     }
 
     public func train(_ train: [Pair], eval: [Pair], metrics: Metrics?) throws {
-        let stepsPerEpoch = (train.count + config.batchSize - 1) / config.batchSize
-        let total = stepsPerEpoch * config.epochs
-        let schedule = LearningRateSchedule(peak: config.learningRate, warmupSteps: config.warmupSteps, totalSteps: total, decay: .linear, minRatio: 0)
+        // Every epoch's minibatches are laid out first, from a fresh shuffle of the groups each:
+        // with groups of unequal size their number varies, and the schedule needs the total.
+        let groups = RewardTrainer.groupCount(train)
         var rng = RNG(seed: config.seed, stream: 4)
+        let plan = (0..<config.epochs).map { _ in
+            var order = Array(0..<groups)
+            order.shuffle(using: &rng)
+            return RewardTrainer.minibatches(train, groupOrder: order, batchSize: config.batchSize)
+        }
+        let total = plan.map(\.count).reduce(0, +)
+        let schedule = LearningRateSchedule(peak: config.learningRate, warmupSteps: config.warmupSteps, totalSteps: total, decay: .linear, minRatio: 0)
         let progress = Progress("reward", total: total, unit: "step")
         model.trunk.training = true
         defer { model.trunk.training = false }
         for epoch in 1...config.epochs {
-            var order = Array(train.indices)
-            order.shuffle(using: &rng)
-            for start in stride(from: 0, to: order.count, by: config.batchSize) {
-                let batch = order[start..<min(start + config.batchSize, order.count)].map { train[$0] }
+            for members in plan[epoch - 1] {
+                let batch = members.map { train[$0] }
                 let b = batch.count
                 optimizer.zeroGrad()
                 let s = scores(batch[...])
-                let diff = s.rows(0, b) - s.rows(b, b)
+                let diff = s.chosen - s.rejected
                 let margins = Tensor(batch.map { config.useMargins ? $0.margin : 0 }, shape: [b])
                 let loss = mean(-logSigmoid(diff - margins))
                 guard loss.item.isFinite else { throw RLHFError.nonFinite(step: step, what: "the reward loss") }

@@ -17,15 +17,17 @@ struct RewardCommand: ParsableCommand {
         last token of prompt + response, saved so transformers loads it as \
         GPT2ForSequenceClassification (num_labels 1). Reports held-out accuracy and loss per epoch \
         and stores the mean/std of its scores on the responses it saw, for RL's normalisation.
+
+        Pairs with the same prompt (K responses to one prompt compared pairwise, as in         InstructGPT; `rlhf world label --all-pairs`) stay in one minibatch, where each distinct         response is scored once, and are held out together.
         """)
 
     @Option(help: "Starting model directory (usually the SFT model).") var model: String
     @Option(help: "Preference JSONL.") var data: String
     @Option(help: "Output reward-model directory.") var out: String
     @Option(help: "Passes over the training pairs.") var epochs = 1
-    @Option(help: "Pairs per step.") var batchSize = 16
+    @Option(help: "Pairs per step (whole prompts: a prompt's pairs are never split).") var batchSize = 16
     @Option(help: "Peak learning rate.") var lr: Float = 1e-4
-    @Option(help: "Fraction of pairs held out.") var evalFraction = 0.1
+    @Option(help: "Fraction of prompts whose pairs are held out.") var evalFraction = 0.1
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Flag(help: "Use each line's \"margin\" in the loss: −log σ(r_c − r_r − margin).") var margin = false
     @Flag(help: "Skip invalid lines (reporting how many) instead of stopping at the first.") var skipInvalid = false
@@ -60,7 +62,7 @@ enum RewardStage {
         config.epochs = epochs; config.batchSize = batchSize; config.learningRate = lr; config.seed = seed; config.useMargins = useMargins
         let trainer = RewardTrainer(model: rm, config: config)
         trainer.onEpoch = onEpoch
-        let (trainRecords, heldOut) = splitHeldOut(records, fraction: evalFraction, seed: seed)
+        let (trainRecords, heldOut) = splitHeldOut(records, groupedBy: \.prompt, fraction: evalFraction, seed: seed)
         let context = base.config.nPositions
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         let metricsURL = out.appendingPathComponent("metrics.jsonl")

@@ -41,7 +41,9 @@ struct WorldCommand: ParsableCommand {
             abstract: "Label response pairs with the simulated rater panel (the demo's stand-in for people).",
             discussion: """
             Reads `rlhf sample` output ({"prompt","completions":[…]}); completions 1 and 2 form a pair, \
-            3 and 4 the next, and so on. Each pair goes to one rater (round-robin), shown in random \
+            3 and 4 the next, and so on; with --all-pairs every two completions of a prompt form a \
+            pair (K responses give K(K−1)/2 comparisons, as InstructGPT's rankings do, and as \
+            `rlhf demo` labels them). Each pair goes to one rater (round-robin), shown in random \
             order; identical responses are skipped. Writes {"prompt","chosen","rejected","rater"} \
             lines for `rlhf reward`, and prints how often a single rater agrees with gold (the \
             ceiling a reward model trained on these labels can reach) and with each other.
@@ -52,6 +54,7 @@ struct WorldCommand: ParsableCommand {
         @Option(help: "Raters on the panel.") var raters = 6
         @Option(help: "Share of raters who choose at random.") var carelessShare = 0.15
         @Option(help: "Utility added to whichever response a rater sees first.") var positionBias = 0.1
+        @Flag(help: "Pair every two completions of a prompt, not 1–2, 3–4, ….") var allPairs = false
 
         func run() throws {
             let url = URL(fileURLWithPath: pairs)
@@ -61,12 +64,10 @@ struct WorldCommand: ParsableCommand {
                 guard r.completions.count >= 2 else {
                     throw ValidationError("\(pairs):\(i + 1): \"completions\" has \(r.completions.count) response(s); a pair needs 2")
                 }
-                for j in stride(from: 0, to: r.completions.count - 1, by: 2) {
-                    triples.append((r.prompt, r.completions[j], r.completions[j + 1]))
-                }
+                triples += r.pairs(all: allPairs).map { (r.prompt, $0.0, $0.1) }
             }
             // The demo derives these two seeds the same way, so `rlhf demo --seed S` and
-            // `rlhf world label --seed S` on its pairs.jsonl write the same preferences.
+            // `rlhf world label --seed S --all-pairs` on its pairs.jsonl write the same preferences.
             let panel = RaterPanel(count: raters, carelessShare: carelessShare, positionBias: positionBias, seed: seed)
             let prefs = panel.label(triples, seed: seed ^ 0x1ABE1)
             try JSONL.write(prefs, to: URL(fileURLWithPath: out))
