@@ -29,11 +29,22 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Seed for everything: world, init, data order, sampling, raters.") var seed: UInt64 = 0
     @Flag(help: "Minimal budget for every stage (a smoke test, well under a minute).") var quick = false
     @Option(help: "Responses per prompt for best-of-N.") var bestOf = 8
-    @Option(help: "β of PPO's per-token KL penalty.") var klCoef: Double = 0.05
+    // 0.1, not `rlhf ppo`'s (and TRL's) 0.05: on the demo's three worlds, two PPO seeds each, the
+    // mean gold was the same, and at seed 2 0.05 let PPO drift into right-number-wrong-remedy
+    // answers the reward model scores level with helpful ones (README, "PPO").
+    @Option(help: "β of PPO's per-token KL penalty.") var klCoef: Double = 0.1
     @Option(help: "Weight of the order-number verifier added to the reward model's score in PPO (0: reward model only).")
     var verifierWeight: Double = 2
     @Flag(inversion: .prefixedNo, help: "Also run PPO with β = 0 (no KL leash) to show reward hacking.") var klFreeRun = true
     @Flag(inversion: .prefixedNo, help: "Also run DPO, GRPO and RLOO on the same world and budget.") var alternatives = true
+    @Option(help: "SFT responses sampled per prompt for the rater panel; every two of them form a pair, K(K−1)/2 per prompt, as InstructGPT's raters compare K responses. 4 (with --rm-epochs 3) gives a better reward model and a demo about 2 minutes longer (README, \"PPO\").")
+    var preferenceSamples = 2
+    @Option(help: "Passes of the reward model over its pairs (default: 2; 1 with --quick).") var rmEpochs: Int?
+
+    func validate() throws {
+        guard preferenceSamples >= 2 else { throw ValidationError("--preference-samples must be at least 2 (a pair), found \(preferenceSamples)") }
+        if let rmEpochs, rmEpochs < 1 { throw ValidationError("--rm-epochs must be at least 1, found \(rmEpochs)") }
+    }
 
     struct Budget {
         var pretrainDocs = 12_000, pretrainSteps = 2_000, sftSteps = 250, pairPrompts = 2_000, rmEpochs = 2, evalPrompts = 200, ppoSteps = 50, ppoBatch = 64
@@ -118,16 +129,31 @@ struct DemoCommand: ParsableCommand {
         }
         report.sftMetrics = Metrics.read(sftDir.appendingPathComponent("metrics.jsonl"))
 
-        // 4–5. Pairs of SFT responses, labelled by the simulated panel.
+        // 4–5. K SFT responses per prompt, every two of them compared by the simulated panel
+        // (InstructGPT's K-wise comparisons). The reward model scores each response once per
+        // minibatch, so K = 4 costs twice the sampling and, per epoch, twice the reward model's
+        // work of K = 2, for six times the labels. Why K = 2 stays the default, measured at
+        // three seeds (README, "PPO"): K = 4 with 3 epochs brought the reward model to within
+        // 2.5–9 points of the panel (from 5–13) and PPO's gold up, but it is hard enough to hack
+        // that the β = 0 run no longer showed reward hacking at two seeds, and the demo took
+        // 10m42s.
         var rng = RNG(seed: seed, stream: 5)
         let pairPrompts = Array(world.prompts.prefix(budget.pairPrompts).map(\.prompt))
+        let samplesPerPrompt = preferenceSamples
         let pairs = stage("sample pairs") {
-            Sampling.sample(sft, tok, prompts: pairPrompts, n: 2, maxNewTokens: 64, temperature: 1.0, batchSize: 32, rng: &rng)
+            Sampling.sample(sft, tok, prompts: pairPrompts, n: samplesPerPrompt, maxNewTokens: 64, temperature: 1.0, batchSize: 32, rng: &rng)
         }
-        try JSONL.write(zip(pairPrompts, pairs).map { SampleRecord(prompt: $0, completions: $1) }, to: runURL.appendingPathComponent("pairs.jsonl"))
+        let sampled = zip(pairPrompts, pairs).map { SampleRecord(prompt: $0, completions: $1) }
+        try JSONL.write(sampled, to: runURL.appendingPathComponent("pairs.jsonl"))
         let panel = RaterPanel(seed: seed)
-        let triples = zip(pairPrompts, pairs).map { (prompt: $0, a: $1[0], b: $1[1]) }
+        let triples = sampled.flatMap { r in r.pairs(all: true).map { (prompt: r.prompt, a: $0.0, b: $0.1) } }
         let prefs = stage("label (simulated panel)") { panel.label(triples, seed: seed ^ 0x1ABE1) }
+        // DPO trains on the first pair of each prompt only (responses 1 and 2), so its data and
+        // time do not grow with K: on all 6 pairs of K = 4 its epoch would take six times as
+        // long. The panel skips identical pairs, so its lines are matched back to their pairs.
+        let pairsPerPrompt = samplesPerPrompt * (samplesPerPrompt - 1) / 2
+        let labelled = triples.indices.filter { triples[$0].a != triples[$0].b }
+        let firstPairPrefs = zip(labelled, prefs).filter { $0.0 % pairsPerPrompt == 0 }.map(\.1)
         try JSONL.write(prefs, to: runURL.appendingPathComponent("preferences.jsonl"))
         report.panel = panel.agreement(triples, seed: seed ^ 0xA9)
         note(String(format: "panel: %d preferences; agreement with gold %.3f, among raters %.3f", prefs.count, report.panel!.withGold, report.panel!.amongRaters))
@@ -149,7 +175,7 @@ struct DemoCommand: ParsableCommand {
         let rmDir = runURL.appendingPathComponent("reward")
         var heldOutPrefs: [PreferenceRecord] = []
         let rmResult = try stage("reward model") {
-            try RewardStage.run(base: sft, tokenizer: tok, records: prefs, epochs: budget.rmEpochs, batchSize: 16, lr: 3e-4,
+            try RewardStage.run(base: sft, tokenizer: tok, records: prefs, epochs: rmEpochs ?? budget.rmEpochs, batchSize: 16, lr: 3e-4,
                                 evalFraction: 0.15, seed: seed, useMargins: false, out: rmDir) { epoch, acc, _ in
                 report.rmEpochs.append((epoch, acc, .nan))
             }
@@ -220,8 +246,8 @@ struct DemoCommand: ParsableCommand {
             policy.copyWeights(from: sft)
             var c = DPOTrainer.Config()
             c.beta = 0.1; c.epochs = 1; c.batchSize = 16; c.learningRate = 1e-4; c.seed = seed
-            c.evalEvery = max(prefs.count / 16 / 6, 1); c.checkpointEvery = max(prefs.count / 16, 1); c.klPrompts = 32
-            let (train, held) = splitHeldOut(prefs, fraction: 0.1, seed: seed)
+            c.evalEvery = max(firstPairPrefs.count / 16 / 6, 1); c.checkpointEvery = max(firstPairPrefs.count / 16, 1); c.klPrompts = 32
+            let (train, held) = splitHeldOut(firstPairPrefs, fraction: 0.1, seed: seed)
             let dir = runURL.appendingPathComponent("dpo")
             let trainer = try DPOStage.make(policy: policy, reference: sft, tokenizer: tok, train: train, heldOut: held,
                                             config: c, out: dir, resume: false)
@@ -231,17 +257,23 @@ struct DemoCommand: ParsableCommand {
         }
 
         // 8 (first half). Held-out samples of base and SFT, and best-of-N's candidates from SFT:
-        // they need neither RL model, so they go into the queue below as one more job. They draw
-        // on `rng` in the same order as ever, so the samples are the same. This job is the only
-        // one that touches `report` (through `stage`) while the lanes run.
+        // they need neither RL model, so they go into the queue below as one more job. This job
+        // is the only one that touches `report` (through `stage`) while the lanes run.
+        //
+        // Every model's held-out responses come from a fresh generator on one stream, so each
+        // model's evaluation depends on that model alone. When they drew on one generator in
+        // turn, any change to one model moved every later model's numbers: the same DPO and RLOO
+        // models scored 2.402 and 2.450, 2.549 and 2.589 in two runs (seed 1, 2026-12-04).
         let evalPrompts = world.evalPrompts.map(\.prompt)
+        func heldOutResponses(_ model: GPT2, n: Int = 1, stream: UInt64 = 6, label: String) -> [[String]] {
+            var r = RNG(seed: seed, stream: stream)
+            return Sampling.sample(model, tok, prompts: evalPrompts, n: n, maxNewTokens: 64, temperature: 0.7, batchSize: 32, rng: &r, label: label)
+        }
         var baseOut: [String] = [], sftOut: [String] = [], bonCandidates: [[String]] = []
         func sampleReferences() {
-            baseOut = stage("evaluate base") { Sampling.sample(base, tok, prompts: evalPrompts, n: 1, maxNewTokens: 64, temperature: 0.7, batchSize: 32, rng: &rng, label: "base").map { $0[0] } }
-            sftOut = stage("evaluate sft") { Sampling.sample(sft, tok, prompts: evalPrompts, n: 1, maxNewTokens: 64, temperature: 0.7, batchSize: 32, rng: &rng, label: "sft").map { $0[0] } }
-            bonCandidates = stage("best-of-\(bestOf)") {
-                Sampling.sample(sft, tok, prompts: evalPrompts, n: bestOf, maxNewTokens: 64, temperature: 0.7, batchSize: 32, rng: &rng, label: "best-of-\(bestOf)")
-            }
+            baseOut = stage("evaluate base") { heldOutResponses(base, label: "base").map { $0[0] } }
+            sftOut = stage("evaluate sft") { heldOutResponses(sft, label: "sft").map { $0[0] } }
+            bonCandidates = stage("best-of-\(bestOf)") { heldOutResponses(sft, n: bestOf, stream: 7, label: "best-of-\(bestOf)") }
         }
 
         // The RL stages are independent (each starts from SFT and owns its seed), so they run two
@@ -253,8 +285,9 @@ struct DemoCommand: ParsableCommand {
         var jobs: [Job] = [.init(stage: "ppo (β=\(klCoef))") { try runPPO(name: "ppo", beta: klCoef) }]
         if klFreeRun { jobs.append(.init(stage: "ppo (β=0)") { try runPPO(name: "ppo-no-kl", beta: 0) }) }
         if alternatives {
+            // GRPO and RLOO keep TRL's defaults (0.04 and 0.05): PPO's β was chosen for PPO.
             jobs.append(.init(stage: "grpo") { try runPPO(name: "grpo", beta: 0.04, estimator: .grpo) })
-            jobs.append(.init(stage: "rloo") { try runPPO(name: "rloo", beta: klCoef, estimator: .rloo) })
+            jobs.append(.init(stage: "rloo") { try runPPO(name: "rloo", beta: 0.05, estimator: .rloo) })
             jobs.append(.init(stage: "dpo") { (try runDPO(), nil) })
         }
         let lock = NSLock()
@@ -309,11 +342,9 @@ struct DemoCommand: ParsableCommand {
             return .init(name: name, gold: g.reduce(0, +) / Double(g.count), winRate: wins / Double(g.count), kl: kl,
                          proxy: proxy(outs).reduce(0, +) / Double(outs.count), words: words, seconds: seconds(stageName))
         }
-        let ppoOut = stage("evaluate ppo") { Sampling.sample(ppo, tok, prompts: evalPrompts, n: 1, maxNewTokens: 64, temperature: 0.7, batchSize: 32, rng: &rng, label: "ppo").map { $0[0] } }
-        let freeOut = ppoFree.map { m in stage("evaluate ppo (β=0)") { Sampling.sample(m, tok, prompts: evalPrompts, n: 1, maxNewTokens: 64, temperature: 0.7, batchSize: 32, rng: &rng, label: "ppo β=0").map { $0[0] } } }
-        let altOut = alternativeModels.map { a in
-            stage("evaluate \(a.name)") { Sampling.sample(a.model, tok, prompts: evalPrompts, n: 1, maxNewTokens: 64, temperature: 0.7, batchSize: 32, rng: &rng, label: a.name).map { $0[0] } }
-        }
+        let ppoOut = stage("evaluate ppo") { heldOutResponses(ppo, label: "ppo").map { $0[0] } }
+        let freeOut = ppoFree.map { m in stage("evaluate ppo (β=0)") { heldOutResponses(m, label: "ppo β=0").map { $0[0] } } }
+        let altOut = alternativeModels.map { a in stage("evaluate \(a.name)") { heldOutResponses(a.model, label: a.name).map { $0[0] } } }
         report.models = [
             summary("base", baseOut, kl: klFromSFT(base, baseOut), stage: "pretrain"),
             summary("sft", sftOut, kl: 0, stage: "sft"),
