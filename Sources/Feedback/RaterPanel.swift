@@ -58,12 +58,20 @@ public struct RaterPanel {
         return rng.chance(p)
     }
 
-    /// Labels each pair with one rater (round-robin), showing the two responses in random order.
+    /// Labels each pair, showing the two responses in random order. Raters take prompts in turn
+    /// (round-robin over runs of consecutive pairs with the same prompt), so one rater judges all
+    /// of a prompt's pairs, as one InstructGPT labeller ranks all K responses to a prompt. Turns
+    /// by pair position instead would hand pair j of every K-wise prompt to rater j: one rater's
+    /// taste for all first pairs, the careless rater's noise for all of one position.
     public func label(_ pairs: [(prompt: String, a: String, b: String)], seed: UInt64) -> [PreferenceRecord] {
         var rng = WorldRNG(seed: seed)
         var out: [PreferenceRecord] = []
-        for (i, p) in pairs.enumerated() where p.a != p.b {
-            let rater = raters[i % raters.count]
+        var turn = -1
+        for (i, p) in pairs.enumerated() {
+            // Counted before identical pairs are skipped, so a skip never shifts later turns.
+            if i == 0 || p.prompt != pairs[i - 1].prompt { turn += 1 }
+            guard p.a != p.b else { continue }
+            let rater = raters[turn % raters.count]
             let flip = rng.chance(0.5)
             let (first, second) = flip ? (p.b, p.a) : (p.a, p.b)
             let firstWins = prefers(rater, prompt: p.prompt, first, second, &rng)

@@ -18,7 +18,9 @@ struct RewardCommand: ParsableCommand {
         GPT2ForSequenceClassification (num_labels 1). Reports held-out accuracy and loss per epoch \
         and stores the mean/std of its scores on the responses it saw, for RL's normalisation.
 
-        Pairs with the same prompt (K responses to one prompt compared pairwise, as in         InstructGPT; `rlhf world label --all-pairs`) stay in one minibatch, where each distinct         response is scored once, and are held out together.
+        Pairs with the same prompt (K responses to one prompt compared pairwise, as in \
+        InstructGPT; `rlhf world label --all-pairs`) stay in one minibatch, where each distinct \
+        response is scored once, and are held out together.
         """)
 
     @Option(help: "Starting model directory (usually the SFT model).") var model: String

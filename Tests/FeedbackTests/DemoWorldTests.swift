@@ -113,6 +113,27 @@ final class DemoWorldTests: XCTestCase {
         XCTAssertLessThan(sloppy.withGold, a.withGold - 0.1, "careless raters lower agreement")
     }
 
+    /// One rater judges all of a prompt's pairs and prompts go to raters in turn, so with K-wise
+    /// pairs every rater sees every pair position; an identical (skipped) pair shifts nothing.
+    func testRatersTakePromptsInTurn() {
+        let panel = RaterPanel(count: 3, seed: 1)
+        var triples: [(prompt: String, a: String, b: String)] = []
+        for prompt in ["p0", "p1", "p2", "p3"] {
+            let samples = SampleRecord(prompt: prompt, completions: ["a", "b", prompt == "p1" ? "a" : "c"])
+            triples += samples.pairs(all: true).map { (prompt, $0.0, $0.1) }
+        }
+        let prefs = panel.label(triples, seed: 4)
+        XCTAssertEqual(prefs.count, 11)  // p1's "a"–"a" pair is skipped
+        let ids = panel.raters.map(\.id)
+        for r in prefs {
+            let turn = Int(r.prompt.dropFirst())!
+            XCTAssertEqual(r.rater, ids[turn % 3], "\(r.prompt)")
+        }
+        // One pair per prompt: turns by prompt are turns by pair, as before.
+        let single = (0..<7).map { (prompt: "q\($0)", a: "a", b: "b") }
+        XCTAssertEqual(panel.label(single, seed: 4).map(\.rater), (0..<7).map { ids[$0 % 3] })
+    }
+
     func testPanelPrefersPoliteButWrongOverTerseButRight() {
         // The designed bias: raters do not check numbers, so a polished wrong answer wins.
         let panel = RaterPanel(count: 6, carelessShare: 0, positionBias: 0, seed: 5)
