@@ -139,9 +139,8 @@ struct DemoCommand: ParsableCommand {
         // 10m42s.
         var rng = RNG(seed: seed, stream: 5)
         let pairPrompts = Array(world.prompts.prefix(budget.pairPrompts).map(\.prompt))
-        let samplesPerPrompt = preferenceSamples
         let pairs = stage("sample pairs") {
-            Sampling.sample(sft, tok, prompts: pairPrompts, n: samplesPerPrompt, maxNewTokens: 64, temperature: 1.0, batchSize: 32, rng: &rng)
+            Sampling.sample(sft, tok, prompts: pairPrompts, n: preferenceSamples, maxNewTokens: 64, temperature: 1.0, batchSize: 32, rng: &rng)
         }
         let sampled = zip(pairPrompts, pairs).map { SampleRecord(prompt: $0, completions: $1) }
         try JSONL.write(sampled, to: runURL.appendingPathComponent("pairs.jsonl"))
@@ -151,7 +150,7 @@ struct DemoCommand: ParsableCommand {
         // DPO trains on the first pair of each prompt only (responses 1 and 2), so its data and
         // time do not grow with K: on all 6 pairs of K = 4 its epoch would take six times as
         // long. The panel skips identical pairs, so its lines are matched back to their pairs.
-        let pairsPerPrompt = samplesPerPrompt * (samplesPerPrompt - 1) / 2
+        let pairsPerPrompt = preferenceSamples * (preferenceSamples - 1) / 2
         let labelled = triples.indices.filter { triples[$0].a != triples[$0].b }
         let firstPairPrefs = zip(labelled, prefs).filter { $0.0 % pairsPerPrompt == 0 }.map(\.1)
         try JSONL.write(prefs, to: runURL.appendingPathComponent("preferences.jsonl"))
