@@ -81,6 +81,15 @@ public struct RaterPanel {
         return out
     }
 
+    /// The panel's taste for one response: the mean utility the attentive raters give it (no
+    /// noise, no position). Its order over responses is the order their choices tend to, so it
+    /// shows which of gold's rankings the panel, and a reward model learned from it, can teach.
+    public func meanUtility(prompt: String, response: String) -> Double {
+        let f = gold.features(prompt: prompt, response: response)
+        let attentive = raters.filter { !$0.careless }
+        return attentive.reduce(0) { $0 + $1.utility(f) } / Double(max(attentive.count, 1))
+    }
+
     /// How well the panel's choices track gold, and each other.
     public struct Agreement: Codable, Sendable {
         /// Share of pairs (with a gold difference > 0.1) where a single rater's choice matches gold:

@@ -37,17 +37,21 @@ struct DemoCommand: ParsableCommand {
     var verifierWeight: Double = 2
     @Flag(inversion: .prefixedNo, help: "Also run PPO with β = 0 (no KL leash) to show reward hacking.") var klFreeRun = true
     @Flag(inversion: .prefixedNo, help: "Also run DPO, GRPO and RLOO on the same world and budget.") var alternatives = true
-    @Option(help: "SFT responses sampled per prompt for the rater panel; every two of them form a pair, K(K−1)/2 per prompt, as InstructGPT's raters compare K responses. 4 (with --rm-epochs 3) gives a better reward model and a demo about 2 minutes longer (README, \"PPO\").")
-    var preferenceSamples = 2
-    @Option(help: "Passes of the reward model over its pairs (default: 2; 1 with --quick).") var rmEpochs: Int?
+    @Option(help: "SFT responses sampled per prompt for the rater panel; every two of them form a pair, K(K−1)/2 per prompt, as InstructGPT's raters compare K responses (2: one pair per prompt, a reward model 5–13 points further from gold; README, \"PPO\").")
+    var preferenceSamples = 4
+    @Option(help: "Passes of the reward model over its pairs (default: 3; 1 with --quick).") var rmEpochs: Int?
+    @Option(help: "Pairs per reward-model step (default: 16 prompts' pairs, 16·K(K−1)/2).") var rmBatchSize: Int?
+    @Option(name: .customLong("base"), help: "Start from this pretrained model folder (config.json, model.safetensors, tokenizer files; for example an earlier demo's base/ at the same seed) instead of pretraining one. Its tokenizer is used by every stage.")
+    var baseModel: String?
 
     func validate() throws {
         guard preferenceSamples >= 2 else { throw ValidationError("--preference-samples must be at least 2 (a pair), found \(preferenceSamples)") }
         if let rmEpochs, rmEpochs < 1 { throw ValidationError("--rm-epochs must be at least 1, found \(rmEpochs)") }
+        if let rmBatchSize, rmBatchSize < 1 { throw ValidationError("--rm-batch-size must be at least 1, found \(rmBatchSize)") }
     }
 
     struct Budget {
-        var pretrainDocs = 12_000, pretrainSteps = 2_000, sftSteps = 250, pairPrompts = 2_000, rmEpochs = 2, evalPrompts = 200, ppoSteps = 50, ppoBatch = 64
+        var pretrainDocs = 12_000, pretrainSteps = 2_000, sftSteps = 250, pairPrompts = 2_000, rmEpochs = 3, evalPrompts = 200, ppoSteps = 50, ppoBatch = 64
         init() {}
         init(pretrainDocs: Int = 12_000, pretrainSteps: Int, sftSteps: Int, pairPrompts: Int, rmEpochs: Int, evalPrompts: Int, ppoSteps: Int, ppoBatch: Int) {
             self.pretrainDocs = pretrainDocs; self.pretrainSteps = pretrainSteps; self.sftSteps = sftSteps
@@ -85,6 +89,7 @@ struct DemoCommand: ParsableCommand {
         // 2. Pretraining: tokenizer, then a tiny GPT-2 on the mixed-quality corpus.
         let baseDir = runURL.appendingPathComponent("base")
         let (base, tok) = try stage("pretrain") { () -> (GPT2, BPETokenizer) in
+            if let given = baseModel { return try loadBase(given, into: baseDir, corpus: world.pretrain.map(\.text), report: &report) }
             let texts = world.pretrain.map(\.text)
             let tok = try BPETokenizer.train(texts: Array(texts.prefix(4000)), vocabSize: 1024, specialTokens: ["<|endoftext|>", "<|pad|>"], padToken: "<|pad|>")
             var c = try GPT2Config.preset("tiny", vocabSize: tok.vocabSize, context: 128)
@@ -132,11 +137,12 @@ struct DemoCommand: ParsableCommand {
         // 4–5. K SFT responses per prompt, every two of them compared by the simulated panel
         // (InstructGPT's K-wise comparisons). The reward model scores each response once per
         // minibatch, so K = 4 costs twice the sampling and, per epoch, twice the reward model's
-        // work of K = 2, for six times the labels. Why K = 2 stays the default, measured at
-        // three seeds (README, "PPO"): K = 4 with 3 epochs brought the reward model to within
-        // 2.5–9 points of the panel (from 5–13) and PPO's gold up, but it is hard enough to hack
-        // that the β = 0 run no longer showed reward hacking at two seeds, and the demo took
-        // 10m42s.
+        // work of K = 2, for six times the labels. Measured at three seeds (README, "PPO"), the
+        // reward model's agreement with gold on held-out pairs, against the panel's own:
+        // K = 2, 2 epochs of 16 pairs a step, 5–13 points under it; K = 4, 3 epochs of 16 pairs
+        // (under 3 prompts a step), 0.3–7.2 under; K = 4, 3 epochs of 16 prompts' pairs a step,
+        // 2.1 under to 0.4 over. 2 epochs of those: 5.4 under at seed 2. K = 2 with 32 pairs
+        // a step: 12.4 under at seed 2.
         var rng = RNG(seed: seed, stream: 5)
         let pairPrompts = Array(world.prompts.prefix(budget.pairPrompts).map(\.prompt))
         let pairs = stage("sample pairs") {
@@ -174,7 +180,7 @@ struct DemoCommand: ParsableCommand {
         let rmDir = runURL.appendingPathComponent("reward")
         var heldOutPrefs: [PreferenceRecord] = []
         let rmResult = try stage("reward model") {
-            try RewardStage.run(base: sft, tokenizer: tok, records: prefs, epochs: rmEpochs ?? budget.rmEpochs, batchSize: 16, lr: 3e-4,
+            try RewardStage.run(base: sft, tokenizer: tok, records: prefs, epochs: rmEpochs ?? budget.rmEpochs, batchSize: rmBatchSize ?? 16 * pairsPerPrompt, lr: 3e-4,
                                 evalFraction: 0.15, seed: seed, useMargins: false, out: rmDir) { epoch, acc, _ in
                 report.rmEpochs.append((epoch, acc, .nan))
             }
@@ -191,16 +197,20 @@ struct DemoCommand: ParsableCommand {
         // Style ranking by gold and by the learned reward.
         var wrng = WorldRNG(seed: seed ^ 0x57)
         for style in DemoWorld.Style.allCases {
-            var g = 0.0
+            var g = 0.0, taste = 0.0
             var seqs: [[Int32]] = []
             for _ in 0..<24 {
                 let r = DemoWorld.request(&wrng, heldOut: true)
                 let resp = DemoWorld.response(r, style: style, &wrng)
                 g += gold.score(prompt: r.prompt, response: resp)
+                taste += panel.meanUtility(prompt: r.prompt, response: resp)
                 seqs.append(Array(tok.encodeIDs(r.prompt + resp).suffix(128)))
             }
             let proxy = rm.score(seqs).reduce(0) { $0 + Double($1) } / Double(seqs.count)
-            report.styles.append((style.rawValue, g / 24, (proxy - rm.normalization!.mean) / rm.normalization!.std))
+            report.styles.append((style.rawValue, g / 24, taste / 24, (proxy - rm.normalization!.mean) / rm.normalization!.std))
+        }
+        for (label, key) in [("gold", \(style: String, gold: Double, panel: Double, proxy: Double).gold), ("panel", \.panel), ("reward model", \.proxy)] {
+            note("styles by \(label): " + report.styles.sorted { $0[keyPath: key] > $1[keyPath: key] }.map(\.style).joined(separator: " > "))
         }
 
         // 7. PPO from the SFT model against the reward model (+ the verifier), with the KL leash
@@ -382,5 +392,29 @@ struct DemoCommand: ParsableCommand {
             note(String(format: "%-12@ gold %+.3f  win-rate vs SFT %.1f%%  KL %.3f  proxy %+.3f  words %.1f", m.name as NSString, m.gold, m.winRate * 100, m.kl, m.proxy, m.words))
         }
         note("report: \(runURL.appendingPathComponent("report.html").path) (\(Progress.formatDuration(report.totalSeconds)))")
+    }
+}
+
+extension DemoCommand {
+    /// `--base`: a pretrained model instead of stage 2. It is saved into the run's `base/` (with
+    /// its pretraining metrics, if it has them), so the run folder stays complete on its own.
+    func loadBase(_ path: String, into baseDir: URL, corpus: [String], report: inout DemoReport) throws -> (GPT2, BPETokenizer) {
+        let (model, tok) = try loadModelAndTokenizer(path)
+        guard let eos = tok.eosTokenID, let pad = tok.padTokenID, eos != pad else {
+            throw RLHFError.invalidFile(path: path, message: "the tokenizer needs an end-of-text token and a pad token distinct from it (PPO left-pads prompts; pad = EOS would mask EOS), found eos \(tok.eosTokenID.map(String.init) ?? "none"), pad \(tok.padTokenID.map(String.init) ?? "none")")
+        }
+        let source = URL(fileURLWithPath: path).standardizedFileURL
+        if source.path != baseDir.standardizedFileURL.path {
+            try model.save(to: baseDir, tokenizer: tok)
+            let metrics = source.appendingPathComponent("metrics.jsonl")
+            if FileManager.default.fileExists(atPath: metrics.path) {
+                try AtomicFile.write(try Data(contentsOf: metrics), to: baseDir.appendingPathComponent("metrics.jsonl"))
+            }
+        }
+        var stream: [Int32] = []
+        for t in corpus { stream += tok.encodeIDs(t); stream.append(Int32(eos)) }
+        report.pretrainUnigram = unigramEntropy(stream, vocab: tok.vocabSize)
+        note("pretrain: skipped, base model loaded from \(path) (\(model.config.nLayer) layers, vocabulary \(tok.vocabSize))")
+        return (model, tok)
     }
 }

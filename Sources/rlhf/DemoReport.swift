@@ -31,7 +31,8 @@ struct DemoReport {
     var rmAccuracyPanel = 0.0
     var rmAccuracyGold = 0.0
     var panel: RaterPanel.Agreement?
-    var styles: [(String, Double, Double)] = []
+    /// Per template style: mean gold, the panel's mean utility, the reward model's normalised score.
+    var styles: [(style: String, gold: Double, panel: Double, proxy: Double)] = []
     var models: [ModelRow] = []
     var samples: [(String, [(String, String, Double)])] = []
     /// Each PPO run: its β, per-iteration metrics and time split.
@@ -60,7 +61,7 @@ struct DemoReport {
             let gold_utility: Double; let win_rate_vs_sft: Double; let kl_from_sft: Double; let proxy_score: Double; let mean_words: Double
             let wall_seconds: Double; let gold_gain_per_kl: Double?; let gold_gain_per_minute: Double?
         }
-        struct Style: Encodable { let style: String; let gold: Double; let proxy: Double }
+        struct Style: Encodable { let style: String; let gold: Double; let panel: Double; let proxy: Double }
         struct PPO: Encodable {
             let algorithm: String; let beta: Double; let steps: Int; let first_proxy: Double; let last_proxy: Double; let first_gold: Double; let last_gold: Double
             let last_kl: Double; let overoptimization: OveroptimizationOnset?; let time_split: String
@@ -87,7 +88,7 @@ struct DemoReport {
                         }),
                         reward_model: RM(accuracy_vs_panel: rmAccuracyPanel, accuracy_vs_gold: rmAccuracyGold,
                                          panel_agreement_with_gold: panel?.withGold ?? .nan, panel_agreement_among_raters: panel?.amongRaters ?? .nan),
-                        styles: styles.map { Style(style: $0.0, gold: $0.1, proxy: $0.2) }, pretrain_unigram_baseline: pretrainUnigram, ppo: ppo)
+                        styles: styles.map { Style(style: $0.style, gold: $0.gold, panel: $0.panel, proxy: $0.proxy) }, pretrain_unigram_baseline: pretrainUnigram, ppo: ppo)
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
@@ -180,9 +181,16 @@ struct DemoReport {
                                         ("held-out vs gold", rmAccuracyGold, "#9333ea")])
         h += "</div><div class=\"card\">"
         h += "<svg viewBox=\"0 0 10 1\" style=\"display:none\"></svg>"
-        h += "<table><tr><th>response style</th><th>gold</th><th>reward model (normalised)</th></tr>"
-        for (name, g, p) in styles { h += String(format: "<tr><td>%@</td><td class=\"n\">%+.2f</td><td class=\"n\">%+.2f</td></tr>", name, g, p) }
-        h += "</table><p class=\"note\">Styles of templated responses to held-out prompts. Where the reward model ranks a style above gold's order (e.g. polite but wrong order numbers), a policy optimised against it can gain proxy reward while losing gold: reward hacking.</p></div></div>"
+        func rank(_ key: KeyPath<(style: String, gold: Double, panel: Double, proxy: Double), Double>) -> [String: Int] {
+            Dictionary(uniqueKeysWithValues: styles.sorted { $0[keyPath: key] > $1[keyPath: key] }.enumerated().map { ($1.style, $0 + 1) })
+        }
+        let (byGold, byPanel, byRM) = (rank(\.gold), rank(\.panel), rank(\.proxy))
+        h += "<table><tr><th>response style</th><th>gold (rank)</th><th>panel's taste (rank)</th><th>reward model, normalised (rank)</th></tr>"
+        for s in styles {
+            h += String(format: "<tr><td>%@</td><td class=\"n\">%+.2f (%d)</td><td class=\"n\">%+.2f (%d)</td><td class=\"n\">%+.2f (%d)</td></tr>",
+                        s.style, s.gold, byGold[s.style]!, s.panel, byPanel[s.style]!, s.proxy, byRM[s.style]!)
+        }
+        h += "</table><p class=\"note\">Styles of templated responses to held-out prompts. The panel's taste is its attentive raters' mean utility: it checks order numbers less than gold and likes manners more, so it ranks some polite but wrong styles differently from gold, and a reward model learns the panel's ranking, not gold's. Where the reward model ranks a style above gold's order (e.g. polite but wrong order numbers), a policy optimised against it can gain proxy reward while losing gold: reward hacking.</p></div></div>"
 
         h += ppoSection()
         h += "<h2>Pipeline</h2><table><tr><th>stage</th><th>time</th></tr>"

@@ -134,6 +134,29 @@ final class DemoWorldTests: XCTestCase {
         XCTAssertEqual(panel.label(single, seed: 4).map(\.rater), (0..<7).map { ids[$0 % 3] })
     }
 
+    /// The panel's taste keeps gold's split between good and bad styles but, checking numbers
+    /// less than remedies, ranks a wrong order number above a wrong remedy, against gold.
+    func testPanelTasteRanksWrongNumberAboveWrongRemedy() {
+        let panel = RaterPanel(seed: 3)
+        var rng = WorldRNG(seed: 11)
+        var taste: [DemoWorld.Style: Double] = [:]
+        for style in DemoWorld.Style.allCases {
+            for _ in 0..<200 {
+                let r = DemoWorld.request(&rng)
+                taste[style, default: 0] += panel.meanUtility(prompt: r.prompt, response: DemoWorld.response(r, style: style, &rng)) / 200
+            }
+        }
+        XCTAssertGreaterThan(taste[.helpful]!, taste[.wrongOrder]!)
+        XCTAssertGreaterThan(taste[.wrongOrder]!, taste[.wrongRemedy]!)
+        XCTAssertLessThan(meanGold(.wrongOrder), meanGold(.wrongRemedy))
+        for good in [DemoWorld.Style.helpful, .wrongOrder, .wrongRemedy] {
+            for bad in [DemoWorld.Style.terse, .offTopic, .repetitive, .rude] {
+                XCTAssertGreaterThan(taste[good]!, taste[bad]! + 1, "\(good) against \(bad)")
+            }
+        }
+        XCTAssertEqual(taste[.rude]!, taste.values.min()!)
+    }
+
     func testPanelPrefersPoliteButWrongOverTerseButRight() {
         // The designed bias: raters do not check numbers, so a polished wrong answer wins.
         let panel = RaterPanel(count: 6, carelessShare: 0, positionBias: 0, seed: 5)
