@@ -75,20 +75,34 @@ public enum BLAS {
             run(m, n, a, b, c)
             return
         }
-        if m >= n || n < 2 * parts {
-            // Blocks of rows of C (and of op(A)): rows of A, or columns of a transposed A.
-            DispatchQueue.concurrentPerform(iterations: parts) { p in
-                let lo = m * p / parts, hi = m * (p + 1) / parts
-                guard lo < hi else { return }
-                run(hi - lo, n, transA ? a + lo : a + lo * lda, b, c + lo * ldc)
-            }
-        } else {
-            // Blocks of columns of C (and of op(B)).
+        // Why a product's values never depend on the core count, block by block:
+        // - Few rows (the C kernel, or SGEMV for one row) split by columns of C: each column is
+        //   one dot product per row, computed the same way wherever the block starts (tested).
+        // - Otherwise OpenBLAS's SGEMM, split by rows of C, with every block starting at a multiple
+        //   of 24 rows. Its AVX2 kernels compute the last few rows and columns of a block with
+        //   other instructions than full tiles (its AVX-512 kernels do not), so on a 2-core EPYC
+        //   without AVX-512 a block edge inside a tile changed the last bits there. Any column
+        //   boundary did (every split of 40×300×200 tried), and row boundaries at multiples of 24
+        //   never did (measured against the unsplit product for m up to 4096, both layouts of B).
+        if (skinny && !transA && m <= 8) || m == 1 {
             DispatchQueue.concurrentPerform(iterations: parts) { p in
                 let lo = n * p / parts, hi = n * (p + 1) / parts
                 guard lo < hi else { return }
                 run(m, hi - lo, a, transB ? b + lo * ldb : b + lo, c + lo)
             }
+            return
+        }
+        let rowTile = 24
+        guard m >= 2 * rowTile else {
+            run(m, n, a, b, c)
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: parts) { p in
+            let lo = p == 0 ? 0 : m * p / parts / rowTile * rowTile
+            let hi = p == parts - 1 ? m : m * (p + 1) / parts / rowTile * rowTile
+            guard lo < hi else { return }
+            // Rows of C and of op(A): rows of A, or columns of a transposed A.
+            run(hi - lo, n, transA ? a + lo : a + lo * lda, b, c + lo * ldc)
         }
     }
 }
