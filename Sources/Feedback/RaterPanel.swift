@@ -30,23 +30,55 @@ public struct RaterPanel {
         \.repetition: -1.8, \.tooShort: -1.0, \.tooLong: -0.3,
     ]
 
+    /// What the panel values on average, before each rater's own scaling.
+    public enum Taste: String, CaseIterable, Sendable {
+        /// `panelWeights` and a liking for long answers: manners over facts, as raters who do not
+        /// verify order numbers. The demo's default: its reward model can be hacked.
+        case soundsGood = "sounds-good"
+        /// Gold's own weights and no length taste: raters who check the facts as gold does, with
+        /// the same spread, noise, careless share and position bias. What a reward model learns
+        /// when the raters' taste is right.
+        case gold
+    }
+
     public let raters: [Rater]
+    public let taste: Taste
     let gold = GoldUtility()
 
     /// - Parameters:
     ///   - count: raters on the panel.
     ///   - carelessShare: fraction of raters who choose at random.
     ///   - positionBias: utility added to whichever response is shown first.
-    public init(count: Int = 6, carelessShare: Double = 0.15, positionBias: Double = 0.1, seed: UInt64) {
+    ///   - taste: the panel's mean weights (each rater's are scaled around them).
+    public init(count: Int = 6, carelessShare: Double = 0.15, positionBias: Double = 0.1, taste: Taste = .soundsGood, seed: UInt64) {
         var rng = WorldRNG(seed: seed ^ 0xA11CE)
         let careless = Int((Double(count) * carelessShare).rounded())
-        raters = (0..<count).map { i in
+        let mean = taste == .gold ? GoldUtility.goldWeights : RaterPanel.panelWeights
+        self.taste = taste
+        var drawn = (0..<count).map { i in
             var w: [KeyPath<GoldUtility.Features, Double>: Double] = [:]
             // Each weight scaled by a factor in [0.6, 1.4]: people differ in what they value.
-            for k in GoldUtility.featureOrder { if let v = RaterPanel.panelWeights[k] { w[k] = v * (0.6 + 0.8 * rng.unit()) } }
-            return Rater(id: "rater-\(i + 1)", weights: w, lengthTaste: 0.01 + 0.02 * rng.unit(),
+            for k in GoldUtility.featureOrder { if let v = mean[k] { w[k] = v * (0.6 + 0.8 * rng.unit()) } }
+            // Drawn for both tastes, so a seed gives the same raters' spread and noise in both.
+            let length = 0.01 + 0.02 * rng.unit()
+            return Rater(id: "rater-\(i + 1)", weights: w, lengthTaste: taste == .gold ? 0 : length,
                          temperature: 0.3 + 0.4 * rng.unit(), careless: i >= count - careless, positionBias: positionBias)
         }
+        if taste == .gold {
+            // Rescaled so that the attentive raters' mean weight is exactly gold's: with five of
+            // them, the draws alone left seed 1's panel ranking a wrong order number above a
+            // wrong remedy (gold's margin between the two is 0.4), a bias no one chose.
+            let attentive = drawn.filter { !$0.careless }
+            var factor: [KeyPath<GoldUtility.Features, Double>: Double] = [:]
+            for (k, v) in mean where !attentive.isEmpty && v != 0 {
+                factor[k] = v * Double(attentive.count) / attentive.reduce(0) { $0 + $1.weights[k]! }
+            }
+            drawn = drawn.map { r in
+                Rater(id: r.id, weights: r.weights.reduce(into: [:]) { $0[$1.key] = $1.value * (factor[$1.key] ?? 1) },
+                      lengthTaste: 0, temperature: r.temperature, careless: r.careless, positionBias: r.positionBias)
+            }
+        }
+        raters = drawn
     }
 
     /// True when `rater` prefers `a` (shown first) over `b`.

@@ -20,6 +20,14 @@ struct AccumulationOptions: ParsableArguments {
     }
 }
 
+/// `--panel-taste` of `rlhf demo` and `rlhf world label`.
+extension RaterPanel.Taste: ExpressibleByArgument {}
+
+/// The help text both commands show for `--panel-taste`.
+let panelTasteHelp = ArgumentHelp(
+    "What the simulated raters value on average: sounds-good (manners and length over order numbers, as raters who do not check facts; a reward model learned from them ranks a wrong order number above a wrong remedy) or gold (gold's own weights, each rater's spread, noise, careless share and position bias kept).",
+    valueName: "taste")
+
 /// Reads a corpus: JSONL with a `text` field per line (by extension `.jsonl`/`.json`), or plain
 /// text split into documents at blank lines.
 func readCorpus(_ path: String) throws -> [String] {

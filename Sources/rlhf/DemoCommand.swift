@@ -39,6 +39,7 @@ struct DemoCommand: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Also run DPO, GRPO and RLOO on the same world and budget.") var alternatives = true
     @Option(help: "SFT responses sampled per prompt for the rater panel; every two of them form a pair, K(K−1)/2 per prompt, as InstructGPT's raters compare K responses (2: one pair per prompt, a reward model 5–13 points further from gold; README, \"PPO\").")
     var preferenceSamples = 4
+    @Option(help: panelTasteHelp) var panelTaste: RaterPanel.Taste = .soundsGood
     @Option(help: "Passes of the reward model over its pairs (default: 3; 1 with --quick).") var rmEpochs: Int?
     @Option(help: "Pairs per reward-model step (default: 16 prompts' pairs, 16·K(K−1)/2).") var rmBatchSize: Int?
     @Option(name: .customLong("base"), help: "Start from this pretrained model folder (config.json, model.safetensors, tokenizer files; for example an earlier demo's base/ at the same seed) instead of pretraining one. Its tokenizer is used by every stage.")
@@ -66,6 +67,7 @@ struct DemoCommand: ParsableCommand {
         let runURL = URL(fileURLWithPath: out ?? "runs/\(stamp)")
         try FileManager.default.createDirectory(at: runURL, withIntermediateDirectories: true)
         var report = DemoReport(seed: seed, quick: quick)
+        report.panelTaste = panelTaste
         let start = Date()
         func stage<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
             note("── \(name)")
@@ -150,7 +152,7 @@ struct DemoCommand: ParsableCommand {
         }
         let sampled = zip(pairPrompts, pairs).map { SampleRecord(prompt: $0, completions: $1) }
         try JSONL.write(sampled, to: runURL.appendingPathComponent("pairs.jsonl"))
-        let panel = RaterPanel(seed: seed)
+        let panel = RaterPanel(taste: panelTaste, seed: seed)
         let triples = sampled.flatMap { r in r.pairs(all: true).map { (prompt: r.prompt, a: $0.0, b: $0.1) } }
         let prefs = stage("label (simulated panel)") { panel.label(triples, seed: seed ^ 0x1ABE1) }
         // DPO trains on the first pair of each prompt only (responses 1 and 2), so its data and
@@ -346,9 +348,11 @@ struct DemoCommand: ParsableCommand {
         func seconds(_ stageName: String) -> Double { report.stages.first { $0.0 == stageName }?.1 ?? .nan }
         func summary(_ name: String, _ outs: [String], kl: Double, stage stageName: String) -> DemoReport.ModelRow {
             let g = zip(evalPrompts, outs).map { gold.score(prompt: $0, response: $1) }
-            let wins = zip(g, sftGold).reduce(0.0) { $0 + ($1.0 > $1.1 + 1e-9 ? 1 : (abs($1.0 - $1.1) <= 1e-9 ? 0.5 : 0)) }
+            // Ties (the same gold, e.g. two answers with every feature right) count half.
+            let wins = zip(g, sftGold).filter { $0 > $1 + 1e-9 }.count, losses = zip(g, sftGold).filter { $0 < $1 - 1e-9 }.count
             let words = outs.map { Double($0.split(separator: " ").count) }.reduce(0, +) / Double(max(outs.count, 1))
-            return .init(name: name, gold: g.reduce(0, +) / Double(g.count), winRate: wins / Double(g.count), kl: kl,
+            return .init(name: name, gold: g.reduce(0, +) / Double(g.count), winRate: (Double(wins) + Double(g.count - wins - losses) / 2) / Double(g.count),
+                         wins: wins, losses: losses, ties: g.count - wins - losses, kl: kl,
                          proxy: proxy(outs).reduce(0, +) / Double(outs.count), words: words, seconds: seconds(stageName))
         }
         let ppoOut = stage("evaluate ppo") { heldOutResponses(ppo, label: "ppo").map { $0[0] } }
@@ -389,7 +393,8 @@ struct DemoCommand: ParsableCommand {
         try AtomicFile.write(report.summaryJSON(), to: runURL.appendingPathComponent("summary.json"))
         try AtomicFile.write(report.html(), to: runURL.appendingPathComponent("report.html"))
         for m in report.models {
-            note(String(format: "%-12@ gold %+.3f  win-rate vs SFT %.1f%%  KL %.3f  proxy %+.3f  words %.1f", m.name as NSString, m.gold, m.winRate * 100, m.kl, m.proxy, m.words))
+            note(String(format: "%-12@ gold %+.3f  win-rate vs SFT %.1f%% (won %d, lost %d, tied %d)  KL %.3f  proxy %+.3f  words %.1f",
+                        m.name as NSString, m.gold, m.winRate * 100, m.wins, m.losses, m.ties, m.kl, m.proxy, m.words))
         }
         note("report: \(runURL.appendingPathComponent("report.html").path) (\(Progress.formatDuration(report.totalSeconds)))")
     }

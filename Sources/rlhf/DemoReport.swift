@@ -9,6 +9,8 @@ struct DemoReport {
         let name: String
         let gold: Double
         let winRate: Double
+        /// Held-out prompts where the model's answer is better than SFT's by gold, worse, level.
+        let wins: Int, losses: Int, ties: Int
         let kl: Double
         let proxy: Double
         let words: Double
@@ -31,6 +33,7 @@ struct DemoReport {
     var rmAccuracyPanel = 0.0
     var rmAccuracyGold = 0.0
     var panel: RaterPanel.Agreement?
+    var panelTaste: RaterPanel.Taste = .soundsGood
     /// Per template style: mean gold, the panel's mean utility, the reward model's normalised score.
     var styles: [(style: String, gold: Double, panel: Double, proxy: Double)] = []
     var models: [ModelRow] = []
@@ -56,9 +59,9 @@ struct DemoReport {
 
     func summaryJSON() -> String {
         struct Stage: Encodable { let name: String; let seconds: Double }
-        struct RM: Encodable { let accuracy_vs_panel: Double; let accuracy_vs_gold: Double; let panel_agreement_with_gold: Double; let panel_agreement_among_raters: Double }
+        struct RM: Encodable { let accuracy_vs_panel: Double; let accuracy_vs_gold: Double; let panel_taste: String; let panel_agreement_with_gold: Double; let panel_agreement_among_raters: Double }
         struct Model: Encodable {
-            let gold_utility: Double; let win_rate_vs_sft: Double; let kl_from_sft: Double; let proxy_score: Double; let mean_words: Double
+            let gold_utility: Double; let win_rate_vs_sft: Double; let wins_vs_sft: Int; let losses_vs_sft: Int; let ties_vs_sft: Int; let kl_from_sft: Double; let proxy_score: Double; let mean_words: Double
             let wall_seconds: Double; let gold_gain_per_kl: Double?; let gold_gain_per_minute: Double?
         }
         struct Style: Encodable { let style: String; let gold: Double; let panel: Double; let proxy: Double }
@@ -83,10 +86,10 @@ struct DemoReport {
         let s = Summary(seed: seed, quick: quick, total_seconds: totalSeconds, stages: stages.map { Stage(name: $0.0, seconds: $0.1) },
                         models: Dictionary(uniqueKeysWithValues: models.map { m in
                             let e = efficiency(m)
-                            return (m.name, Model(gold_utility: m.gold, win_rate_vs_sft: m.winRate, kl_from_sft: m.kl, proxy_score: m.proxy, mean_words: m.words,
+                            return (m.name, Model(gold_utility: m.gold, win_rate_vs_sft: m.winRate, wins_vs_sft: m.wins, losses_vs_sft: m.losses, ties_vs_sft: m.ties, kl_from_sft: m.kl, proxy_score: m.proxy, mean_words: m.words,
                                                   wall_seconds: m.seconds, gold_gain_per_kl: e?.perKL, gold_gain_per_minute: e?.perMinute))
                         }),
-                        reward_model: RM(accuracy_vs_panel: rmAccuracyPanel, accuracy_vs_gold: rmAccuracyGold,
+                        reward_model: RM(accuracy_vs_panel: rmAccuracyPanel, accuracy_vs_gold: rmAccuracyGold, panel_taste: panelTaste.rawValue,
                                          panel_agreement_with_gold: panel?.withGold ?? .nan, panel_agreement_among_raters: panel?.amongRaters ?? .nan),
                         styles: styles.map { Style(style: $0.style, gold: $0.gold, panel: $0.panel, proxy: $0.proxy) }, pretrain_unigram_baseline: pretrainUnigram, ppo: ppo)
         let enc = JSONEncoder()
@@ -144,11 +147,11 @@ struct DemoReport {
             h += String(format: "<div>reward model<b>%.1f%%</b>accuracy vs gold (panel ceiling %.1f%%)</div>", rmAccuracyGold * 100, (panel?.withGold ?? .nan) * 100)
             h += "</div>"
         }
-        h += "<h2>Models on held-out prompts</h2><p class=\"note\">Gold is the hidden true utility; proxy is the reward model's normalised score. Win-rate counts prompts where a model's response beats the SFT model's by gold (ties half). KL from SFT is measured on each model's own samples at temperature 0.7; for best-of-N it is the analytic log N − (N−1)/N.</p>"
-        h += "<table><tr><th>model</th><th>gold utility</th><th>win-rate vs SFT</th><th>KL from SFT</th><th>proxy score</th><th>mean words</th><th>stage time</th></tr>"
+        h += "<h2>Models on held-out prompts</h2><p class=\"note\">Gold is the hidden true utility; proxy is the reward model's normalised score. Win-rate counts prompts where a model's response beats the SFT model's by gold, ties half; beside it, the prompts won, lost and tied. Where SFT's answer already has every feature gold rewards, a model can only tie, so a model that is perfect everywhere wins 50% plus half the share of prompts SFT gets wrong. KL from SFT is measured on each model's own samples at temperature 0.7; for best-of-N it is the analytic log N − (N−1)/N.</p>"
+        h += "<table><tr><th>model</th><th>gold utility</th><th>win-rate vs SFT (won / lost / tied)</th><th>KL from SFT</th><th>proxy score</th><th>mean words</th><th>stage time</th></tr>"
         for m in models {
-            h += String(format: "<tr><td>%@</td><td class=\"n\">%.3f</td><td class=\"n\">%.1f%%</td><td class=\"n\">%.3f</td><td class=\"n\">%+.3f</td><td class=\"n\">%.1f</td><td class=\"n\">%@</td></tr>",
-                        DemoReport.esc(m.name), m.gold, m.winRate * 100, m.kl, m.proxy, m.words, m.seconds.isFinite ? Progress.formatDuration(m.seconds) : "–")
+            h += String(format: "<tr><td>%@</td><td class=\"n\">%.3f</td><td class=\"n\">%.1f%% (%d / %d / %d)</td><td class=\"n\">%.3f</td><td class=\"n\">%+.3f</td><td class=\"n\">%.1f</td><td class=\"n\">%@</td></tr>",
+                        DemoReport.esc(m.name), m.gold, m.winRate * 100, m.wins, m.losses, m.ties, m.kl, m.proxy, m.words, m.seconds.isFinite ? Progress.formatDuration(m.seconds) : "–")
         }
         h += "</table><div class=\"grid2\" style=\"margin-top:12px\"><div class=\"card\">"
         h += SVGChart.bars(title: "Gold utility (higher is better)", items: models.enumerated().map { ($1.name, $1.gold, P[$0 % P.count]) }, format: "%.3f")
@@ -190,7 +193,9 @@ struct DemoReport {
             h += String(format: "<tr><td>%@</td><td class=\"n\">%+.2f (%d)</td><td class=\"n\">%+.2f (%d)</td><td class=\"n\">%+.2f (%d)</td></tr>",
                         s.style, s.gold, byGold[s.style]!, s.panel, byPanel[s.style]!, s.proxy, byRM[s.style]!)
         }
-        h += "</table><p class=\"note\">Styles of templated responses to held-out prompts. The panel's taste is its attentive raters' mean utility: it checks order numbers less than gold and likes manners more, so it ranks some polite but wrong styles differently from gold, and a reward model learns the panel's ranking, not gold's. Where the reward model ranks a style above gold's order (e.g. polite but wrong order numbers), a policy optimised against it can gain proxy reward while losing gold: reward hacking.</p></div></div>"
+        h += "</table><p class=\"note\">Styles of templated responses to held-out prompts. The panel's taste is its attentive raters' mean utility. " + (panelTaste == .soundsGood
+            ? "This panel (--panel-taste sounds-good) checks order numbers less than gold and likes manners and length more, so it ranks some polite but wrong styles differently from gold, and a reward model learns the panel's ranking, not gold's. Where the reward model ranks a style above gold's order (e.g. polite but wrong order numbers), a policy optimised against it can gain proxy reward while losing gold: reward hacking."
+            : "This panel (--panel-taste gold) weighs the features as gold does, with each rater's own spread, noise, careless raters and position bias.") + "</p></div></div>"
 
         h += ppoSection()
         h += "<h2>Pipeline</h2><table><tr><th>stage</th><th>time</th></tr>"

@@ -54,6 +54,7 @@ struct WorldCommand: ParsableCommand {
         @Option(help: "Raters on the panel.") var raters = 6
         @Option(help: "Share of raters who choose at random.") var carelessShare = 0.15
         @Option(help: "Utility added to whichever response a rater sees first.") var positionBias = 0.1
+        @Option(help: panelTasteHelp) var panelTaste: RaterPanel.Taste = .soundsGood
         @Flag(help: "Pair every two completions of a prompt, not 1–2, 3–4, ….") var allPairs = false
 
         func run() throws {
@@ -68,7 +69,7 @@ struct WorldCommand: ParsableCommand {
             }
             // The demo derives these two seeds the same way, so `rlhf demo --seed S` and
             // `rlhf world label --seed S --all-pairs` on its pairs.jsonl write the same preferences.
-            let panel = RaterPanel(count: raters, carelessShare: carelessShare, positionBias: positionBias, seed: seed)
+            let panel = RaterPanel(count: raters, carelessShare: carelessShare, positionBias: positionBias, taste: panelTaste, seed: seed)
             let prefs = panel.label(triples, seed: seed ^ 0x1ABE1)
             try JSONL.write(prefs, to: URL(fileURLWithPath: out))
             let a = panel.agreement(triples, seed: seed ^ 0xA9)

@@ -157,6 +157,39 @@ final class DemoWorldTests: XCTestCase {
         XCTAssertEqual(taste[.rude]!, taste.values.min()!)
     }
 
+    func testGoldTastePanelRanksStylesAsGoldDoes() {
+        // --panel-taste gold: each rater's weights are gold's scaled by their own factor, so the
+        // attentive raters' mean taste keeps gold's order of the template styles; the same seed
+        // gives the same raters' noise and carelessness as the default panel.
+        let panel = RaterPanel(taste: .gold, seed: 3), soundsGood = RaterPanel(seed: 3)
+        XCTAssertEqual(panel.raters.map(\.temperature), soundsGood.raters.map(\.temperature))
+        XCTAssertEqual(panel.raters.map(\.careless), soundsGood.raters.map(\.careless))
+        XCTAssertEqual(panel.raters.map(\.lengthTaste), [Double](repeating: 0, count: panel.raters.count))
+        var rng = WorldRNG(seed: 11)
+        var taste: [DemoWorld.Style: Double] = [:]
+        for style in DemoWorld.Style.allCases {
+            for _ in 0..<200 {
+                let r = DemoWorld.request(&rng)
+                taste[style, default: 0] += panel.meanUtility(prompt: r.prompt, response: DemoWorld.response(r, style: style, &rng)) / 200
+            }
+        }
+        // Not only on average over styles: the attentive raters' mean weights are gold's, so
+        // their mean utility of any one response is its gold utility, at every seed.
+        for seed in [1, 3] as [UInt64] {
+            let p = RaterPanel(taste: .gold, seed: seed)
+            for style in DemoWorld.Style.allCases {
+                let r = DemoWorld.request(&rng)
+                let response = DemoWorld.response(r, style: style, &rng)
+                XCTAssertEqual(p.meanUtility(prompt: r.prompt, response: response), gold.score(prompt: r.prompt, response: response),
+                               accuracy: 1e-9, "seed \(seed), \(style)")
+            }
+        }
+        let byTaste = DemoWorld.Style.allCases.sorted { taste[$0]! > taste[$1]! }
+        let byGold = DemoWorld.Style.allCases.sorted { meanGold($0) > meanGold($1) }
+        XCTAssertEqual(byTaste, byGold)
+        XCTAssertEqual(byGold, [.helpful, .wrongRemedy, .wrongOrder, .offTopic, .terse, .repetitive, .rude])
+    }
+
     func testPanelPrefersPoliteButWrongOverTerseButRight() {
         // The designed bias: raters do not check numbers, so a polished wrong answer wins.
         let panel = RaterPanel(count: 6, carelessShare: 0, positionBias: 0, seed: 5)
