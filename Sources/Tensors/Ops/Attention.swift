@@ -39,7 +39,9 @@ func attention(_ qkv: Tensor, heads: Int, keyMask: [Float]?, dropMask: Storage?)
     // Softmax probabilities per (batch, head), [T, T], upper triangle zero: kept for backward.
     let probs = Storage(count: b * heads * t * t)
     let pq = qkv.pointer, po = out.pointer, pp = probs.pointer
-    let mask = keyMask
+    // The key mask as a buffer that outlives the parallel loop, read 8 keys at a time.
+    let maskStorage = keyMask.map { m in let st = Storage(count: m.count); m.withUnsafeBufferPointer { st.pointer.update(from: $0.baseAddress!, count: m.count) }; return st }
+    let pmask = maskStorage.map { UnsafePointer($0.pointer) }
     let pm = dropMask?.pointer  // per-probability scale: 0 or 1/(1−p); nil without dropout
     // Each head's products are GEMMs on strided views of qkv (row stride 3C); OpenBLAS runs
     // them single-threaded inside the per-head parallel loop (see BLAS).
@@ -51,20 +53,18 @@ func attention(_ qkv: Tensor, heads: Int, keyMask: [Float]?, dropMask: Storage?)
             let p = pp + bh * t * t
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(t), Int32(hd), scale,
                         q, Int32(c3), k, Int32(c3), 0, p, Int32(t))
+            let keys = pmask.map { $0 + bi * t }
             for ti in 0..<t {
                 let row = p + ti * t
-                var maxv = -Float.infinity
-                for s in 0...ti {
-                    if let mask, mask[bi * t + s] == 0 { row[s] = -Float.infinity } else if row[s] > maxv { maxv = row[s] }
-                }
-                for s in (ti + 1)..<t { row[s] = 0 }
-                _ = normalizeScores(row, ti + 1, max: maxv)
+                _ = normalizeScores(row, ti + 1, max: maskAndMax(row, ti + 1, keys))
+                (row + ti + 1).update(repeating: 0, count: t - ti - 1)
             }
             let w = droppedProbabilities(p, pm.map { $0 + bh * t * t }, count: t * t, scratch: weighted)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(t), Int32(hd), Int32(t), 1,
                         w, Int32(t), v, Int32(c3), 0, po + bi * t * c + h * hd, Int32(c))
         }
     }
+    withExtendedLifetime(maskStorage) {}
     if Tensor.needsGrad(qkv) {
         out.record("attention", [qkv]) { [probs, dropMask] g in
             withExtendedLifetime((probs, dropMask)) {}
@@ -215,19 +215,58 @@ func droppedProbabilities(_ p: UnsafeMutablePointer<Float>, _ mask: UnsafeMutabl
 /// Turns `n` scaled scores (−∞ for hidden keys) into softmax probabilities in place, subtracting
 /// the row maximum `max` for stability. A row with no visible key becomes zeros and returns
 /// false, so a left-padding query outputs zeros rather than NaN.
+///
+/// The exponentials and the scaling run 8 lanes at a time; the sum stays one add at a time, in
+/// order, so the result is the same to the bit as the scalar loop's.
 @inline(__always)
 func normalizeScores(_ row: UnsafeMutablePointer<Float>, _ n: Int, max maxv: Float) -> Bool {
     if maxv == -Float.infinity {
         row.update(repeating: 0, count: n)
         return false
     }
-    var total: Float = 0
-    for s in 0..<n {
-        let e = row[s] == -Float.infinity ? 0 : fastExp(row[s] - maxv)
-        row[s] = e
-        total += e
+    let m = SIMD8<Float>(repeating: maxv)
+    @inline(__always) func exps(_ v: SIMD8<Float>) -> SIMD8<Float> {
+        var e = exp8(v - m)
+        e.replace(with: 0, where: v .== -Float.infinity)
+        return e
     }
-    let inv = 1 / total
-    for s in 0..<n { row[s] *= inv }
+    var s = 0
+    while s + 8 <= n { store8(exps(load8(row + s)), row + s); s += 8 }
+    if s < n {
+        var v = SIMD8<Float>(repeating: -Float.infinity)
+        for j in 0..<(n - s) { v[j] = row[s + j] }
+        let e = exps(v)
+        for j in 0..<(n - s) { row[s + j] = e[j] }
+    }
+    var total: Float = 0
+    for i in 0..<n { total += row[i] }
+    let inv = SIMD8<Float>(repeating: 1 / total)
+    s = 0
+    while s + 8 <= n { store8(load8(row + s) * inv, row + s); s += 8 }
+    while s < n { row[s] *= inv[0]; s += 1 }
     return true
+}
+
+/// Sets the scores of hidden keys (`keys[s] == 0`; none when `keys` is nil) among the first `n`
+/// of `row` to −∞ and returns the largest score left, −∞ if none is. The maximum is exact, so
+/// reading 8 at a time gives the scalar loop's value.
+@inline(__always)
+func maskAndMax(_ row: UnsafeMutablePointer<Float>, _ n: Int, _ keys: UnsafePointer<Float>?) -> Float {
+    var vmax = SIMD8<Float>(repeating: -Float.infinity)
+    var s = 0
+    while s + 8 <= n {
+        var v = load8(row + s)
+        if let keys {
+            v.replace(with: -Float.infinity, where: load8(keys + s) .== 0)
+            store8(v, row + s)
+        }
+        vmax = pointwiseMax(vmax, v)
+        s += 8
+    }
+    var maxv = vmax.max()
+    while s < n {
+        if let keys, keys[s] == 0 { row[s] = -Float.infinity } else if row[s] > maxv { maxv = row[s] }
+        s += 1
+    }
+    return maxv
 }
