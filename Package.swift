@@ -1,10 +1,6 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// Numeric code runs on raw pointers in hot loops; release builds drop the run-time exclusivity
-// checks that otherwise cost up to 17x on optimiser-style loops (see ../shared/design.md).
-// Language mode 5: the numeric core shares buffers across DispatchQueue.concurrentPerform
-// workers by design, which Swift 6's strict checking cannot express without noise.
 // SIMD8<Float> arithmetic compiles to pairs of SSE instructions for the x86-64 baseline, and to
 // single AVX instructions for Haswell (2013) and later. Swift never fuses a * b + c on its own,
 // so values are the same either way.
@@ -14,6 +10,10 @@ let avx2: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
 let avx2: [SwiftSetting] = []
 #endif
 
+// Numeric code runs on raw pointers in hot loops; release builds drop the run-time exclusivity
+// checks that otherwise cost up to 17x on optimiser-style loops (see ../shared/design.md).
+// Language mode 5: the numeric core shares buffers across DispatchQueue.concurrentPerform
+// workers by design, which Swift 6's strict checking cannot express without noise.
 let core: [SwiftSetting] = [
     .swiftLanguageMode(.v5),
     .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),

@@ -55,30 +55,26 @@ public struct RaterPanel {
         let careless = Int((Double(count) * carelessShare).rounded())
         let mean = taste == .gold ? GoldUtility.goldWeights : RaterPanel.panelWeights
         self.taste = taste
-        var drawn = (0..<count).map { i in
-            var w: [KeyPath<GoldUtility.Features, Double>: Double] = [:]
-            // Each weight scaled by a factor in [0.6, 1.4]: people differ in what they value.
-            for k in GoldUtility.featureOrder { if let v = mean[k] { w[k] = v * (0.6 + 0.8 * rng.unit()) } }
-            // Drawn for both tastes, so a seed gives the same raters' spread and noise in both.
-            let length = 0.01 + 0.02 * rng.unit()
-            return Rater(id: "rater-\(i + 1)", weights: w, lengthTaste: taste == .gold ? 0 : length,
-                         temperature: 0.3 + 0.4 * rng.unit(), careless: i >= count - careless, positionBias: positionBias)
+        // Each rater scales every weight by a factor in [0.6, 1.4] (people differ in what they
+        // value), and draws a taste for length and a noise level; drawn in the same order for
+        // both tastes, so a seed gives the same raters' spread, noise and carelessness in both.
+        let draws = (0..<count).map { _ in
+            (factors: Dictionary(uniqueKeysWithValues: GoldUtility.featureOrder.filter { mean[$0] != nil }.map { ($0, 0.6 + 0.8 * rng.unit()) }),
+             length: 0.01 + 0.02 * rng.unit(), temperature: 0.3 + 0.4 * rng.unit())
         }
-        if taste == .gold {
-            // Rescaled so that the attentive raters' mean weight is exactly gold's: with five of
-            // them, the draws alone left seed 1's panel ranking a wrong order number above a
-            // wrong remedy (gold's margin between the two is 0.4), a bias no one chose.
-            let attentive = drawn.filter { !$0.careless }
-            var factor: [KeyPath<GoldUtility.Features, Double>: Double] = [:]
-            for (k, v) in mean where !attentive.isEmpty && v != 0 {
-                factor[k] = v * Double(attentive.count) / attentive.reduce(0) { $0 + $1.weights[k]! }
-            }
-            drawn = drawn.map { r in
-                Rater(id: r.id, weights: r.weights.reduce(into: [:]) { $0[$1.key] = $1.value * (factor[$1.key] ?? 1) },
-                      lengthTaste: 0, temperature: r.temperature, careless: r.careless, positionBias: r.positionBias)
-            }
+        // Gold taste: weights rescaled so the attentive raters' mean is exactly gold's. With five
+        // of them the draws alone left seed 1's panel ranking a wrong order number above a wrong
+        // remedy (gold's margin between the two is 0.4), a bias no one chose.
+        let attentive = draws.prefix(count - careless)
+        var rescale: [KeyPath<GoldUtility.Features, Double>: Double] = [:]
+        if taste == .gold, !attentive.isEmpty {
+            for (k, v) in mean { rescale[k] = v * Double(attentive.count) / attentive.reduce(0) { $0 + v * $1.factors[k]! } }
         }
-        raters = drawn
+        raters = draws.enumerated().map { i, d in
+            Rater(id: "rater-\(i + 1)", weights: d.factors.reduce(into: [:]) { w, kf in w[kf.key] = mean[kf.key]! * kf.value * (rescale[kf.key] ?? 1) },
+                  lengthTaste: taste == .gold ? 0 : d.length, temperature: d.temperature,
+                  careless: i >= count - careless, positionBias: positionBias)
+        }
     }
 
     /// True when `rater` prefers `a` (shown first) over `b`.

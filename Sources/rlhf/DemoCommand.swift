@@ -351,8 +351,7 @@ struct DemoCommand: ParsableCommand {
             // Ties (the same gold, e.g. two answers with every feature right) count half.
             let wins = zip(g, sftGold).filter { $0 > $1 + 1e-9 }.count, losses = zip(g, sftGold).filter { $0 < $1 - 1e-9 }.count
             let words = outs.map { Double($0.split(separator: " ").count) }.reduce(0, +) / Double(max(outs.count, 1))
-            return .init(name: name, gold: g.reduce(0, +) / Double(g.count), winRate: (Double(wins) + Double(g.count - wins - losses) / 2) / Double(g.count),
-                         wins: wins, losses: losses, ties: g.count - wins - losses, kl: kl,
+            return .init(name: name, gold: g.reduce(0, +) / Double(g.count), wins: wins, losses: losses, ties: g.count - wins - losses, kl: kl,
                          proxy: proxy(outs).reduce(0, +) / Double(outs.count), words: words, seconds: seconds(stageName))
         }
         let ppoOut = stage("evaluate ppo") { heldOutResponses(ppo, label: "ppo").map { $0[0] } }

@@ -8,9 +8,10 @@ struct DemoReport {
     struct ModelRow: Encodable {
         let name: String
         let gold: Double
-        let winRate: Double
         /// Held-out prompts where the model's answer is better than SFT's by gold, worse, level.
         let wins: Int, losses: Int, ties: Int
+        /// Share of prompts won, ties counting half.
+        var winRate: Double { (Double(wins) + Double(ties) / 2) / Double(max(wins + losses + ties, 1)) }
         let kl: Double
         let proxy: Double
         let words: Double

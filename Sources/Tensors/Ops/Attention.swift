@@ -39,32 +39,32 @@ func attention(_ qkv: Tensor, heads: Int, keyMask: [Float]?, dropMask: Storage?)
     // Softmax probabilities per (batch, head), [T, T], upper triangle zero: kept for backward.
     let probs = Storage(count: b * heads * t * t)
     let pq = qkv.pointer, po = out.pointer, pp = probs.pointer
-    // The key mask as a buffer that outlives the parallel loop, read 8 keys at a time.
-    let maskStorage = keyMask.map { m in let st = Storage(count: m.count); m.withUnsafeBufferPointer { st.pointer.update(from: $0.baseAddress!, count: m.count) }; return st }
-    let pmask = maskStorage.map { UnsafePointer($0.pointer) }
     let pm = dropMask?.pointer  // per-probability scale: 0 or 1/(1−p); nil without dropout
-    // Each head's products are GEMMs on strided views of qkv (row stride 3C); OpenBLAS runs
-    // them single-threaded inside the per-head parallel loop (see BLAS).
-    Parallel.forRange(b * heads, cost: t * t * hd * 4) { range in
-        let weighted = pm == nil ? nil : Storage(count: t * t)
-        for bh in range {
-            let bi = bh / heads, h = bh % heads
-            let q = pq + bi * t * c3 + h * hd, k = q + c, v = q + 2 * c
-            let p = pp + bh * t * t
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(t), Int32(hd), scale,
-                        q, Int32(c3), k, Int32(c3), 0, p, Int32(t))
-            let keys = pmask.map { $0 + bi * t }
-            for ti in 0..<t {
-                let row = p + ti * t
-                _ = normalizeScores(row, ti + 1, max: maskAndMax(row, ti + 1, keys))
-                (row + ti + 1).update(repeating: 0, count: t - ti - 1)
+    // The key mask read in place, 8 keys at a time.
+    (keyMask ?? []).withUnsafeBufferPointer { maskBuffer in
+        let pmask = keyMask == nil ? nil : maskBuffer.baseAddress
+        // Each head's products are GEMMs on strided views of qkv (row stride 3C); OpenBLAS runs
+        // them single-threaded inside the per-head parallel loop (see BLAS).
+        Parallel.forRange(b * heads, cost: t * t * hd * 4) { range in
+            let weighted = pm == nil ? nil : Storage(count: t * t)
+            for bh in range {
+                let bi = bh / heads, h = bh % heads
+                let q = pq + bi * t * c3 + h * hd, k = q + c, v = q + 2 * c
+                let p = pp + bh * t * t
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(t), Int32(hd), scale,
+                            q, Int32(c3), k, Int32(c3), 0, p, Int32(t))
+                let keys = pmask.map { $0 + bi * t }
+                for ti in 0..<t {
+                    let row = p + ti * t
+                    _ = normalizeScores(row, ti + 1, max: maskAndMax(row, ti + 1, keys))
+                    (row + ti + 1).update(repeating: 0, count: t - ti - 1)
+                }
+                let w = droppedProbabilities(p, pm.map { $0 + bh * t * t }, count: t * t, scratch: weighted)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(t), Int32(hd), Int32(t), 1,
+                            w, Int32(t), v, Int32(c3), 0, po + bi * t * c + h * hd, Int32(c))
             }
-            let w = droppedProbabilities(p, pm.map { $0 + bh * t * t }, count: t * t, scratch: weighted)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(t), Int32(hd), Int32(t), 1,
-                        w, Int32(t), v, Int32(c3), 0, po + bi * t * c + h * hd, Int32(c))
         }
     }
-    withExtendedLifetime(maskStorage) {}
     if Tensor.needsGrad(qkv) {
         out.record("attention", [qkv]) { [probs, dropMask] g in
             withExtendedLifetime((probs, dropMask)) {}
