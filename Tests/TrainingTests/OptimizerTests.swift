@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 import Tensors
 @testable import Training
@@ -23,6 +24,40 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(bv[0], expect(0.1, 1, decay: false), accuracy: 1e-6)
         XCTAssertEqual(bv[1], expect(0.2, -1, decay: false), accuracy: 1e-6)
         XCTAssertEqual(opt.step, 1)
+    }
+
+    /// The 8-lane update split by elements across cores equals the scalar formula bit for bit,
+    /// on sizes that leave a scalar tail and one that spans two of the parallel segments.
+    func testAdamWVectorisedUpdateIsBitIdenticalToScalar() {
+        var rng = RNG(seed: 5)
+        let shapes = [[1], [13], [AdamW.segmentLength + 77], [3, 7]]
+        let params = shapes.enumerated().map { ("p\($0.offset)", Tensor.randn($0.element, std: 1, rng: &rng)) }
+        let unused = Tensor.randn([3, 3], std: 1, rng: &rng)
+        var expected = params.map { $0.1.toArray() }
+        var m = params.map { [Float](repeating: 0, count: $0.1.count) }, v = m
+        let opt = AdamW(parameters: params + [("unused", unused)], hyper: .init(learningRate: 0.01, weightDecay: 0.1))
+        let untouched = unused.toArray()
+        for step in 1...3 {
+            for (_, p) in params { p.grad = Tensor.randn(p.shape, std: 0.3, rng: &rng) }
+            let lr: Float = 0.01 / Float(step)
+            opt.update(learningRate: lr)
+            let b1: Float = 0.9, b2: Float = 0.999, eps: Float = 1e-8
+            let stepSize = lr / (1 - Float(Foundation.pow(Double(b1), Double(step))))
+            let invSqrtC2 = 1 / (1 - Float(Foundation.pow(Double(b2), Double(step)))).squareRoot()
+            let decay: Float = 1 - lr * 0.1
+            for (k, (_, p)) in params.enumerated() {
+                let g = p.grad!.toArray()
+                for j in g.indices {
+                    m[k][j] = b1 * m[k][j] + (1 - b1) * g[j]
+                    v[k][j] = b2 * v[k][j] + (1 - b2) * g[j] * g[j]
+                    // Only matrices take weight decay.
+                    let shrunk = p.rank >= 2 ? expected[k][j] * decay : expected[k][j]
+                    expected[k][j] = shrunk - stepSize * m[k][j] / ((v[k][j].squareRoot() * invSqrtC2) + eps)
+                }
+                XCTAssertEqual(p.toArray(), expected[k], "step \(step), shape \(shapes[k])")
+            }
+        }
+        XCTAssertEqual(unused.toArray(), untouched, "a parameter without a gradient is left unchanged")
     }
 
     func testClipGradientNorm() {
