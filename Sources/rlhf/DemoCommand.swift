@@ -22,7 +22,9 @@ struct DemoCommand: ParsableCommand {
         every model on held-out prompts by the hidden gold utility. Writes one run folder with \
         every stage's model and metrics, samples.jsonl, summary.json and a self-contained \
         report.html. On two or more cores the RL stages run two at a time, one core each: that \
-        finishes sooner and gives the same models as running them in turn (RLHF_THREADS=1).
+        finishes sooner and gives the same models as running them in turn (RLHF_THREADS=1). \
+        A stopped or interrupted run continues with --out DIR --resume and ends with the models \
+        and numbers of an uninterrupted one.
         """)
 
     @Option(help: "Run folder (default runs/<timestamp>).") var out: String?
@@ -44,11 +46,41 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Pairs per reward-model step (default: 16 prompts' pairs, 16·K(K−1)/2).") var rmBatchSize: Int?
     @Option(name: .customLong("base"), help: "Start from this pretrained model folder (config.json, model.safetensors, tokenizer files; for example an earlier demo's base/ at the same seed) instead of pretraining one. Its tokenizer is used by every stage.")
     var baseModel: String?
+    @Flag(help: "Continue the run in --out where it stopped, with the flags saved in its run_config.json: finished stages are loaded from the run folder, an interrupted pretraining, SFT, PPO, GRPO, RLOO or DPO continues from its last checkpoint, and an interrupted reward model starts again. The models and numbers are those of an uninterrupted run.")
+    var resume = false
+    @Option(help: "Stop after this stage (pretrain, sft, pairs, reward) and leave the run to be continued with --resume.")
+    var stopAfter: StopPoint?
+
+    /// Where `--stop-after` may end a run: after any stage that runs alone.
+    enum StopPoint: String, ExpressibleByArgument, CaseIterable { case pretrain, sft, pairs, reward }
+
+    /// The flags that decide a run's results, saved as its `run_config.json` so that `--resume`
+    /// continues with exactly them.
+    struct Settings: Codable, Equatable {
+        var seed: UInt64, quick: Bool, bestOf: Int, klCoef: Double, verifierWeight: Double, klFreeRun: Bool, alternatives: Bool
+        var preferenceSamples: Int, panelTaste: String, rmEpochs: Int?, rmBatchSize: Int?, base: String?
+
+        init(_ c: DemoCommand) {
+            seed = c.seed; quick = c.quick; bestOf = c.bestOf; klCoef = c.klCoef; verifierWeight = c.verifierWeight
+            klFreeRun = c.klFreeRun; alternatives = c.alternatives; preferenceSamples = c.preferenceSamples
+            panelTaste = c.panelTaste.rawValue; rmEpochs = c.rmEpochs; rmBatchSize = c.rmBatchSize; base = c.baseModel
+        }
+
+        func apply(to c: inout DemoCommand, from url: URL) throws {
+            guard let taste = RaterPanel.Taste(rawValue: panelTaste) else {
+                throw RLHFError.invalidFile(path: url.path, message: "panelTaste \"\(panelTaste)\" is not one of \(RaterPanel.Taste.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            c.seed = seed; c.quick = quick; c.bestOf = bestOf; c.klCoef = klCoef; c.verifierWeight = verifierWeight
+            c.klFreeRun = klFreeRun; c.alternatives = alternatives; c.preferenceSamples = preferenceSamples
+            c.panelTaste = taste; c.rmEpochs = rmEpochs; c.rmBatchSize = rmBatchSize; c.baseModel = base
+        }
+    }
 
     func validate() throws {
         guard preferenceSamples >= 2 else { throw ValidationError("--preference-samples must be at least 2 (a pair), found \(preferenceSamples)") }
         if let rmEpochs, rmEpochs < 1 { throw ValidationError("--rm-epochs must be at least 1, found \(rmEpochs)") }
         if let rmBatchSize, rmBatchSize < 1 { throw ValidationError("--rm-batch-size must be at least 1, found \(rmBatchSize)") }
+        if resume && out == nil { throw ValidationError("--resume needs --out, the run folder to continue") }
     }
 
     struct Budget {
@@ -62,26 +94,57 @@ struct DemoCommand: ParsableCommand {
     }
 
     func run() throws {
+        guard resume, let out else { return try runStages(resuming: false) }
+        let url = URL(fileURLWithPath: out).appendingPathComponent("run_config.json")
+        var resumed = self
+        try runConfiguration(Settings(self), in: URL(fileURLWithPath: out), resume: true).apply(to: &resumed, from: url)
+        try resumed.runStages(resuming: true)
+    }
+
+    func runStages(resuming: Bool) throws {
         let budget = quick ? Budget(pretrainDocs: 1_500, pretrainSteps: 40, sftSteps: 20, pairPrompts: 96, rmEpochs: 1, evalPrompts: 32, ppoSteps: 3, ppoBatch: 16) : Budget()
         let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "-")
         let runURL = URL(fileURLWithPath: out ?? "runs/\(stamp)")
         try FileManager.default.createDirectory(at: runURL, withIntermediateDirectories: true)
+        if !resuming { _ = try runConfiguration(Settings(self), in: runURL, resume: false) }
+        let log = try StageLog(runURL.appendingPathComponent("stages.json"), resuming: resuming)
         var report = DemoReport(seed: seed, quick: quick)
         report.panelTaste = panelTaste
         let start = Date()
-        func stage<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
+        /// Runs one stage, timed, and records it as finished. With `--resume`, a stage the log
+        /// lists as finished keeps its first run's time (`done` tells the body to load it).
+        func stage<T>(_ name: String, _ body: (_ done: Bool) throws -> T) throws -> T {
+            let done = resuming ? log.seconds(name) : nil
+            note("── \(name)" + (done == nil ? "" : " (finished before: loaded from the run folder)"))
+            let t0 = Date()
+            let r = try body(done != nil)
+            let seconds = done ?? Date().timeIntervalSince(t0)
+            report.stages.append((name, seconds))
+            try log.record(name, seconds)
+            return r
+        }
+        /// Runs one step that is cheap and always run again on `--resume` (it is not logged).
+        func timed<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
             note("── \(name)")
             let t0 = Date()
             let r = try body()
             report.stages.append((name, Date().timeIntervalSince(t0)))
             return r
         }
+        func stopping(after point: StopPoint) -> Bool {
+            guard stopAfter == point else { return false }
+            note("stopped after \(point.rawValue); continue with: rlhf demo --out \(runURL.path) --resume")
+            return true
+        }
+        func hasCheckpoint(_ dir: URL) -> Bool {
+            FileManager.default.fileExists(atPath: dir.appendingPathComponent(TrainingCheckpoint.folderName).path)
+        }
 
         // 1. The world.
         var sizes = DemoWorld.Sizes()
         sizes.pretrain = budget.pretrainDocs; sizes.evalPrompts = budget.evalPrompts
         sizes.notices = budget.pretrainDocs / 4
-        let world = stage("world") { DemoWorld.generate(seed: seed, sizes: sizes) }
+        let world = timed("world") { DemoWorld.generate(seed: seed, sizes: sizes) }
         let worldDir = runURL.appendingPathComponent("world")
         try JSONL.write(world.pretrain, to: worldDir.appendingPathComponent("pretrain.jsonl"))
         try JSONL.write(world.sft, to: worldDir.appendingPathComponent("sft.jsonl"))
@@ -90,8 +153,9 @@ struct DemoCommand: ParsableCommand {
 
         // 2. Pretraining: tokenizer, then a tiny GPT-2 on the mixed-quality corpus.
         let baseDir = runURL.appendingPathComponent("base")
-        let (base, tok) = try stage("pretrain") { () -> (GPT2, BPETokenizer) in
+        let (base, tok) = try stage("pretrain") { done -> (GPT2, BPETokenizer) in
             if let given = baseModel { return try loadBase(given, into: baseDir, corpus: world.pretrain.map(\.text), report: &report) }
+            if done { return try loadBase(baseDir.path, into: baseDir, corpus: world.pretrain.map(\.text), report: &report) }
             let texts = world.pretrain.map(\.text)
             let tok = try BPETokenizer.train(texts: Array(texts.prefix(4000)), vocabSize: 1024, specialTokens: ["<|endoftext|>", "<|pad|>"], padToken: "<|pad|>")
             var c = try GPT2Config.preset("tiny", vocabSize: tok.vocabSize, context: 128)
@@ -106,7 +170,8 @@ struct DemoCommand: ParsableCommand {
             // at this model size that is 1.18× as fast as one batch of 16 on both cores.
             cfg.steps = budget.pretrainSteps; cfg.batchSize = 8; cfg.gradientAccumulation = 2; cfg.contextLength = 128; cfg.learningRate = 2e-3
             cfg.warmupSteps = min(50, budget.pretrainSteps / 5); cfg.evalEvery = max(budget.pretrainSteps / 6, 1)
-            cfg.checkpointEvery = budget.pretrainSteps; cfg.seed = seed
+            // Eight checkpoints: an interrupted run loses at most an eighth of pretraining.
+            cfg.checkpointEvery = max(budget.pretrainSteps / 8, 1); cfg.seed = seed
             var windows: [[Int32]] = []
             var i = 0
             while i + 129 <= held && windows.count < 32 { windows.append(Array(stream[i..<i + 129])); i += 128 }
@@ -116,12 +181,17 @@ struct DemoCommand: ParsableCommand {
                                                runDirectory: baseDir)
             trainer.label = "pretrain"
             trainer.lanes = 2
+            if resuming && hasCheckpoint(baseDir) {
+                try trainer.resume()
+                note("pretrain: resumed at step \(trainer.step) of \(cfg.steps)")
+            }
             try trainer.train()
             try model.save(to: baseDir, tokenizer: tok)
             report.pretrainUnigram = unigramEntropy(stream, vocab: tok.vocabSize)
             return (model, tok)
         }
         report.pretrainMetrics = Metrics.read(baseDir.appendingPathComponent("metrics.jsonl"))
+        if stopping(after: .pretrain) { return }
 
         // 3. Supervised fine-tuning on the (imperfect) demonstrations, 250 steps: the base model
         // already copies the order number (the notices in its corpus), and 1000 steps, tried
@@ -129,12 +199,14 @@ struct DemoCommand: ParsableCommand {
         let sftDir = runURL.appendingPathComponent("sft")
         let sft = GPT2(config: base.config)
         sft.copyWeights(from: base)
-        _ = try stage("sft") {
-            try SFT.run(model: sft, tokenizer: tok, records: world.sft, steps: budget.sftSteps, batchSize: 8, gradAccum: 2, lanes: 2, lr: 5e-4, warmup: 10,
-                        weightDecay: 0, evalEvery: max(budget.sftSteps / 5, 1), checkpointEvery: budget.sftSteps, evalFraction: 0.05,
-                        seed: seed, out: sftDir, resume: false)
+        try stage("sft") { done in
+            if done { return sft.copyWeights(from: try GPT2.load(directory: sftDir)) }
+            _ = try SFT.run(model: sft, tokenizer: tok, records: world.sft, steps: budget.sftSteps, batchSize: 8, gradAccum: 2, lanes: 2, lr: 5e-4, warmup: 10,
+                            weightDecay: 0, evalEvery: max(budget.sftSteps / 5, 1), checkpointEvery: max(budget.sftSteps / 5, 1), evalFraction: 0.05,
+                            seed: seed, out: sftDir, resume: resuming && hasCheckpoint(sftDir))
         }
         report.sftMetrics = Metrics.read(sftDir.appendingPathComponent("metrics.jsonl"))
+        if stopping(after: .sft) { return }
 
         // 4–5. K SFT responses per prompt, every two of them compared by the simulated panel
         // (InstructGPT's K-wise comparisons). The reward model scores each response once per
@@ -147,14 +219,18 @@ struct DemoCommand: ParsableCommand {
         // a step: 12.4 under at seed 2.
         var rng = RNG(seed: seed, stream: 5)
         let pairPrompts = Array(world.prompts.prefix(budget.pairPrompts).map(\.prompt))
-        let pairs = stage("sample pairs") {
-            Sampling.sample(sft, tok, prompts: pairPrompts, n: preferenceSamples, maxNewTokens: 64, temperature: 1.0, batchSize: 32, rng: &rng)
+        let pairsURL = runURL.appendingPathComponent("pairs.jsonl")
+        let sampled = try stage("sample pairs") { done -> [SampleRecord] in
+            if done { return try JSONL.read(SampleRecord.self, from: pairsURL) }
+            let pairs = Sampling.sample(sft, tok, prompts: pairPrompts, n: preferenceSamples, maxNewTokens: 64, temperature: 1.0, batchSize: 32, rng: &rng)
+            let sampled = zip(pairPrompts, pairs).map { SampleRecord(prompt: $0, completions: $1) }
+            try JSONL.write(sampled, to: pairsURL)
+            return sampled
         }
-        let sampled = zip(pairPrompts, pairs).map { SampleRecord(prompt: $0, completions: $1) }
-        try JSONL.write(sampled, to: runURL.appendingPathComponent("pairs.jsonl"))
+        if stopping(after: .pairs) { return }
         let panel = RaterPanel(taste: panelTaste, seed: seed)
         let triples = sampled.flatMap { r in r.pairs(all: true).map { (prompt: r.prompt, a: $0.0, b: $0.1) } }
-        let prefs = stage("label (simulated panel)") { panel.label(triples, seed: seed ^ 0x1ABE1) }
+        let prefs = timed("label (simulated panel)") { panel.label(triples, seed: seed ^ 0x1ABE1) }
         // DPO trains on the first pair of each prompt only (responses 1 and 2), so its data and
         // time do not grow with K: on all 6 pairs of K = 4 its epoch would take six times as
         // long. The panel skips identical pairs, so its lines are matched back to their pairs.
@@ -181,9 +257,10 @@ struct DemoCommand: ParsableCommand {
         }
         let rmDir = runURL.appendingPathComponent("reward")
         var heldOutPrefs: [PreferenceRecord] = []
-        let rmResult = try stage("reward model") {
-            try RewardStage.run(base: sft, tokenizer: tok, records: prefs, epochs: rmEpochs ?? budget.rmEpochs, batchSize: rmBatchSize ?? 16 * pairsPerPrompt, lr: 3e-4,
-                                evalFraction: 0.15, seed: seed, useMargins: false, out: rmDir) { epoch, acc, _ in
+        let rmResult = try stage("reward model") { done in
+            if done { return try RewardStage.load(rmDir, records: prefs, evalFraction: 0.15, seed: seed, epochs: &report.rmEpochs) }
+            return try RewardStage.run(base: sft, tokenizer: tok, records: prefs, epochs: rmEpochs ?? budget.rmEpochs, batchSize: rmBatchSize ?? 16 * pairsPerPrompt, lr: 3e-4,
+                                       evalFraction: 0.15, seed: seed, useMargins: false, out: rmDir) { epoch, acc, _ in
                 report.rmEpochs.append((epoch, acc, .nan))
             }
         }
@@ -195,6 +272,7 @@ struct DemoCommand: ParsableCommand {
         report.rmMetrics = Metrics.read(rmDir.appendingPathComponent("metrics.jsonl"))
         note(String(format: "reward model: held-out accuracy %.3f vs panel labels, %.3f vs gold (panel ceiling %.3f)",
                     rmResult.accuracy, report.rmAccuracyGold, report.panel!.withGold))
+        if stopping(after: .reward) { return }
 
         // Style ranking by gold and by the learned reward.
         var wrng = WorldRNG(seed: seed ^ 0x57)
@@ -240,11 +318,17 @@ struct DemoCommand: ParsableCommand {
             let verifier = verifierWeight > 0 ? try PPOStage.rewardFunctions(["order_number:\(verifierWeight)"]) : []
             let dir = runURL.appendingPathComponent(name)
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            try? FileManager.default.removeItem(at: dir.appendingPathComponent("metrics.jsonl"))
+            let continuing = resuming && hasCheckpoint(dir)
+            if !continuing { try? FileManager.default.removeItem(at: dir.appendingPathComponent("metrics.jsonl")) }
             let trainer = try PPOTrainer(policy: policy, rewardModel: rm, tokenizer: tok, rewardTokenizer: nil,
                                          prompts: world.prompts.map(\.prompt), rewardFunctions: verifier,
                                          monitors: try PPOStage.rewardFunctions(["gold"]), config: c, runDirectory: dir)
             trainer.label = name
+            // A finished run's last checkpoint is its final step: train() then has nothing left.
+            if continuing {
+                try trainer.resume()
+                note("\(name): resumed at step \(trainer.step) of \(c.steps)")
+            }
             try PPOStage.run(trainer)
             return (policy, .init(name: name, beta: beta, estimator: estimator, metrics: Metrics.read(dir.appendingPathComponent("metrics.jsonl")),
                                   timeSplit: trainer.timeSplit))
@@ -261,7 +345,7 @@ struct DemoCommand: ParsableCommand {
             let (train, held) = splitHeldOut(firstPairPrefs, fraction: 0.1, seed: seed)
             let dir = runURL.appendingPathComponent("dpo")
             let trainer = try DPOStage.make(policy: policy, reference: sft, tokenizer: tok, train: train, heldOut: held,
-                                            config: c, out: dir, resume: false)
+                                            config: c, out: dir, resume: resuming && hasCheckpoint(dir))
             try trainer.train()
             try trainer.saveFinal()
             return policy
@@ -282,9 +366,9 @@ struct DemoCommand: ParsableCommand {
         }
         var baseOut: [String] = [], sftOut: [String] = [], bonCandidates: [[String]] = []
         func sampleReferences() {
-            baseOut = stage("evaluate base") { heldOutResponses(base, label: "base").map { $0[0] } }
-            sftOut = stage("evaluate sft") { heldOutResponses(sft, label: "sft").map { $0[0] } }
-            bonCandidates = stage("best-of-\(bestOf)") { heldOutResponses(sft, n: bestOf, stream: 7, label: "best-of-\(bestOf)") }
+            baseOut = timed("evaluate base") { heldOutResponses(base, label: "base").map { $0[0] } }
+            sftOut = timed("evaluate sft") { heldOutResponses(sft, label: "sft").map { $0[0] } }
+            bonCandidates = timed("best-of-\(bestOf)") { heldOutResponses(sft, n: bestOf, stream: 7, label: "best-of-\(bestOf)") }
         }
 
         // The RL stages are independent (each starts from SFT and owns its seed), so they run two
@@ -307,8 +391,11 @@ struct DemoCommand: ParsableCommand {
              + (Parallel.workers >= 2 ? " (two at a time, one core each)" : ""))
         try Parallel.jobs(jobs.indices.map { i in {
             let t0 = Date()
+            let finishedBefore = resuming ? log.seconds(jobs[i].stage) : nil
             let (model, run) = try jobs[i].run()
-            lock.lock(); results[i] = (model, run, Date().timeIntervalSince(t0)); lock.unlock()
+            let seconds = finishedBefore ?? Date().timeIntervalSince(t0)
+            try log.record(jobs[i].stage, seconds)
+            lock.lock(); results[i] = (model, run, seconds); lock.unlock()
         } } + [sampleReferences])
         for (job, r) in zip(jobs, results) {
             report.stages.append((job.stage, r!.seconds))
@@ -354,9 +441,9 @@ struct DemoCommand: ParsableCommand {
             return .init(name: name, gold: g.reduce(0, +) / Double(g.count), wins: wins, losses: losses, ties: g.count - wins - losses, kl: kl,
                          proxy: proxy(outs).reduce(0, +) / Double(outs.count), words: words, seconds: seconds(stageName))
         }
-        let ppoOut = stage("evaluate ppo") { heldOutResponses(ppo, label: "ppo").map { $0[0] } }
-        let freeOut = ppoFree.map { m in stage("evaluate ppo (β=0)") { heldOutResponses(m, label: "ppo β=0").map { $0[0] } } }
-        let altOut = alternativeModels.map { a in stage("evaluate \(a.name)") { heldOutResponses(a.model, label: a.name).map { $0[0] } } }
+        let ppoOut = timed("evaluate ppo") { heldOutResponses(ppo, label: "ppo").map { $0[0] } }
+        let freeOut = ppoFree.map { m in timed("evaluate ppo (β=0)") { heldOutResponses(m, label: "ppo β=0").map { $0[0] } } }
+        let altOut = alternativeModels.map { a in timed("evaluate \(a.name)") { heldOutResponses(a.model, label: a.name).map { $0[0] } } }
         report.models = [
             summary("base", baseOut, kl: klFromSFT(base, baseOut), stage: "pretrain"),
             summary("sft", sftOut, kl: 0, stage: "sft"),

@@ -77,6 +77,22 @@ enum RewardStage {
         try rm.save(to: out, tokenizer: tok)
         return (rm, acc, loss, heldOut)
     }
+
+    /// A reward model `run` finished before, read back from `out` for `rlhf demo --resume`: the
+    /// model, the same held-out split, and the held-out accuracy and loss of each epoch from its
+    /// `metrics.jsonl` (appended to `epochs` as `(epoch, accuracy, .nan)`, as `run`'s callback does).
+    static func load(_ out: URL, records: [PreferenceRecord], evalFraction: Double, seed: UInt64,
+                     epochs: inout [(Int, Double, Double)]) throws -> (model: RewardModel, accuracy: Double, loss: Double, heldOut: [PreferenceRecord]) {
+        let rm = try RewardModel.load(directory: out)
+        let (_, heldOut) = splitHeldOut(records, groupedBy: \.prompt, fraction: evalFraction, seed: seed)
+        let metricsURL = out.appendingPathComponent("metrics.jsonl")
+        let rows = Metrics.read(metricsURL).filter { $0["epoch"] != nil && $0["eval_accuracy"] != nil }
+        guard let last = rows.last else {
+            throw RLHFError.invalidFile(path: metricsURL.path, message: "no line with \"epoch\" and \"eval_accuracy\": the reward model's run did not finish an epoch")
+        }
+        for r in rows { epochs.append((Int(r["epoch"]!), r["eval_accuracy"]!, .nan)) }
+        return (rm, last["eval_accuracy"]!, last["eval_loss"] ?? .nan, heldOut)
+    }
 }
 
 struct ScoreCommand: ParsableCommand {

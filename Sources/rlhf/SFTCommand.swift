@@ -70,7 +70,10 @@ enum SFT {
             evalBatches: SFTData.evalBatches(evalSet, batchSize: batchSize, contextLength: context, padID: pad), runDirectory: out)
         trainer.label = "sft"
         trainer.lanes = lanes
-        if resume { try trainer.resume() }
+        if resume {
+            try trainer.resume()
+            note("sft: resumed at step \(trainer.step) of \(steps)")
+        }
         try trainer.train()
         try model.save(to: out, tokenizer: tok)
         return trainer.lastEvalLoss
