@@ -46,7 +46,7 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Pairs per reward-model step (default: 16 prompts' pairs, 16·K(K−1)/2).") var rmBatchSize: Int?
     @Option(name: .customLong("base"), help: "Start from this pretrained model folder (config.json, model.safetensors, tokenizer files; for example an earlier demo's base/ at the same seed) instead of pretraining one. Its tokenizer is used by every stage.")
     var baseModel: String?
-    @Flag(help: "Continue the run in --out where it stopped, with the flags saved in its run_config.json: finished stages are loaded from the run folder, an interrupted pretraining, SFT, PPO, GRPO, RLOO or DPO continues from its last checkpoint, and an interrupted reward model starts again. The models and numbers are those of an uninterrupted run.")
+    @Flag(help: "Continue the run in --out where it stopped, with the flags saved in its run_config.json: finished stages are loaded from the run folder, an interrupted pretraining, SFT, PPO, GRPO, RLOO or DPO continues from its last checkpoint, and an interrupted reward model starts again. Other flags given with it are ignored. The models and numbers are those of an uninterrupted run; an interrupted stage's time counts from the resume.")
     var resume = false
     @Option(help: "Stop after this stage (pretrain, sft, pairs, reward) and leave the run to be continued with --resume.")
     var stopAfter: StopPoint?
@@ -63,7 +63,9 @@ struct DemoCommand: ParsableCommand {
         init(_ c: DemoCommand) {
             seed = c.seed; quick = c.quick; bestOf = c.bestOf; klCoef = c.klCoef; verifierWeight = c.verifierWeight
             klFreeRun = c.klFreeRun; alternatives = c.alternatives; preferenceSamples = c.preferenceSamples
-            panelTaste = c.panelTaste.rawValue; rmEpochs = c.rmEpochs; rmBatchSize = c.rmBatchSize; base = c.baseModel
+            panelTaste = c.panelTaste.rawValue; rmEpochs = c.rmEpochs; rmBatchSize = c.rmBatchSize
+            // Absolute, so that --resume from another working directory finds it.
+            base = c.baseModel.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         }
 
         func apply(to c: inout DemoCommand, from url: URL) throws {
@@ -97,7 +99,14 @@ struct DemoCommand: ParsableCommand {
         guard resume, let out else { return try runStages(resuming: false) }
         let url = URL(fileURLWithPath: out).appendingPathComponent("run_config.json")
         var resumed = self
-        try runConfiguration(Settings(self), in: URL(fileURLWithPath: out), resume: true).apply(to: &resumed, from: url)
+        let saved = try runConfiguration(Settings(self), in: URL(fileURLWithPath: out), resume: true)
+        // Flags that differ from both the defaults and the saved run were given on purpose:
+        // say they are not used rather than let a run quietly ignore them.
+        let given = Settings(self)
+        if given != saved, let defaults = try? DemoCommand.parse([]), given != Settings(defaults) {
+            note("warning: flags given with --resume are ignored; the run continues with those in \(url.path)")
+        }
+        try saved.apply(to: &resumed, from: url)
         try resumed.runStages(resuming: true)
     }
 
@@ -105,6 +114,13 @@ struct DemoCommand: ParsableCommand {
         let budget = quick ? Budget(pretrainDocs: 1_500, pretrainSteps: 40, sftSteps: 20, pairPrompts: 96, rmEpochs: 1, evalPrompts: 32, ppoSteps: 3, ppoBatch: 16) : Budget()
         let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "-")
         let runURL = URL(fileURLWithPath: out ?? "runs/\(stamp)")
+        if !resuming {
+            // A fresh run in a folder that holds another would mix the two on --resume (its
+            // stages.json and checkpoints), and overwrite it: refuse, and lose nothing.
+            for marker in ["run_config.json", "stages.json"] where FileManager.default.fileExists(atPath: runURL.appendingPathComponent(marker).path) {
+                throw RLHFError.invalidArgument("\(runURL.path) already holds a demo run (\(marker)); continue it with --resume, or give another --out")
+            }
+        }
         try FileManager.default.createDirectory(at: runURL, withIntermediateDirectories: true)
         if !resuming { _ = try runConfiguration(Settings(self), in: runURL, resume: false) }
         let log = try StageLog(runURL.appendingPathComponent("stages.json"), resuming: resuming)
@@ -154,8 +170,9 @@ struct DemoCommand: ParsableCommand {
         // 2. Pretraining: tokenizer, then a tiny GPT-2 on the mixed-quality corpus.
         let baseDir = runURL.appendingPathComponent("base")
         let (base, tok) = try stage("pretrain") { done -> (GPT2, BPETokenizer) in
-            if let given = baseModel { return try loadBase(given, into: baseDir, corpus: world.pretrain.map(\.text), report: &report) }
+            // A finished stage is read from the run's own base/, even when it began from --base.
             if done { return try loadBase(baseDir.path, into: baseDir, corpus: world.pretrain.map(\.text), report: &report) }
+            if let given = baseModel { return try loadBase(given, into: baseDir, corpus: world.pretrain.map(\.text), report: &report) }
             let texts = world.pretrain.map(\.text)
             let tok = try BPETokenizer.train(texts: Array(texts.prefix(4000)), vocabSize: 1024, specialTokens: ["<|endoftext|>", "<|pad|>"], padToken: "<|pad|>")
             var c = try GPT2Config.preset("tiny", vocabSize: tok.vocabSize, context: 128)
@@ -184,6 +201,9 @@ struct DemoCommand: ParsableCommand {
             if resuming && hasCheckpoint(baseDir) {
                 try trainer.resume()
                 note("pretrain: resumed at step \(trainer.step) of \(cfg.steps)")
+            } else {
+                // From step 1: an interrupted attempt's lines would otherwise come twice.
+                try? FileManager.default.removeItem(at: baseDir.appendingPathComponent("metrics.jsonl"))
             }
             try trainer.train()
             try model.save(to: baseDir, tokenizer: tok)
@@ -201,9 +221,11 @@ struct DemoCommand: ParsableCommand {
         sft.copyWeights(from: base)
         try stage("sft") { done in
             if done { return sft.copyWeights(from: try GPT2.load(directory: sftDir)) }
+            let continuing = resuming && hasCheckpoint(sftDir)
+            if !continuing { try? FileManager.default.removeItem(at: sftDir.appendingPathComponent("metrics.jsonl")) }
             _ = try SFT.run(model: sft, tokenizer: tok, records: world.sft, steps: budget.sftSteps, batchSize: 8, gradAccum: 2, lanes: 2, lr: 5e-4, warmup: 10,
                             weightDecay: 0, evalEvery: max(budget.sftSteps / 5, 1), checkpointEvery: max(budget.sftSteps / 5, 1), evalFraction: 0.05,
-                            seed: seed, out: sftDir, resume: resuming && hasCheckpoint(sftDir))
+                            seed: seed, out: sftDir, resume: continuing)
         }
         report.sftMetrics = Metrics.read(sftDir.appendingPathComponent("metrics.jsonl"))
         if stopping(after: .sft) { return }
@@ -341,7 +363,7 @@ struct DemoCommand: ParsableCommand {
             policy.copyWeights(from: sft)
             var c = DPOTrainer.Config()
             c.beta = 0.1; c.epochs = 1; c.batchSize = 16; c.learningRate = 1e-4; c.seed = seed
-            c.evalEvery = max(firstPairPrefs.count / 16 / 6, 1); c.checkpointEvery = max(firstPairPrefs.count / 16, 1); c.klPrompts = 32
+            c.evalEvery = max(firstPairPrefs.count / 16 / 6, 1); c.checkpointEvery = max(firstPairPrefs.count / 16 / 4, 1); c.klPrompts = 32
             let (train, held) = splitHeldOut(firstPairPrefs, fraction: 0.1, seed: seed)
             let dir = runURL.appendingPathComponent("dpo")
             let trainer = try DPOStage.make(policy: policy, reference: sft, tokenizer: tok, train: train, heldOut: held,
@@ -353,7 +375,7 @@ struct DemoCommand: ParsableCommand {
 
         // 8 (first half). Held-out samples of base and SFT, and best-of-N's candidates from SFT:
         // they need neither RL model, so they go into the queue below as one more job. This job
-        // is the only one that touches `report` (through `stage`) while the lanes run.
+        // is the only one that touches `report` (through `timed`) while the lanes run.
         //
         // Every model's held-out responses come from a fresh generator on one stream, so each
         // model's evaluation depends on that model alone. When they drew on one generator in

@@ -176,7 +176,8 @@ public func cachedSelfAttention(_ qkv: Tensor, heads: Int, cache: KVCache, layer
     }
     let out = Tensor(uninitialized: [b, tn, c])
     let po = out.pointer
-    // The key mask read in place.
+    // The key mask read in place: an optional array's subscript in the per-key loop costs a
+    // check and a bounds test per key.
     (keyMask ?? []).withUnsafeBufferPointer { maskBuffer in
         let mask = keyMask == nil ? nil : maskBuffer.baseAddress
         Parallel.forRange(b * heads, cost: tn * (past + tn) * hd * 2) { range in
