@@ -76,8 +76,12 @@ public enum BLAS {
             return
         }
         // Why a product's values never depend on the core count, block by block:
-        // - Few rows (the C kernel, or SGEMV for one row) split by columns of C: each column is
-        //   one dot product per row, computed the same way wherever the block starts (tested).
+        // - Few rows (the C kernel) split by columns of C: each column is one dot product per
+        //   row, computed the same way wherever the block starts (tested). SGEMV, used for one
+        //   row only without the kernel (RLHF_SKINNY=0, or A transposed), is not so on AVX2:
+        //   there a column split of 1×3001×769 changed the last bits (2026-12-04). That is also
+        //   why one-row products stay on the kernel although OpenBLAS's SGEMV was faster there
+        //   (batch-1 generation at 124M: 50.5–52.9 against 42–48 tokens/s).
         // - Otherwise OpenBLAS's SGEMM, split by rows of C, with every block starting at a multiple
         //   of 24 rows. Its AVX2 kernels compute the last few rows and columns of a block with
         //   other instructions than full tiles (its AVX-512 kernels do not), so on a 2-core EPYC
