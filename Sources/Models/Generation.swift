@@ -69,6 +69,10 @@ extension GPT2 {
         var result = Generation(tokens: Array(repeating: [], count: b), logProbs: Array(repeating: [], count: b),
                                 finished: Array(repeating: false, count: b))
         let v = config.vocabSize
+        // sampleToken's weights, one buffer for the whole call: per token and row it would be a
+        // 200 KB heap allocation at GPT-2's vocabulary.
+        let weights = UnsafeMutablePointer<Float>.allocate(capacity: v)
+        defer { weights.deallocate() }
         for _ in 0..<options.maxNewTokens {
             let last = withNoGrad { hidden.gatherRows(lastRows) }
             let logits = withNoGrad { self.logits(last) }
@@ -76,7 +80,7 @@ extension GPT2 {
             for i in 0..<b {
                 let row = logits.pointer + i * v
                 if result.finished[i] { next[i] = options.eosTokenID ?? 0; continue }
-                let (token, logProb) = sampleToken(row, v, options, &rng)
+                let (token, logProb) = sampleToken(row, v, options, &rng, weights: weights)
                 next[i] = token
                 result.tokens[i].append(token)
                 result.logProbs[i].append(logProb)
@@ -94,7 +98,9 @@ extension GPT2 {
 
 /// Picks one token from a row of logits and returns it with its log-probability under
 /// softmax(logits / temperature) (before any top-k/top-p truncation).
-func sampleToken(_ row: UnsafeMutablePointer<Float>, _ v: Int, _ o: SamplingOptions, _ rng: inout RNG) -> (Int32, Float) {
+/// `weights` is scratch room for `v` floats.
+func sampleToken(_ row: UnsafeMutablePointer<Float>, _ v: Int, _ o: SamplingOptions, _ rng: inout RNG,
+                 weights w: UnsafeMutablePointer<Float>) -> (Int32, Float) {
     let invT = 1 / max(o.temperature, 1e-6)
     var maxv = -Float.infinity, argmax = 0
     for j in 0..<v where row[j] > maxv { maxv = row[j]; argmax = j }
@@ -102,52 +108,49 @@ func sampleToken(_ row: UnsafeMutablePointer<Float>, _ v: Int, _ o: SamplingOpti
     // exp8 works lane by lane, so each weight is the one a single-value call gives, and the
     // sums below add them one at a time in order, as before. (Taken one value at a time, and
     // twice, they were 13% of generating with the demo's model.)
-    return withUnsafeTemporaryAllocation(of: Float.self, capacity: v) { weights in
-        let w = weights.baseAddress!
-        let m = SIMD8<Float>(repeating: maxv), t = SIMD8<Float>(repeating: invT)
-        var j = 0
-        while j + 8 <= v {
-            let x = UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(w + j).storeBytes(of: exp8((x - m) * t), as: SIMD8<Float>.self)
-            j += 8
-        }
-        while j < v { w[j] = fastExp((row[j] - maxv) * invT); j += 1 }
-        var total: Double = 0
-        for j in 0..<v { total += Double(w[j]) }
-        let lse = Double(maxv * invT) + Foundation.log(total)
-        func logProb(_ j: Int) -> Float { Float(Double(row[j] * invT) - lse) }
-        if o.greedy { return (Int32(argmax), logProb(argmax)) }
+    let m = SIMD8<Float>(repeating: maxv), t = SIMD8<Float>(repeating: invT)
+    var j = 0
+    while j + 8 <= v {
+        let x = UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(w + j).storeBytes(of: exp8((x - m) * t), as: SIMD8<Float>.self)
+        j += 8
+    }
+    while j < v { w[j] = fastExp((row[j] - maxv) * invT); j += 1 }
+    var total: Double = 0
+    for j in 0..<v { total += Double(w[j]) }
+    let lse = Double(maxv * invT) + Foundation.log(total)
+    func logProb(_ j: Int) -> Float { Float(Double(row[j] * invT) - lse) }
+    if o.greedy { return (Int32(argmax), logProb(argmax)) }
 
-        // Candidate set: all tokens, or the top-k / nucleus, each with unnormalised weight.
-        var candidates: [(Int, Double)]
-        if o.topK != nil || o.topP != nil {
-            var all = (0..<v).map { ($0, Double(w[$0])) }
-            all.sort { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
-            if let k = o.topK, k > 0 { all = Array(all.prefix(k)) }
-            if let p = o.topP, p < 1 {
-                let sum = all.reduce(0) { $0 + $1.1 }
-                var acc = 0.0, keep = 0
-                for (_, x) in all { acc += x / sum; keep += 1; if acc >= Double(p) { break } }
-                all = Array(all.prefix(max(keep, 1)))
-            }
-            candidates = all
-        } else {
-            candidates = []
+    // Candidate set: all tokens, or the top-k / nucleus, each with unnormalised weight.
+    var candidates: [(Int, Double)]
+    if o.topK != nil || o.topP != nil {
+        var all = (0..<v).map { ($0, Double(w[$0])) }
+        all.sort { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
+        if let k = o.topK, k > 0 { all = Array(all.prefix(k)) }
+        if let p = o.topP, p < 1 {
+            let sum = all.reduce(0) { $0 + $1.1 }
+            var acc = 0.0, keep = 0
+            for (_, x) in all { acc += x / sum; keep += 1; if acc >= Double(p) { break } }
+            all = Array(all.prefix(max(keep, 1)))
         }
-        if candidates.isEmpty {
-            var u = Double(rng.uniform()) * total
-            for j in 0..<v {
-                u -= Double(w[j])
-                if u <= 0 { return (Int32(j), logProb(j)) }
-            }
-            return (Int32(argmax), logProb(argmax))
-        }
-        let sum = candidates.reduce(0) { $0 + $1.1 }
-        var u = Double(rng.uniform()) * sum
-        for (j, x) in candidates {
-            u -= x
+        candidates = all
+    } else {
+        candidates = []
+    }
+    if candidates.isEmpty {
+        var u = Double(rng.uniform()) * total
+        for j in 0..<v {
+            u -= Double(w[j])
             if u <= 0 { return (Int32(j), logProb(j)) }
         }
-        return (Int32(candidates.last!.0), logProb(candidates.last!.0))
+        return (Int32(argmax), logProb(argmax))
     }
+    let sum = candidates.reduce(0) { $0 + $1.1 }
+    var u = Double(rng.uniform()) * sum
+    for (j, x) in candidates {
+        u -= x
+        if u <= 0 { return (Int32(j), logProb(j)) }
+    }
+    return (Int32(candidates.last!.0), logProb(candidates.last!.0))
 }

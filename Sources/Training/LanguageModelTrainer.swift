@@ -120,7 +120,6 @@ public final class LanguageModelTrainer {
         step = state.step
         dataRNG = state.dataRNG
         model.dropoutRNG = state.dropoutRNG
-        try Metrics.truncate(metricsURL, afterStep: step)
     }
 
     /// Mean NLL per predicted token over the held-out batches.
@@ -141,6 +140,9 @@ public final class LanguageModelTrainer {
     /// - Parameter stopAt: end early after this step (as an interruption would), leaving the
     ///   run resumable from its last checkpoint.
     public func train(stopAt: Int? = nil) throws {
+        // The log holds the steps up to where this run starts, then what it writes: a run begun
+        // again in the same folder, or resumed, never repeats a step.
+        try Metrics.truncate(metricsURL, afterStep: step)
         let metrics = try Metrics(metricsURL)
         let progress = Progress(label, total: config.steps, unit: "step")
         model.training = true

@@ -201,9 +201,6 @@ struct DemoCommand: ParsableCommand {
             if resuming && hasCheckpoint(baseDir) {
                 try trainer.resume()
                 note("pretrain: resumed at step \(trainer.step) of \(cfg.steps)")
-            } else {
-                // From step 1: an interrupted attempt's lines would otherwise come twice.
-                try? FileManager.default.removeItem(at: baseDir.appendingPathComponent("metrics.jsonl"))
             }
             try trainer.train()
             try model.save(to: baseDir, tokenizer: tok)
@@ -221,11 +218,9 @@ struct DemoCommand: ParsableCommand {
         sft.copyWeights(from: base)
         try stage("sft") { done in
             if done { return sft.copyWeights(from: try GPT2.load(directory: sftDir)) }
-            let continuing = resuming && hasCheckpoint(sftDir)
-            if !continuing { try? FileManager.default.removeItem(at: sftDir.appendingPathComponent("metrics.jsonl")) }
             _ = try SFT.run(model: sft, tokenizer: tok, records: world.sft, steps: budget.sftSteps, batchSize: 8, gradAccum: 2, lanes: 2, lr: 5e-4, warmup: 10,
                             weightDecay: 0, evalEvery: max(budget.sftSteps / 5, 1), checkpointEvery: max(budget.sftSteps / 5, 1), evalFraction: 0.05,
-                            seed: seed, out: sftDir, resume: continuing)
+                            seed: seed, out: sftDir, resume: resuming && hasCheckpoint(sftDir))
         }
         report.sftMetrics = Metrics.read(sftDir.appendingPathComponent("metrics.jsonl"))
         if stopping(after: .sft) { return }
@@ -341,7 +336,6 @@ struct DemoCommand: ParsableCommand {
             let dir = runURL.appendingPathComponent(name)
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             let continuing = resuming && hasCheckpoint(dir)
-            if !continuing { try? FileManager.default.removeItem(at: dir.appendingPathComponent("metrics.jsonl")) }
             let trainer = try PPOTrainer(policy: policy, rewardModel: rm, tokenizer: tok, rewardTokenizer: nil,
                                          prompts: world.prompts.map(\.prompt), rewardFunctions: verifier,
                                          monitors: try PPOStage.rewardFunctions(["gold"]), config: c, runDirectory: dir)

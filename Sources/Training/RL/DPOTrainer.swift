@@ -183,6 +183,9 @@ public final class DPOTrainer {
     /// Runs to `totalSteps` (or `stopAt`). NaN/Inf stops with the step and the cause; the last
     /// checkpoint stays intact.
     public func train(stopAt: Int? = nil) throws {
+        // The log holds the steps up to where this run starts, then what it writes: a run begun
+        // again in the same folder, or resumed, never repeats a step.
+        try Metrics.truncate(metricsURL, afterStep: step)
         let metrics = try Metrics(metricsURL)
         let progress = Progress(label, total: totalSteps, unit: "step")
         if step == 0 {
@@ -285,7 +288,6 @@ public final class DPOTrainer {
         policy.copyWeights(from: loaded)
         let state = try TrainingCheckpoint.load(from: checkpointURL, optimizer: optimizer)
         step = state.step
-        try Metrics.truncate(metricsURL, afterStep: step)
     }
 
     /// Writes the final policy, with its tokenizer, to `runDirectory`.

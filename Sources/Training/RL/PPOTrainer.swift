@@ -98,6 +98,9 @@ public final class PPOTrainer {
     /// Runs iterations until `config.steps` (or `stopAt`, as an interruption would). Throws
     /// `RLHFError.nonFinite` naming the step and the cause on NaN/Inf; the last checkpoint is intact.
     public func train(stopAt: Int? = nil) throws {
+        // The log holds the steps up to where this run starts, then what it writes: a run begun
+        // again in the same folder, or resumed, never repeats a step.
+        try Metrics.truncate(metricsURL, afterStep: step)
         let metrics = try Metrics(metricsURL)
         let progress = Progress(label, total: config.steps, unit: "it")
         let end = min(config.steps, stopAt ?? config.steps)
@@ -374,7 +377,6 @@ public final class PPOTrainer {
         generatedTokens = Int(state.extra["generated_tokens"] ?? 0)
         // The time split and tokens/s cover the whole run, not just the part after the resume.
         for (k, v) in state.extra where k.hasPrefix("time/") { timing[String(k.dropFirst(5))] = v }
-        try Metrics.truncate(metricsURL, afterStep: step)
     }
 
     /// Writes the final policy (with tokenizer) and critic to `runDirectory`.
