@@ -14,6 +14,10 @@
 // alike, 2 kept); nt, in rows of B (8, about 24 KB at GPT-2's width).
 #define NN_AHEAD 2
 #define NT_AHEAD 8
+// Rows of B in flight at once when A has one row (nt): 8 and 4 measured alike, 1 and 2 slower.
+#define NT_COLS 8
+// Rows of B per block when A has one row (nn): 16 and 8 measured alike, 4 a little and 2 much slower.
+#define NN_ONE_ROWS 16
 
 int ck_has_avx2_fma(void) {
 #if defined(__x86_64__)
