@@ -80,8 +80,8 @@ public enum BLAS {
         //   row, computed the same way wherever the block starts (tested). SGEMV, used for one
         //   row only without the kernel (RLHF_SKINNY=0, or A transposed), is not so on AVX2:
         //   there a column split of 1×3001×769 changed the last bits (2026-12-04). That is also
-        //   why one-row products stay on the kernel although OpenBLAS's SGEMV was faster there
-        //   (batch-1 generation at 124M: 50.5–52.9 against 42–48 tokens/s).
+        //   why one-row products stay on the kernel, whose one-row loops now read weights about
+        //   as fast as SGEMV (`rlhf bench decode`: 0.94–1.07× its speed).
         // - Otherwise OpenBLAS's SGEMM, split by rows of C, with every block starting at a multiple
         //   of 24 rows. Its AVX2 kernels compute the last few rows and columns of a block with
         //   other instructions than full tiles (its AVX-512 kernels do not), so on a 2-core EPYC
