@@ -79,11 +79,31 @@ public struct RaterPanel {
 
     /// True when `rater` prefers `a` (shown first) over `b`.
     public func prefers(_ rater: Rater, prompt: String, _ a: String, _ b: String, _ rng: inout WorldRNG) -> Bool {
+        prefers(rater, gold.features(prompt: prompt, response: a), gold.features(prompt: prompt, response: b), &rng)
+    }
+
+    /// True when `rater` prefers the response with features `a` (shown first) over `b`'s.
+    func prefers(_ rater: Rater, _ a: GoldUtility.Features, _ b: GoldUtility.Features, _ rng: inout WorldRNG) -> Bool {
         if rater.careless { return rng.chance(0.5) }
-        let ua = rater.utility(gold.features(prompt: prompt, response: a)) + rater.positionBias
-        let ub = rater.utility(gold.features(prompt: prompt, response: b))
+        let ua = rater.utility(a) + rater.positionBias
+        let ub = rater.utility(b)
         let p = 1 / (1 + Foundation.exp(-(ua - ub) / rater.temperature))
         return rng.chance(p)
+    }
+
+    /// Gold's features of both responses of every pair, each distinct (prompt, response) parsed
+    /// once. A K-wise prompt's responses each appear in K − 1 pairs, and `agreement` has every
+    /// rater look at every pair: parsing afresh at each look was 19 s of the default demo (12,000
+    /// pairs). Features depend on the text alone, so the labels are the same.
+    func features(of pairs: [(prompt: String, a: String, b: String)]) -> [(a: GoldUtility.Features, b: GoldUtility.Features)] {
+        var seen: [String: [String: GoldUtility.Features]] = [:]  // prompt → response → features
+        func look(_ prompt: String, _ response: String) -> GoldUtility.Features {
+            if let f = seen[prompt]?[response] { return f }
+            let f = gold.features(prompt: prompt, response: response)
+            seen[prompt, default: [:]][response] = f
+            return f
+        }
+        return pairs.map { (look($0.prompt, $0.a), look($0.prompt, $0.b)) }
     }
 
     /// Labels each pair, showing the two responses in random order. Raters take prompts in turn
@@ -95,6 +115,7 @@ public struct RaterPanel {
         var rng = WorldRNG(seed: seed)
         var out: [PreferenceRecord] = []
         var turn = -1
+        let features = features(of: pairs)
         for (i, p) in pairs.enumerated() {
             // Counted before identical pairs are skipped, so a skip never shifts later turns.
             if i == 0 || p.prompt != pairs[i - 1].prompt { turn += 1 }
@@ -102,7 +123,8 @@ public struct RaterPanel {
             let rater = raters[turn % raters.count]
             let flip = rng.chance(0.5)
             let (first, second) = flip ? (p.b, p.a) : (p.a, p.b)
-            let firstWins = prefers(rater, prompt: p.prompt, first, second, &rng)
+            let f = features[i]
+            let firstWins = flip ? prefers(rater, f.b, f.a, &rng) : prefers(rater, f.a, f.b, &rng)
             let (chosen, rejected) = firstWins ? (first, second) : (second, first)
             out.append(PreferenceRecord(prompt: p.prompt, chosen: chosen, rejected: rejected, rater: rater.id))
         }
@@ -132,14 +154,14 @@ public struct RaterPanel {
     public func agreement(_ pairs: [(prompt: String, a: String, b: String)], seed: UInt64) -> Agreement {
         var rng = WorldRNG(seed: seed)
         var matches = 0, judged = 0, agree = 0, comparisons = 0, used = 0
-        for p in pairs {
-            let ga = gold.score(prompt: p.prompt, response: p.a), gb = gold.score(prompt: p.prompt, response: p.b)
+        for f in features(of: pairs) {
+            let ga = GoldUtility.total(f.a, weights: GoldUtility.goldWeights), gb = GoldUtility.total(f.b, weights: GoldUtility.goldWeights)
             guard abs(ga - gb) > 0.1 else { continue }
             used += 1
             var votes: [Bool] = []
             for r in raters {
                 let flip = rng.chance(0.5)
-                let v = flip ? !prefers(r, prompt: p.prompt, p.b, p.a, &rng) : prefers(r, prompt: p.prompt, p.a, p.b, &rng)
+                let v = flip ? !prefers(r, f.b, f.a, &rng) : prefers(r, f.a, f.b, &rng)
                 votes.append(v)
                 if v == (ga > gb) { matches += 1 }
                 judged += 1

@@ -113,6 +113,46 @@ final class DemoWorldTests: XCTestCase {
         XCTAssertLessThan(sloppy.withGold, a.withGold - 0.1, "careless raters lower agreement")
     }
 
+    /// Labels and agreement parse each distinct response once: the same choices, draw for draw,
+    /// as asking `prefers` about the texts of every pair (K-wise pairs repeat each response).
+    func testLabelsAreThoseOfJudgingEachPairsTexts() {
+        var rng = WorldRNG(seed: 3)
+        var triples: [(prompt: String, a: String, b: String)] = []
+        for _ in 0..<60 {
+            let r = DemoWorld.request(&rng)
+            let answers = (0..<4).map { _ in DemoWorld.response(r, style: rng.pick(DemoWorld.Style.allCases), &rng) }
+            triples += SampleRecord(prompt: r.prompt, completions: answers).pairs(all: true).map { (r.prompt, $0.0, $0.1) }
+        }
+        let panel = RaterPanel(seed: 5)
+        var draws = WorldRNG(seed: 8)
+        var expected: [PreferenceRecord] = [], turn = -1
+        for (i, p) in triples.enumerated() {
+            if i == 0 || p.prompt != triples[i - 1].prompt { turn += 1 }
+            guard p.a != p.b else { continue }
+            let rater = panel.raters[turn % panel.raters.count]
+            let (first, second) = draws.chance(0.5) ? (p.b, p.a) : (p.a, p.b)
+            let firstWins = panel.prefers(rater, prompt: p.prompt, first, second, &draws)
+            expected.append(PreferenceRecord(prompt: p.prompt, chosen: firstWins ? first : second, rejected: firstWins ? second : first, rater: rater.id))
+        }
+        let labels = panel.label(triples, seed: 8)
+        XCTAssertGreaterThan(expected.count, 300)
+        XCTAssertEqual(labels, expected)
+
+        var agreeDraws = WorldRNG(seed: 9), matches = 0, judged = 0
+        let gold = GoldUtility()
+        for p in triples {
+            let ga = gold.score(prompt: p.prompt, response: p.a), gb = gold.score(prompt: p.prompt, response: p.b)
+            guard abs(ga - gb) > 0.1 else { continue }
+            for r in panel.raters {
+                let v = agreeDraws.chance(0.5) ? !panel.prefers(r, prompt: p.prompt, p.b, p.a, &agreeDraws)
+                                               : panel.prefers(r, prompt: p.prompt, p.a, p.b, &agreeDraws)
+                if v == (ga > gb) { matches += 1 }
+                judged += 1
+            }
+        }
+        XCTAssertEqual(panel.agreement(triples, seed: 9).withGold, Double(matches) / Double(judged))
+    }
+
     /// One rater judges all of a prompt's pairs and prompts go to raters in turn, so with K-wise
     /// pairs every rater sees every pair position; an identical (skipped) pair shifts nothing.
     func testRatersTakePromptsInTurn() {
