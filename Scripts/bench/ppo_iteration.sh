@@ -17,7 +17,11 @@ here=$(cd "$(dirname "$0")/../.." && pwd)
 venv=${VENV:-$here/.venv}
 threads=${RLHF_THREADS:-$(nproc)}
 py="$venv/bin/python"
-[ -x "$py" ] || { python3 -m venv "$venv"; "$venv/bin/pip" install -q torch accelerate datasets pyarrow; }
+[ -x "$py" ] || python3 -m venv "$venv"
+# datasets (for its dependencies: pandas, dill, xxhash, multiprocess; trl 0.19's own copy comes
+# from .bench-trl019 below), accelerate and torch, into a virtualenv that lacks any of them.
+"$py" -c "import torch, accelerate, pyarrow, pandas, dill, xxhash, multiprocess" 2>/dev/null ||
+  "$venv/bin/pip" install -q torch accelerate datasets pyarrow
 side="$here/.bench-trl019"
 if [ ! -d "$side/trl" ]; then
   "$venv/bin/pip" install -q --target "$side" --no-deps "trl==0.19.1" "transformers==4.53.3" "tokenizers==0.21.4" \
