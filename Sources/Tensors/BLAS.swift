@@ -81,7 +81,7 @@ public enum BLAS {
         //   row only without the kernel (RLHF_SKINNY=0, or A transposed), is not so on AVX2:
         //   there a column split of 1×3001×769 changed the last bits (2026-12-04). That is also
         //   why one-row products stay on the kernel, whose one-row loops now read weights about
-        //   as fast as SGEMV (`rlhf bench decode`: 0.94–1.07× its speed).
+        //   as fast as SGEMV (`rlhf bench decode`: 0.94–1.02× its speed, 0.86–0.98× on 768×768).
         // - Otherwise OpenBLAS's SGEMM, split by rows of C, with every block starting at a multiple
         //   of 24 rows. Its AVX2 kernels compute the last few rows and columns of a block with
         //   other instructions than full tiles (its AVX-512 kernels do not), so on a 2-core EPYC
