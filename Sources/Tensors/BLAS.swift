@@ -88,6 +88,9 @@ public enum BLAS {
         //   without AVX-512 a block edge inside a tile changed the last bits there. Any column
         //   boundary did (every split of 40×300×200 tried), and row boundaries at multiples of 24
         //   never did (measured against the unsplit product for m up to 4096, both layouts of B).
+        //   Both blocks must be 24 rows or more, though: 32 rows split 24 + 8 changed the last
+        //   bits of 32×384×128 with Bᵀ (tried 2026-12-04 for the demo's batch-32 decoding), so
+        //   fewer than 48 rows stay on one core.
         if (skinny && !transA && m <= 8) || m == 1 {
             DispatchQueue.concurrentPerform(iterations: parts) { p in
                 let lo = n * p / parts, hi = n * (p + 1) / parts
