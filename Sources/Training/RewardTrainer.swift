@@ -134,7 +134,10 @@ public final class RewardTrainer {
         return (Double(correct) / Double(pairs.count), loss / Double(pairs.count))
     }
 
-    public func train(_ train: [Pair], eval: [Pair], metrics: Metrics?) throws {
+    /// Trains for `config.epochs` over `train`, evaluating on `eval` after each epoch.
+    /// - Returns: the last epoch's held-out accuracy and loss (NaN without `eval`).
+    @discardableResult
+    public func train(_ train: [Pair], eval: [Pair], metrics: Metrics?) throws -> (accuracy: Double, loss: Double) {
         // Every epoch's minibatches are laid out first, from a fresh shuffle of the groups each:
         // with groups of unequal size their number varies, and the schedule needs the total.
         let groups = RewardTrainer.groupCount(train)
@@ -149,6 +152,7 @@ public final class RewardTrainer {
         let progress = Progress("reward", total: total, unit: "step")
         model.trunk.training = true
         defer { model.trunk.training = false }
+        var last = (accuracy: Double.nan, loss: Double.nan)
         for epoch in 1...config.epochs {
             for members in plan[epoch - 1] {
                 let batch = members.map { train[$0] }
@@ -174,9 +178,11 @@ public final class RewardTrainer {
             let (acc, l) = evaluate(eval)
             try metrics?.append(["step": Double(step), "epoch": Double(epoch), "eval_accuracy": acc, "eval_loss": l])
             onEpoch?(epoch, acc, l)
+            last = (acc, l)
             model.trunk.training = true
         }
         progress.finish()
+        return last
     }
 
     /// Mean and standard deviation of the model's scores on `sequences` (the SFT policy's own

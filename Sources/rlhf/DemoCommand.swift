@@ -470,7 +470,7 @@ struct DemoCommand: ParsableCommand {
         for (a, outs) in zip(alternativeModels, altOut) { report.models.append(summary(a.name, outs, kl: klFromSFT(a.model, outs), stage: a.stage)) }
         // Best-of-N's frontier: N = 1, 2, 4, … from the same candidates, at the analytic KL.
         report.bestOfNFrontier = sequence(first: 1) { $0 * 2 }.prefix { $0 <= bestOf }.map { k in
-            let outs = bestOfChoices(k)
+            let outs = k == bestOf ? bonOut : bestOfChoices(k)
             let g = zip(evalPrompts, outs).map { gold.score(prompt: $0, response: $1) }.reduce(0, +) / Double(outs.count)
             return (BestOfN.analyticKL(n: k), g)
         }

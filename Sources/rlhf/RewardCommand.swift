@@ -69,11 +69,11 @@ enum RewardStage {
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         let metricsURL = out.appendingPathComponent("metrics.jsonl")
         try? FileManager.default.removeItem(at: metricsURL)
-        try trainer.train(RewardTrainer.pairs(trainRecords, tokenizer: tok, maxLength: context),
-                          eval: RewardTrainer.pairs(heldOut, tokenizer: tok, maxLength: context), metrics: try Metrics(metricsURL))
-        let (acc, loss) = trainer.evaluate(RewardTrainer.pairs(heldOut, tokenizer: tok, maxLength: context))
-        let seen = RewardTrainer.pairs(trainRecords, tokenizer: tok, maxLength: context).flatMap { [$0.chosen, $0.rejected] }
-        trainer.setNormalization(from: Array(seen.prefix(512)))
+        let trainPairs = RewardTrainer.pairs(trainRecords, tokenizer: tok, maxLength: context)
+        // The last epoch's held-out evaluation is of the final model: it is not run again.
+        let (acc, loss) = try trainer.train(trainPairs, eval: RewardTrainer.pairs(heldOut, tokenizer: tok, maxLength: context),
+                                            metrics: try Metrics(metricsURL))
+        trainer.setNormalization(from: Array(trainPairs.lazy.flatMap { [$0.chosen, $0.rejected] }.prefix(512)))
         try rm.save(to: out, tokenizer: tok)
         return (rm, acc, loss, heldOut)
     }
