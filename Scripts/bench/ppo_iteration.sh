@@ -18,8 +18,9 @@ venv=${VENV:-$here/.venv}
 threads=${RLHF_THREADS:-$(nproc)}
 py="$venv/bin/python"
 [ -x "$py" ] || python3 -m venv "$venv"
-# datasets (for its dependencies: pandas, dill, xxhash, multiprocess; trl 0.19's own copy comes
-# from .bench-trl019 below), accelerate and torch, into a virtualenv that lacks any of them.
+# torch, accelerate, and datasets for the packages it depends on (pandas, dill, xxhash,
+# multiprocess): the pinned datasets 3.6.0 that trl 0.19 runs with is installed without its
+# dependencies into .bench-trl019 below. Installed into a virtualenv that lacks any of them.
 "$py" -c "import torch, accelerate, pyarrow, pandas, dill, xxhash, multiprocess" 2>/dev/null ||
   "$venv/bin/pip" install -q torch accelerate datasets pyarrow
 side="$here/.bench-trl019"

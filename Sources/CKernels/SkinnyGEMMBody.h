@@ -6,7 +6,8 @@
 // whole DRAM bandwidth. What matters is that the stream from DRAM never waits: rows of B are
 // read contiguously, and the rows a few steps ahead are prefetched into L2 (locality 2, `prefetcht1`).
 // Into L1 instead they evicted the rows in use; without them one core read 7–10 GB/s, with them
-// 17–24 GB/s (measured on the shapes of GPT-2 124M at 8 rows, one core).
+// 17–24 GB/s (measured on the shapes of GPT-2 124M at 8 rows, one core). One row is the
+// exception: there the hardware prefetcher alone did better (nn_one and nt_one, below).
 
 typedef float NAME(vec) __attribute__((vector_size(W * sizeof(float))));
 

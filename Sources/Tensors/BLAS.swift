@@ -18,10 +18,11 @@ public enum BLAS {
 
     /// Products of 1–8 rows (decoding steps at small batch) go to `ck_skinny_sgemm` where the CPU
     /// has AVX2 and FMA: OpenBLAS's SGEMM spent 57% of batch-8 generation at 124M packing weights
-    /// it then used 8 times. The kernel streams each weight once, with the rows ahead prefetched
-    /// into L2, in AVX-512 where the CPU has it. It also beats OpenBLAS's SGEMV on one row (the
-    /// tied LM head at 124M, one core: 3.0 against 4.9 ms). `RLHF_SKINNY=0` turns it off, for
-    /// A/B runs against OpenBLAS.
+    /// it then used 8 times. The kernel streams each weight once (with 2–8 rows, the rows ahead
+    /// prefetched into L2), in AVX-512 where the CPU has it. On one row it reads weights about as
+    /// fast as OpenBLAS's SGEMV (`rlhf bench decode` on the AVX2 EPYC, 2026-12-04: 0.86–1.02× its
+    /// speed), and unlike a column-split SGEMV its values do not depend on the core count.
+    /// `RLHF_SKINNY=0` turns it off, for A/B runs against OpenBLAS.
     static let skinny = ck_has_avx2_fma() != 0 && ProcessInfo.processInfo.environment["RLHF_SKINNY"] != "0"
 
     /// The few-row kernel's vector width: 16 (AVX-512) or 8 (AVX2); other values leave it as it
