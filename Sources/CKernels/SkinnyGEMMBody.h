@@ -88,7 +88,9 @@ TARGET static inline __attribute__((always_inline)) void NAME(nn_scaled)(
 // One row of A (batch-1 decoding): the same chains as nn_scaled, over blocks of NN_ONE_ROWS
 // rows of B, without software prefetch. With one row there is a single FMA per weight and the
 // loop only has to keep DRAM busy: 16 row streams left to the hardware prefetcher read MLP down
-// (3072×768) at 18.7 GB/s in a C harness, nn_scaled's 8 prefetched streams at 17.3.
+// (3072×768) at 18.7 GB/s in a C harness, nn_scaled's 8 prefetched streams at 17.3. Its own
+// loop, not nn_scaled with 16 rows and prefetch off: that was 10–20% slower on every one-row
+// product (`rlhf bench decode`, interleaved), its A values broadcast again for every vector.
 TARGET static void NAME(nn_one)(int n, int k, float alpha, const float *a, const float *b, int ldb,
                                 float beta, float *c) {
     for (int j = 0; j < n; j++) c[j] = beta == 0 ? 0 : beta * c[j];
