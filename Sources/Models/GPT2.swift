@@ -120,14 +120,37 @@ public final class GPT2 {
             fatalError("GPT2: sequence of \(length) tokens exceeds n_positions \(config.nPositions)")
         }
         let pos = positions ?? GPT2.positions(batch: batch, length: length, keyMask: keyMask)
-        var x = embedding(tokenEmbedding, ids) + embedding(positionEmbedding, pos)
+        return trunk(ids, positions: pos) { qkv, dropout in
+            let q = qkv.reshaped([batch, length, 3 * c])
+            let a = dropout > 0 ? causalSelfAttention(q, heads: config.nHead, keyMask: keyMask, dropout: dropout, rng: &dropoutRNG)
+                                : causalSelfAttention(q, heads: config.nHead, keyMask: keyMask)
+            return a.reshaped([batch * length, c])
+        }
+    }
+
+    /// Final hidden states `[N, C]` for sequences packed end to end without padding: `ids` holds
+    /// sequence 0's tokens, then sequence 1's, …, `lengths` summing to N. Each sequence attends
+    /// only to itself and its positions count from 0, so its hidden states are those it has
+    /// alone (up to rounding), and a batch of uneven sequences costs its real tokens only.
+    public func hiddenStates(packed ids: [Int32], lengths: [Int]) -> Tensor {
+        guard lengths.allSatisfy({ $0 > 0 && $0 <= config.nPositions }), lengths.reduce(0, +) == ids.count else {
+            fatalError("GPT2: packed lengths \(lengths) must each be in 1...\(config.nPositions) and sum to the \(ids.count) ids")
+        }
+        return trunk(ids, positions: lengths.flatMap { (0..<Int32($0)).map { $0 } }) { qkv, dropout in
+            dropout > 0 ? causalSelfAttention(packed: qkv, heads: config.nHead, lengths: lengths, dropout: dropout, rng: &dropoutRNG)
+                        : causalSelfAttention(packed: qkv, heads: config.nHead, lengths: lengths)
+        }
+    }
+
+    /// Embeddings, the blocks and ln_f over `[N]` tokens; `attend` maps a block's `[N, 3C]`
+    /// projection to its `[N, C]` attention output, given the attention dropout to apply.
+    private func trunk(_ ids: [Int32], positions: [Int32], attend: (Tensor, Float) -> Tensor) -> Tensor {
+        var x = embedding(tokenEmbedding, ids) + embedding(positionEmbedding, positions)
         x = drop(x, config.embdPdrop)
+        let attnDropout = training ? Float(config.attnPdrop) : 0
         for block in blocks {
             let h = layerNorm(x, block.ln1Gain, block.ln1Bias, eps: config.epsilon)
-            let qkv = linear(h, block.attnWeight, block.attnBias).reshaped([batch, length, 3 * c])
-            let a = (training && config.attnPdrop > 0
-                ? causalSelfAttention(qkv, heads: config.nHead, keyMask: keyMask, dropout: Float(config.attnPdrop), rng: &dropoutRNG)
-                : causalSelfAttention(qkv, heads: config.nHead, keyMask: keyMask)).reshaped([batch * length, c])
+            let a = attend(linear(h, block.attnWeight, block.attnBias), attnDropout)
             x = x + drop(linear(a, block.attnProjWeight, block.attnProjBias), config.residPdrop)
             let h2 = layerNorm(x, block.ln2Gain, block.ln2Bias, eps: config.epsilon)
             let m = linear(gelu(linear(h2, block.fcWeight, block.fcBias)), block.mlpProjWeight, block.mlpProjBias)

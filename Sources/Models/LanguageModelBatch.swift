@@ -1,36 +1,46 @@
 import Tensors
 
-/// A batch for next-token training: `ids` `[B, T]`, and per position the token to predict
-/// (`-100` where nothing is predicted: padding, or prompt tokens in SFT).
+/// A batch for next-token training: sequences packed end to end without padding (`ids`, the
+/// layout of `GPT2.hiddenStates(packed:lengths:)`), and per position the token to predict
+/// (`-100` where nothing is predicted: a sequence's last token, or prompt tokens in SFT).
 public struct LanguageModelBatch: Sendable {
-    public let batch: Int
-    public let length: Int
     public let ids: [Int32]
+    /// Tokens per sequence, summing to `ids.count`.
+    public let lengths: [Int]
     public let targets: [Int32]
+
+    /// Sequences in the batch.
+    public var batch: Int { lengths.count }
 
     /// Tokens that count toward the loss.
     public var predictedTokens: Int { targets.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) } }
 
-    /// Packs sequences right-padded to the longest (≤ `maxLength`, longer ones cut at the end).
-    /// `lossFrom[i]` is the index of the first token of sequence i whose prediction counts (the
-    /// completion start in SFT; 1 for plain text, since the first token has nothing before it).
-    /// Right padding needs no attention mask: a causal model never looks right.
-    public init(sequences: [[Int32]], lossFrom: [Int], maxLength: Int, padID: Int32) {
-        precondition(sequences.count == lossFrom.count && !sequences.isEmpty)
-        let t = min(maxLength, sequences.map(\.count).max()!)
-        batch = sequences.count
-        length = t
-        var ids = [Int32](repeating: padID, count: batch * t)
-        var targets = [Int32](repeating: -100, count: batch * t)
-        for (b, seq) in sequences.enumerated() {
-            let n = min(seq.count, t)
-            for i in 0..<n { ids[b * t + i] = seq[i] }
-            // Position i predicts token i+1.
-            if n >= 2 {
-                for i in 0..<(n - 1) where i + 1 >= max(lossFrom[b], 1) { targets[b * t + i] = seq[i + 1] }
-            }
+    /// Tokens that count toward the loss, per sequence.
+    public var predictedTokensPerSequence: [Int] {
+        var start = 0
+        return lengths.map { n in
+            defer { start += n }
+            return targets[start..<start + n].reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }
+        }
+    }
+
+    /// Sequences of any lengths, each cut at the end to `maxLength`. `lossFrom[i]` is the index
+    /// of the first token of sequence i whose prediction counts (the completion start in SFT; 1
+    /// for plain text, since the first token has nothing before it). No padding: a batch of
+    /// uneven sequences costs its tokens only.
+    public init(sequences: [[Int32]], lossFrom: [Int], maxLength: Int) {
+        precondition(sequences.count == lossFrom.count && !sequences.isEmpty && sequences.allSatisfy { !$0.isEmpty },
+                     "a batch needs at least one sequence, and every sequence a token")
+        var ids: [Int32] = [], targets: [Int32] = [], lengths: [Int] = []
+        for (seq, from) in zip(sequences, lossFrom) {
+            let n = min(seq.count, maxLength)
+            ids += seq.prefix(n)
+            lengths.append(n)
+            // Position i predicts token i+1; the last position has nothing to predict.
+            for i in 0..<n { targets.append(i + 1 < n && i + 1 >= max(from, 1) ? seq[i + 1] : -100) }
         }
         self.ids = ids
+        self.lengths = lengths
         self.targets = targets
     }
 }
@@ -42,8 +52,7 @@ extension LanguageModelBatch {
         precondition(!windows.isEmpty && windows.allSatisfy { $0.count == windows[0].count && $0.count >= 2 },
                      "windows must be non-empty and of one length ≥ 2")
         let t = windows[0].count - 1
-        self.batch = windows.count
-        self.length = t
+        self.lengths = [Int](repeating: t, count: windows.count)
         self.ids = windows.flatMap { $0.prefix(t) }
         self.targets = windows.flatMap { $0.dropFirst() }
     }
@@ -52,7 +61,7 @@ extension LanguageModelBatch {
 extension GPT2 {
     /// Mean negative log-likelihood over the batch's predicted tokens, with gradient when enabled.
     public func languageModelLoss(_ batch: LanguageModelBatch) -> Tensor {
-        let h = hiddenStates(ids: batch.ids, batch: batch.batch, length: batch.length)
+        let h = hiddenStates(packed: batch.ids, lengths: batch.lengths)
         let lp = tokenLogProbs(h, targets: batch.targets).logProbs
         let mask = Tensor(batch.targets.map { $0 >= 0 ? 1 : 0 }, shape: [batch.targets.count])
         return -maskedMean(lp, mask)
@@ -61,7 +70,7 @@ extension GPT2 {
     /// Summed NLL and token count, for evaluation over a whole file (token-weighted mean).
     public func negativeLogLikelihood(_ batch: LanguageModelBatch) -> (sum: Double, tokens: Int) {
         withNoGrad {
-            let h = hiddenStates(ids: batch.ids, batch: batch.batch, length: batch.length)
+            let h = hiddenStates(packed: batch.ids, lengths: batch.lengths)
             let lp = tokenLogProbs(h, targets: batch.targets).logProbs
             var s = 0.0
             for i in 0..<lp.count where batch.targets[i] >= 0 { s -= Double(lp[i]) }
@@ -82,7 +91,7 @@ extension GPT2 {
         for start in stride(from: 0, to: sequences.count, by: batchSize) {
             let end = min(start + batchSize, sequences.count)
             let batch = LanguageModelBatch(sequences: Array(sequences[start..<end]), lossFrom: Array(completionStart[start..<end]),
-                                           maxLength: config.nPositions, padID: 0)
+                                           maxLength: config.nPositions)
             let lp = withNoGrad { sequenceLogProbs(batch, temperature: temperature) }
             for b in 0..<batch.batch { out.append(Double(lp[b])) }
         }
@@ -92,8 +101,8 @@ extension GPT2 {
     /// `[B]`: Σ log π of each row's predicted tokens (targets ≥ 0) at `temperature`, with
     /// gradient when enabled — DPO's sequence log-probability. Masked targets contribute 0.
     public func sequenceLogProbs(_ batch: LanguageModelBatch, temperature: Float = 1) -> Tensor {
-        let h = hiddenStates(ids: batch.ids, batch: batch.batch, length: batch.length)
+        let h = hiddenStates(packed: batch.ids, lengths: batch.lengths)
         let lp = tokenLogProbs(h, targets: batch.targets, temperature: temperature).logProbs
-        return sumLastAxis(lp.reshaped([batch.batch, batch.length]))
+        return segmentSums(lp, lengths: batch.lengths)
     }
 }

@@ -70,12 +70,15 @@ public final class RewardModel {
         try trunk.save(to: directory, tokenizer: tokenizer, extraTensors: [("score.weight", scoreWeight)])
     }
 
-    /// Scores `[B]` of right-padded sequences `[B, T]` read at each row's last real token
-    /// (`lengths[i] - 1`); differentiable when gradients are on (reward-model training).
-    public func scores(ids: [Int32], batch: Int, length: Int, lengths: [Int]) -> Tensor {
-        let h = trunk.hiddenStates(ids: ids, batch: batch, length: length)
-        let last = h.gatherRows((0..<batch).map { $0 * length + lengths[$0] - 1 })
-        return linear(last, scoreWeight, transposedWeight: true).reshaped([batch])
+    /// Scores `[B]` of token sequences, read at each one's last token; differentiable when
+    /// gradients are on (reward-model training). The sequences go through the trunk packed end
+    /// to end (`GPT2.hiddenStates(packed:lengths:)`), so pads cost nothing.
+    public func scores(_ sequences: [[Int32]]) -> Tensor {
+        let lengths = sequences.map(\.count)
+        let h = trunk.hiddenStates(packed: sequences.flatMap { $0 }, lengths: lengths)
+        var end = 0
+        let last = h.gatherRows(lengths.map { end += $0; return end - 1 })
+        return linear(last, scoreWeight, transposedWeight: true).reshaped([sequences.count])
     }
 
     /// Scores of token sequences of any lengths, batched `batchSize` at a time, without gradient.
@@ -85,12 +88,7 @@ public final class RewardModel {
         trunk.training = false
         defer { trunk.training = was }
         for start in stride(from: 0, to: sequences.count, by: batchSize) {
-            let chunk = Array(sequences[start..<min(start + batchSize, sequences.count)])
-            let t = chunk.map(\.count).max()!
-            var ids = [Int32](repeating: 0, count: chunk.count * t)
-            for (i, s) in chunk.enumerated() { for (j, id) in s.enumerated() { ids[i * t + j] = id } }
-            let s = withNoGrad { scores(ids: ids, batch: chunk.count, length: t, lengths: chunk.map(\.count)) }
-            out += s.toArray()
+            out += withNoGrad { scores(Array(sequences[start..<min(start + batchSize, sequences.count)])) }.toArray()
         }
         return out
     }

@@ -35,13 +35,13 @@ public protocol BatchSource {
 /// batches of random `contextLength + 1` windows.
 public struct TokenStream: BatchSource {
     public let tokens: [Int32]
-    public let batchSize: Int, contextLength: Int, padID: Int32
+    public let batchSize: Int, contextLength: Int
 
-    public init(tokens: [Int32], batchSize: Int, contextLength: Int, padID: Int32) throws {
+    public init(tokens: [Int32], batchSize: Int, contextLength: Int) throws {
         guard tokens.count > contextLength + 1 else {
             throw RLHFError.invalidArgument("the corpus has \(tokens.count) tokens, fewer than one window of \(contextLength + 1)")
         }
-        self.tokens = tokens; self.batchSize = batchSize; self.contextLength = contextLength; self.padID = padID
+        self.tokens = tokens; self.batchSize = batchSize; self.contextLength = contextLength
     }
 
     public func next(_ rng: inout RNG) -> LanguageModelBatch {
@@ -56,16 +56,16 @@ public struct TokenStream: BatchSource {
 /// SFT data: (prompt, completion + EOS) examples, reshuffled each epoch; loss on completion only.
 public struct ExampleBatches: BatchSource {
     public let examples: [(ids: [Int32], completionStart: Int)]
-    public let batchSize: Int, contextLength: Int, padID: Int32
+    public let batchSize: Int, contextLength: Int
 
-    public init(examples: [(ids: [Int32], completionStart: Int)], batchSize: Int, contextLength: Int, padID: Int32) {
-        self.examples = examples; self.batchSize = batchSize; self.contextLength = contextLength; self.padID = padID
+    public init(examples: [(ids: [Int32], completionStart: Int)], batchSize: Int, contextLength: Int) {
+        self.examples = examples; self.batchSize = batchSize; self.contextLength = contextLength
     }
 
     public func next(_ rng: inout RNG) -> LanguageModelBatch {
         let picked = (0..<batchSize).map { _ in examples[rng.below(examples.count)] }
         return LanguageModelBatch(sequences: picked.map(\.ids), lossFrom: picked.map(\.completionStart),
-                                  maxLength: contextLength, padID: padID)
+                                  maxLength: contextLength)
     }
 }
 
@@ -153,7 +153,7 @@ public final class LanguageModelTrainer {
             let lr = schedule.rate(at: step)
             optimizer.zeroGrad()
             let batches = (0..<config.gradientAccumulation).map { _ in source.next(&dataRNG) }
-            let tokens = batches.reduce(0) { $0 + $1.batch * $1.length }
+            let tokens = batches.reduce(0) { $0 + $1.ids.count }
             let lossSum = try accumulateGradients(batches)
             let gradNorm = clipGradientNorm(optimizer.parameters, maxNorm: config.maxGradNorm)
             if !gradNorm.isFinite {

@@ -108,10 +108,7 @@ public final class RewardTrainer {
         // Every chosen text first, then every rejected one: with no repeats this is the layout
         // (and so the arithmetic) of scoring the pairs one by one.
         let c = batch.map { index($0.chosen) }, r = batch.map { index($0.rejected) }
-        let t = seqs.map(\.count).max()!
-        var ids = [Int32](repeating: 0, count: seqs.count * t)
-        for (i, s) in seqs.enumerated() { for (j, id) in s.enumerated() { ids[i * t + j] = id } }
-        let s = model.scores(ids: ids, batch: seqs.count, length: t, lengths: seqs.map(\.count)).reshaped([seqs.count, 1])
+        let s = model.scores(seqs).reshaped([seqs.count, 1])
         return (s.gatherRows(c).reshaped([batch.count]), s.gatherRows(r).reshaped([batch.count]))
     }
 

@@ -26,10 +26,10 @@ public enum SFTData {
     }
 
     /// Fixed evaluation batches over held-out examples.
-    public static func evalBatches(_ examples: [(ids: [Int32], completionStart: Int)], batchSize: Int, contextLength: Int, padID: Int32) -> [LanguageModelBatch] {
+    public static func evalBatches(_ examples: [(ids: [Int32], completionStart: Int)], batchSize: Int, contextLength: Int) -> [LanguageModelBatch] {
         stride(from: 0, to: examples.count, by: batchSize).map { start in
             let chunk = Array(examples[start..<min(start + batchSize, examples.count)])
-            return LanguageModelBatch(sequences: chunk.map(\.ids), lossFrom: chunk.map(\.completionStart), maxLength: contextLength, padID: padID)
+            return LanguageModelBatch(sequences: chunk.map(\.ids), lossFrom: chunk.map(\.completionStart), maxLength: contextLength)
         }
     }
 }

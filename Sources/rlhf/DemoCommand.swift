@@ -193,7 +193,7 @@ struct DemoCommand: ParsableCommand {
             var i = 0
             while i + 129 <= held && windows.count < 32 { windows.append(Array(stream[i..<i + 129])); i += 128 }
             let trainer = LanguageModelTrainer(model: model, tokenizer: tok, config: cfg,
-                                               source: try TokenStream(tokens: Array(stream[held...]), batchSize: cfg.batchSize, contextLength: 128, padID: Int32(tok.padTokenID!)),
+                                               source: try TokenStream(tokens: Array(stream[held...]), batchSize: cfg.batchSize, contextLength: 128),
                                                evalBatches: stride(from: 0, to: windows.count, by: 16).map { LanguageModelBatch(windows: Array(windows[$0..<min($0 + 16, windows.count)])) },
                                                runDirectory: baseDir)
             trainer.label = "pretrain"

@@ -36,7 +36,7 @@ struct EvalCommand: ParsableCommand {
         for start in stride(from: 0, to: sequences.count, by: batchSize) {
             let chunk = Array(sequences[start..<min(start + batchSize, sequences.count)])
             let batch = LanguageModelBatch(sequences: chunk, lossFrom: Array(repeating: 1, count: chunk.count),
-                                           maxLength: gpt.config.nPositions, padID: 0)
+                                           maxLength: gpt.config.nPositions)
             let (s, n) = gpt.negativeLogLikelihood(batch)
             total += s; tokens += n
             progress.update(start + chunk.count)

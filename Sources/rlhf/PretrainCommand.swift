@@ -80,7 +80,7 @@ struct PretrainCommand: ParsableCommand {
         }
         let trainTokens = stream(trainTexts)
         let evalTokens = stream(evalTexts)
-        let source = try TokenStream(tokens: trainTokens, batchSize: batchSize, contextLength: context, padID: Int32(tok.padTokenID ?? eos))
+        let source = try TokenStream(tokens: trainTokens, batchSize: batchSize, contextLength: context)
         // Held-out windows, non-overlapping and fixed, so every evaluation sees the same tokens.
         var evalBatches: [LanguageModelBatch] = []
         var windows: [[Int32]] = []

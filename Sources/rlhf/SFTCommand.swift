@@ -55,7 +55,6 @@ enum SFT {
         let (examples, truncated) = SFTData.examples(records, tokenizer: tok, contextLength: context)
         if truncated > 0 { note("warning: \(truncated) examples longer than the context of \(context) tokens were truncated") }
         let (trainSet, evalSet) = splitHeldOut(examples, fraction: evalFraction, seed: seed)
-        let pad = Int32(tok.padTokenID ?? tok.eosTokenID ?? 0)
         var config = LanguageModelTrainingConfig()
         config.steps = steps; config.batchSize = batchSize; config.gradientAccumulation = gradAccum; config.contextLength = context
         config.learningRate = lr; config.warmupSteps = warmup; config.weightDecay = weightDecay
@@ -66,8 +65,8 @@ enum SFT {
         try AtomicFile.write(try encoder.encode(config), to: out.appendingPathComponent("run_config.json"))
         let trainer = LanguageModelTrainer(
             model: model, tokenizer: tok, config: config,
-            source: ExampleBatches(examples: trainSet, batchSize: batchSize, contextLength: context, padID: pad),
-            evalBatches: SFTData.evalBatches(evalSet, batchSize: batchSize, contextLength: context, padID: pad), runDirectory: out)
+            source: ExampleBatches(examples: trainSet, batchSize: batchSize, contextLength: context),
+            evalBatches: SFTData.evalBatches(evalSet, batchSize: batchSize, contextLength: context), runDirectory: out)
         trainer.label = "sft"
         trainer.lanes = lanes
         if resume {

@@ -18,7 +18,7 @@ final class TransformersParityTests: XCTestCase {
         for line in lines {
             let ids = (line["ids"] as! [Int]).map(Int32.init)
             guard ids.count >= 2 else { continue }
-            let batch = LanguageModelBatch(sequences: [ids], lossFrom: [1], maxLength: 64, padID: 0)
+            let batch = LanguageModelBatch(sequences: [ids], lossFrom: [1], maxLength: 64)
             let (s, n) = model.negativeLogLikelihood(batch)
             XCTAssertEqual(s, line["nll_sum"] as! Double, accuracy: 1e-4 * abs(line["nll_sum"] as! Double), "\(name) line NLL")
             XCTAssertEqual(n, line["tokens"] as! Int)

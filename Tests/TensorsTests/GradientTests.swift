@@ -101,6 +101,8 @@ final class GradientTests: XCTestCase {
         checkGradients([a]) { sum($0[0]) }
         checkGradients([a]) { mean($0[0]) }
         checkGradients([a]) { sumLastAxis($0[0]) }
+        checkGradients([a]) { segmentSums($0[0].reshaped([28]), lengths: [5, 0, 20, 3]) }
+        XCTAssertEqual(segmentSums(Tensor([1, 2, 3, 4, 5, 6], shape: [6]), lengths: [1, 0, 2, 3]).toArray(), [1, 0, 5, 15])
         checkGradients([a]) { meanLastAxis($0[0]) }
         checkGradients([a]) { maskedMean($0[0], cond) }
         checkGradients([a]) { maskedSumLastAxis($0[0], cond) }
@@ -165,6 +167,23 @@ final class GradientTests: XCTestCase {
         let out = causalSelfAttention(qkv, heads: 2, keyMask: mask)
         XCTAssertTrue(out.toArray().allSatisfy { $0.isFinite })
         XCTAssertEqual(Array(out.toArray()[0..<8]), [Float](repeating: 0, count: 8), "a query with no visible key outputs zeros")
+    }
+
+    /// Packed sequences: each one's output is, to the bit, what it gives alone as a batch of one
+    /// (its [T, T] problems are the same calls), and the gradient matches finite differences.
+    func testPackedAttentionIsEachSequenceAloneAndHasTheRightGradient() {
+        let heads = 2, hd = 4, c3 = 3 * heads * hd, lengths = [3, 1, 5]
+        let qkv = randomTensor([lengths.reduce(0, +), c3], seed: 97)
+        let packed = withNoGrad { causalSelfAttention(packed: qkv, heads: heads, lengths: lengths) }.toArray()
+        var start = 0
+        for t in lengths {
+            let alone = Tensor(Array(qkv.toArray()[start * c3..<(start + t) * c3]), shape: [1, t, c3])
+            let out = withNoGrad { causalSelfAttention(alone, heads: heads) }.toArray()
+            XCTAssertEqual(Array(packed[start * c3 / 3..<(start + t) * c3 / 3]), out, "sequence at row \(start)")
+            start += t
+        }
+        checkGradients([qkv]) { causalSelfAttention(packed: $0[0], heads: heads, lengths: lengths) }
+        checkGradients([qkv]) { t in var rng = RNG(seed: 6); return causalSelfAttention(packed: t[0], heads: heads, lengths: lengths, dropout: 0.3, rng: &rng) }
     }
 
     func testAttentionDropoutGradientAndExpectation() {

@@ -18,7 +18,7 @@ final class LanguageModelTrainerTests: XCTestCase {
         config.steps = steps; config.batchSize = batchSize; config.gradientAccumulation = accumulation
         config.contextLength = 32; config.learningRate = 3e-3
         config.warmupSteps = 2; config.evalEvery = 4; config.checkpointEvery = 4; config.seed = 5
-        let source = try TokenStream(tokens: stream, batchSize: batchSize, contextLength: 32, padID: 0)
+        let source = try TokenStream(tokens: stream, batchSize: batchSize, contextLength: 32)
         let eval = [LanguageModelBatch(windows: [Array(stream[0..<33]), Array(stream[40..<73])])]
         let trainer = LanguageModelTrainer(model: model, tokenizer: tok, config: config, source: source, evalBatches: eval, runDirectory: dir)
         trainer.lanes = lanes
@@ -38,8 +38,8 @@ final class LanguageModelTrainerTests: XCTestCase {
         let windows = whole.source.next(&rng)
         let halves = (0..<2).map { h in
             LanguageModelBatch(windows: (0..<2).map { r in
-                let row = (2 * h + r) * windows.length
-                return Array(windows.ids[row..<row + windows.length]) + [windows.targets[row + windows.length - 1]]
+                let t = windows.lengths[0], row = (2 * h + r) * t
+                return Array(windows.ids[row..<row + t]) + [windows.targets[row + t - 1]]
             })
         }
         var grads: [[[Float]]] = []

@@ -34,8 +34,8 @@ final class RewardTrainerTests: XCTestCase {
         trainer.optimizer.zeroGrad()
         var total: Float = 0
         for p in pairs {
-            let c = rm.scores(ids: p.chosen, batch: 1, length: p.chosen.count, lengths: [p.chosen.count])
-            let r = rm.scores(ids: p.rejected, batch: 1, length: p.rejected.count, lengths: [p.rejected.count])
+            let c = rm.scores([p.chosen])
+            let r = rm.scores([p.rejected])
             let l = -logSigmoid(c - r) * (1 / Float(pairs.count))
             total += l.item
             l.backward()

@@ -9,7 +9,7 @@ import Foundation
 /// left-padding position) outputs zeros instead of NaN. Softmax subtracts the row maximum.
 /// Work is split over batch × heads across cores; the probabilities are kept for backward.
 public func causalSelfAttention(_ qkv: Tensor, heads: Int, keyMask: [Float]? = nil) -> Tensor {
-    attention(qkv, heads: heads, keyMask: keyMask, dropMask: nil)
+    attention(qkv, heads: heads, lengths: batchLengths(qkv), keyMask: keyMask, dropMask: nil)
 }
 
 /// The same, with dropout on the attention probabilities (GPT-2's `attn_pdrop`, applied after
@@ -17,51 +17,95 @@ public func causalSelfAttention(_ qkv: Tensor, heads: Int, keyMask: [Float]? = n
 /// and survivors scaled by 1/(1−dropout). Masks are drawn from `rng` before the parallel
 /// work, so a seed reproduces them whatever the thread count.
 public func causalSelfAttention(_ qkv: Tensor, heads: Int, keyMask: [Float]? = nil, dropout: Float, rng: inout RNG) -> Tensor {
-    precondition(dropout >= 0 && dropout < 1, "attention: dropout \(dropout) outside [0, 1)")
-    guard dropout > 0 else { return attention(qkv, heads: heads, keyMask: keyMask, dropMask: nil) }
-    let b = qkv.shape[0], t = qkv.shape[1]
-    let m = Storage(count: b * heads * t * t)
-    let keep = 1 / (1 - dropout), threshold = UInt32(Double(dropout) * 4_294_967_296.0)
-    for i in 0..<m.count { m.pointer[i] = rng.next32() >= threshold ? keep : 0 }
-    return attention(qkv, heads: heads, keyMask: keyMask, dropMask: m)
+    let lengths = batchLengths(qkv)
+    return attention(qkv, heads: heads, lengths: lengths, keyMask: keyMask, dropMask: dropoutMask(lengths, heads: heads, dropout: dropout, rng: &rng))
 }
 
-func attention(_ qkv: Tensor, heads: Int, keyMask: [Float]?, dropMask: Storage?) -> Tensor {
-    guard qkv.rank == 3, qkv.shape[2] % (3 * heads) == 0 else {
-        fatalError("attention: qkv shape \(qkv.shape) must be [B, T, 3·C] with C divisible by \(heads) heads")
+/// Causal self-attention over sequences packed end to end without padding: `qkv` is `[N, 3C]`,
+/// the rows of sequence i following those of sequence i−1, `lengths` summing to N. Each sequence
+/// attends only to itself, so a batch of uneven sequences costs its real tokens and no pads
+/// (the layout of transformers' and TRL's padding-free training). Returns `[N, C]`.
+public func causalSelfAttention(packed qkv: Tensor, heads: Int, lengths: [Int]) -> Tensor {
+    attention(qkv, heads: heads, lengths: packedLengths(qkv, lengths), keyMask: nil, dropMask: nil)
+}
+
+/// The packed layout with dropout on the probabilities, as the `[B, T, 3C]` form's.
+public func causalSelfAttention(packed qkv: Tensor, heads: Int, lengths: [Int], dropout: Float, rng: inout RNG) -> Tensor {
+    let lengths = packedLengths(qkv, lengths)
+    return attention(qkv, heads: heads, lengths: lengths, keyMask: nil, dropMask: dropoutMask(lengths, heads: heads, dropout: dropout, rng: &rng))
+}
+
+private func batchLengths(_ qkv: Tensor) -> [Int] {
+    guard qkv.rank == 3 else { fatalError("attention: qkv shape \(qkv.shape) must be [B, T, 3·C]") }
+    return [Int](repeating: qkv.shape[1], count: qkv.shape[0])
+}
+
+private func packedLengths(_ qkv: Tensor, _ lengths: [Int]) -> [Int] {
+    guard qkv.rank == 2, lengths.allSatisfy({ $0 > 0 }), lengths.reduce(0, +) == qkv.shape[0] else {
+        fatalError("attention: packed qkv shape \(qkv.shape) must be [N, 3·C] with positive lengths summing to N, found \(lengths.count) lengths summing to \(lengths.reduce(0, +))")
     }
-    let b = qkv.shape[0], t = qkv.shape[1], c3 = qkv.shape[2], c = c3 / 3, hd = c / heads
-    if let keyMask, keyMask.count != b * t {
-        fatalError("attention: keyMask has \(keyMask.count) entries, expected B·T = \(b * t)")
+    return lengths
+}
+
+/// One scale per probability (0 or 1/(1−p)), laid out as `attention` keeps the probabilities.
+private func dropoutMask(_ lengths: [Int], heads: Int, dropout: Float, rng: inout RNG) -> Storage? {
+    precondition(dropout >= 0 && dropout < 1, "attention: dropout \(dropout) outside [0, 1)")
+    guard dropout > 0 else { return nil }
+    let m = Storage(count: heads * lengths.reduce(0) { $0 + $1 * $1 })
+    let keep = 1 / (1 - dropout), threshold = UInt32(Double(dropout) * 4_294_967_296.0)
+    for i in 0..<m.count { m.pointer[i] = rng.next32() >= threshold ? keep : 0 }
+    return m
+}
+
+/// Attention over consecutive sequences of `lengths` rows of `qkv` (`[…, 3C]`, rows in order);
+/// the `[B, T, 3C]` batch is B sequences of T. Each (sequence, head) is its own [T, T] problem,
+/// so a sequence's result is the same wherever it sits in the batch.
+func attention(_ qkv: Tensor, heads: Int, lengths: [Int], keyMask: [Float]?, dropMask: Storage?) -> Tensor {
+    let c3 = qkv.shape[qkv.rank - 1], n = qkv.count / c3
+    guard c3 % (3 * heads) == 0 else {
+        fatalError("attention: qkv shape \(qkv.shape) must end in 3·C with C divisible by \(heads) heads")
     }
+    let c = c3 / 3, hd = c / heads
+    if let keyMask, keyMask.count != n {
+        fatalError("attention: keyMask has \(keyMask.count) entries, expected one per row, \(n)")
+    }
+    // Where each sequence's rows start, and where its heads' [T, T] probabilities start.
+    var rowStart = [Int](repeating: 0, count: lengths.count), probStart = rowStart
+    var squares = 0
+    for i in lengths.indices.dropFirst() {
+        rowStart[i] = rowStart[i - 1] + lengths[i - 1]
+        probStart[i] = probStart[i - 1] + heads * lengths[i - 1] * lengths[i - 1]
+    }
+    for t in lengths { squares += t * t }
     let scale = 1 / Float(hd).squareRoot()
-    let out = Tensor(uninitialized: [b, t, c])
-    // Softmax probabilities per (batch, head), [T, T], upper triangle zero: kept for backward.
-    let probs = Storage(count: b * heads * t * t)
+    let out = Tensor(uninitialized: Array(qkv.shape.dropLast()) + [c])
+    // Softmax probabilities per (sequence, head), [T, T], upper triangle zero: kept for backward.
+    let probs = Storage(count: heads * squares)
     let pq = qkv.pointer, po = out.pointer, pp = probs.pointer
     let pm = dropMask?.pointer  // per-probability scale: 0 or 1/(1−p); nil without dropout
+    let maxT = lengths.max() ?? 0, meanCost = lengths.isEmpty ? 0 : squares / lengths.count * hd
     // The key mask read in place, 8 keys at a time.
     (keyMask ?? []).withUnsafeBufferPointer { maskBuffer in
         let pmask = keyMask == nil ? nil : maskBuffer.baseAddress
         // Each head's products are GEMMs on strided views of qkv (row stride 3C); OpenBLAS runs
         // them single-threaded inside the per-head parallel loop (see BLAS).
-        Parallel.forRange(b * heads, cost: t * t * hd * 4) { range in
-            let weighted = pm == nil ? nil : Storage(count: t * t)
-            for bh in range {
-                let bi = bh / heads, h = bh % heads
-                let q = pq + bi * t * c3 + h * hd, k = q + c, v = q + 2 * c
-                let p = pp + bh * t * t
+        Parallel.forRange(lengths.count * heads, cost: meanCost * 4) { range in
+            let weighted = pm == nil ? nil : Storage(count: maxT * maxT)
+            for sh in range {
+                let si = sh / heads, h = sh % heads, t = lengths[si]
+                let q = pq + rowStart[si] * c3 + h * hd, k = q + c, v = q + 2 * c
+                let p = pp + probStart[si] + h * t * t
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(t), Int32(hd), scale,
                             q, Int32(c3), k, Int32(c3), 0, p, Int32(t))
-                let keys = pmask.map { $0 + bi * t }
+                let keys = pmask.map { $0 + rowStart[si] }
                 for ti in 0..<t {
                     let row = p + ti * t
                     _ = normalizeScores(row, ti + 1, max: maskAndMax(row, ti + 1, keys))
                     (row + ti + 1).update(repeating: 0, count: t - ti - 1)
                 }
-                let w = droppedProbabilities(p, pm.map { $0 + bh * t * t }, count: t * t, scratch: weighted)
+                let w = droppedProbabilities(p, pm.map { $0 + probStart[si] + h * t * t }, count: t * t, scratch: weighted)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(t), Int32(hd), Int32(t), 1,
-                            w, Int32(t), v, Int32(c3), 0, po + bi * t * c + h * hd, Int32(c))
+                            w, Int32(t), v, Int32(c3), 0, po + rowStart[si] * c + h * hd, Int32(c))
             }
         }
     }
@@ -69,16 +113,16 @@ func attention(_ qkv: Tensor, heads: Int, keyMask: [Float]?, dropMask: Storage?)
         out.record("attention", [qkv]) { [probs, dropMask] g in
             withExtendedLifetime((probs, dropMask)) {}
             let gq = qkv.gradBuffer().pointer, pg = g.pointer
-            Parallel.forRange(b * heads, cost: t * t * hd * 8) { range in
-                let dS = Storage(count: t * t)
-                let weighted = pm == nil ? nil : Storage(count: t * t)
-                for bh in range {
-                    let bi = bh / heads, h = bh % heads
-                    let q = pq + bi * t * c3 + h * hd, k = q + c, v = q + 2 * c
-                    let gQ = gq + bi * t * c3 + h * hd, gK = gQ + c, gV = gQ + 2 * c
-                    let dO = pg + bi * t * c + h * hd
-                    let p = pp + bh * t * t, d = dS.pointer
-                    let w = droppedProbabilities(p, pm.map { $0 + bh * t * t }, count: t * t, scratch: weighted)
+            Parallel.forRange(lengths.count * heads, cost: meanCost * 8) { range in
+                let dS = Storage(count: maxT * maxT)
+                let weighted = pm == nil ? nil : Storage(count: maxT * maxT)
+                for sh in range {
+                    let si = sh / heads, h = sh % heads, t = lengths[si]
+                    let q = pq + rowStart[si] * c3 + h * hd, k = q + c, v = q + 2 * c
+                    let gQ = gq + rowStart[si] * c3 + h * hd, gK = gQ + c, gV = gQ + 2 * c
+                    let dO = pg + rowStart[si] * c + h * hd
+                    let p = pp + probStart[si] + h * t * t, d = dS.pointer
+                    let w = droppedProbabilities(p, pm.map { $0 + probStart[si] + h * t * t }, count: t * t, scratch: weighted)
                     // dV += Wᵀ·dO, with W the (dropped-out) probabilities
                     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(t), Int32(hd), Int32(t), 1,
                                 w, Int32(t), dO, Int32(c), 1, gV, Int32(c3))
@@ -86,7 +130,7 @@ func attention(_ qkv: Tensor, heads: Int, keyMask: [Float]?, dropMask: Storage?)
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(t), Int32(hd), 1,
                                 dO, Int32(c), v, Int32(c3), 0, d, Int32(t))
                     if let pm {
-                        let m = pm + bh * t * t
+                        let m = pm + probStart[si] + h * t * t
                         for i in 0..<(t * t) { d[i] *= m[i] }
                     }
                     // dScore = P ∘ (dP − Σ P·dP) · scale, row by row (the softmax backward)

@@ -22,14 +22,29 @@ public func mean(_ x: Tensor) -> Tensor {
 public func sumLastAxis(_ x: Tensor) -> Tensor {
     guard let n = x.shape.last else { fatalError("sumLastAxis: scalar input has no axis") }
     let rows = n == 0 ? 0 : x.count / n
-    let out = Tensor(uninitialized: Array(x.shape.dropLast()))
-    for r in 0..<rows { out.pointer[r] = vsum(x.pointer + r * n, n) }
+    return segmentSums(x, lengths: [Int](repeating: n, count: rows), shape: Array(x.shape.dropLast()))
+}
+
+/// Sums of consecutive runs of `x`'s elements, `lengths[i]` in run i (summing to `x.count`):
+/// per sequence totals over sequences packed end to end. `[lengths.count]`.
+public func segmentSums(_ x: Tensor, lengths: [Int]) -> Tensor {
+    segmentSums(x, lengths: lengths, shape: [lengths.count])
+}
+
+private func segmentSums(_ x: Tensor, lengths: [Int], shape: [Int]) -> Tensor {
+    guard lengths.allSatisfy({ $0 >= 0 }), lengths.reduce(0, +) == x.count else {
+        fatalError("segmentSums: lengths summing to \(lengths.reduce(0, +)) for \(x.count) elements")
+    }
+    let out = Tensor(uninitialized: shape)
+    var start = [Int](repeating: 0, count: lengths.count)
+    for r in lengths.indices.dropFirst() { start[r] = start[r - 1] + lengths[r - 1] }
+    for r in lengths.indices { out.pointer[r] = vsum(x.pointer + start[r], lengths[r]) }
     if Tensor.needsGrad(x) {
-        out.record("sumLastAxis", [x]) { g in
+        out.record("segmentSums", [x]) { g in
             let gx = x.gradBuffer().pointer
-            for r in 0..<rows {
+            for r in lengths.indices {
                 let v = g.pointer[r]
-                for j in 0..<n { gx[r * n + j] += v }
+                for j in start[r]..<(start[r] + lengths[r]) { gx[j] += v }
             }
         }
     }

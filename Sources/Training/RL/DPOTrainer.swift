@@ -153,10 +153,10 @@ public final class DPOTrainer {
     func forward(_ model: GPT2, _ pairs: ArraySlice<Pair>) -> Tensor {
         let batch = LanguageModelBatch(sequences: pairs.map(\.chosen) + pairs.map(\.rejected),
                                        lossFrom: pairs.map(\.chosenStart) + pairs.map(\.rejectedStart),
-                                       maxLength: model.config.nPositions, padID: Int32(tokenizer.padTokenID ?? 0))
+                                       maxLength: model.config.nPositions)
         let lp = model.sequenceLogProbs(batch)
         guard config.loss == .ipo else { return lp }
-        let counts = (0..<batch.batch).map { b in Float(max((0..<batch.length).filter { batch.targets[b * batch.length + $0] >= 0 }.count, 1)) }
+        let counts = batch.predictedTokensPerSequence.map { Float(max($0, 1)) }
         return lp * Tensor(counts.map { 1 / $0 }, shape: [batch.batch])
     }
 
