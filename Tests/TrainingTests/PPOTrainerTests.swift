@@ -65,10 +65,14 @@ final class PPOTrainerTests: XCTestCase {
                            samplingLogProbs: [[-1, -2, -3], [-4]], promptIndices: [0, 1])
         XCTAssertEqual(r.promptLength, 2)
         XCTAssertEqual(r.responseLength, 3)
-        XCTAssertEqual(r.keyMask, [1, 1, 1, 1, 1, 0, 1, 1, 0, 0])
-        XCTAssertEqual(r.positions, [0, 1, 2, 3, 4, 1, 0, 1, 1, 1])
+        XCTAssertEqual(r.ids, [5, 6, 1, 2, 3, 0, 7, 4, 0, 0])
         XCTAssertEqual(r.targets(rows: [1, 0]), [4, -1, -1, 1, 2, 3])
-        XCTAssertEqual(r.predictingRows(count: 2), [1, 2, 3, 6, 7, 8])
+        // Packed without pads: row 1 (7 4) then row 0 (5 6 1 2 3); the predicting position of
+        // each response slot, slots past a response at its last prompt token.
+        let packed = r.packed(rows: [1, 0])
+        XCTAssertEqual(packed.ids, [7, 4, 5, 6, 1, 2, 3])
+        XCTAssertEqual(packed.lengths, [2, 5])
+        XCTAssertEqual(packed.predicting, [0, 0, 0, 3, 4, 5])
         r.logProbs = [-1, -2, -3, -4, 0, 0]
         r.refLogProbs = [-1.5, -2, -2, -4.5, 0, 0]
         r.scores = [2, -1]

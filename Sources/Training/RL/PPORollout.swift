@@ -1,5 +1,4 @@
 import Foundation
-import Models
 
 /// A reward a program computes from the prompt and response text, weighted and added to the
 /// reward model's score (the demo world's order-number verifier, a unit test, a format check).
@@ -22,13 +21,11 @@ public struct PPORollout {
     public let promptLength: Int
     public let responseLength: Int
     public var length: Int { promptLength + responseLength }
-    /// `[B, P+R]` token ids (0 on pads; pads are hidden by `keyMask`, so their id never matters).
+    /// `[B, P+R]` token ids, 0 on pads (the forward passes read rows through `packed(rows:)`,
+    /// which leaves the pads out).
     public let ids: [Int32]
-    /// `[B, P+R]`: 1 on real prompt and response tokens, 0 on left and right padding.
-    public let keyMask: [Float]
-    /// `[B, P+R]`: positions count real tokens only, as in generation, so left padding does not
-    /// shift a prompt's positions between the rollout and the training pass.
-    public let positions: [Int32]
+    /// Real prompt tokens per row (the rest of `promptLength` is left padding).
+    public let promptLengths: [Int]
     /// Response tokens per row, EOS included when the row emitted it.
     public let responseLengths: [Int]
     public let endedWithEOS: [Bool]
@@ -57,23 +54,21 @@ public struct PPORollout {
         responseLength = max(responses.map(\.count).max()!, 1)
         let t = promptLength + responseLength, r = responseLength
         var ids = [Int32](repeating: 0, count: batch * t)
-        var keyMask = [Float](repeating: 0, count: batch * t)
         var mask = [Float](repeating: 0, count: batch * r)
         var sampled = [Float](repeating: 0, count: batch * r)
         for b in 0..<batch {
             let pad = promptLength - prompts[b].count
-            for (j, id) in prompts[b].enumerated() { ids[b * t + pad + j] = id; keyMask[b * t + pad + j] = 1 }
+            for (j, id) in prompts[b].enumerated() { ids[b * t + pad + j] = id }
             for (j, id) in responses[b].enumerated() {
-                ids[b * t + promptLength + j] = id; keyMask[b * t + promptLength + j] = 1
+                ids[b * t + promptLength + j] = id
                 mask[b * r + j] = 1
                 sampled[b * r + j] = samplingLogProbs[b][j]
             }
         }
         self.ids = ids
-        self.keyMask = keyMask
-        self.positions = GPT2.positions(batch: batch, length: t, keyMask: keyMask)
         self.mask = mask
         self.samplingLogProbs = sampled
+        promptLengths = prompts.map(\.count)
         responseLengths = responses.map(\.count)
         endedWithEOS = ended
         self.promptIndices = promptIndices
@@ -88,13 +83,22 @@ public struct PPORollout {
         return out
     }
 
-    /// For the sub-batch `rows` laid out `[rows, P+R]`, the hidden-state row that predicts each
-    /// response token: position P−1+i predicts token P+i.
-    public func predictingRows(count: Int) -> [Int] {
-        var out: [Int] = []
-        out.reserveCapacity(count * responseLength)
-        for k in 0..<count { for i in 0..<responseLength { out.append(k * length + promptLength - 1 + i) } }
-        return out
+    /// The sub-batch `rows` without padding, for `GPT2.hiddenStates(packed:lengths:)`: each row's
+    /// prompt and response end to end, and the packed position that predicts each response slot
+    /// `[rows·R]` (slots past a response point at its last prompt token; their targets are −1
+    /// and their mask 0). The padded `[B, P+R]` layout spends about a third of its positions on
+    /// pads in the demo (prompts of 21–32 tokens, responses of 35 on average against a longest
+    /// of ~60), and every pass of PPO runs on it.
+    public func packed(rows: [Int]) -> (ids: [Int32], lengths: [Int], predicting: [Int]) {
+        var ids: [Int32] = [], lengths: [Int] = [], predicting: [Int] = []
+        predicting.reserveCapacity(rows.count * responseLength)
+        for b in rows {
+            let p = promptLengths[b], n = responseLengths[b], start = ids.count
+            ids += self.ids[(b * length + promptLength - p)..<(b * length + promptLength + n)]
+            lengths.append(p + n)
+            for i in 0..<responseLength { predicting.append(start + p - 1 + (i < n ? i : 0)) }
+        }
+        return (ids, lengths, predicting)
     }
 
     /// Gathers `rows` of a `[B·X]` per-row array into a sub-batch.

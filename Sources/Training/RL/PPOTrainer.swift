@@ -279,13 +279,13 @@ public final class PPOTrainer {
     }
 
     /// log-probabilities `[rows·R]` of the rows' response tokens under `model` at the sampling
-    /// temperature, with entropies if asked, and the hidden states `[rows·(P+R), C]`.
+    /// temperature, with entropies if asked, and the hidden states of the rows packed without
+    /// padding (`PPORollout.packed`). A row's values do not depend on the rows beside it, so the
+    /// old log-probabilities (rows in order) and training's (shuffled minibatches) agree.
     func forward(_ model: GPT2, _ rollout: PPORollout, rows: [Int], entropy: Bool) -> (Tensor, Tensor?, Tensor) {
-        let t = rollout.length
-        let h = model.hiddenStates(ids: rollout.slice(rollout.ids, rows: rows, width: t), batch: rows.count, length: t,
-                                   keyMask: rollout.slice(rollout.keyMask, rows: rows, width: t),
-                                   positions: rollout.slice(rollout.positions, rows: rows, width: t))
-        let at = h.gatherRows(rollout.predictingRows(count: rows.count))
+        let layout = rollout.packed(rows: rows)
+        let h = model.hiddenStates(packed: layout.ids, lengths: layout.lengths)
+        let at = h.gatherRows(layout.predicting)
         let out = model.tokenLogProbs(at, targets: rollout.targets(rows: rows), temperature: config.temperature, entropy: entropy)
         return (out.logProbs, out.entropy, h)
     }

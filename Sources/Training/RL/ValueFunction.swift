@@ -51,18 +51,17 @@ public final class ValueFunction {
     }
 
     /// Values `[rows.count · R]` of the rollout's `rows` at each response token's predicting
-    /// position. `policyHidden` is the policy's hidden states for the same rows (used when shared).
+    /// position. `policyHidden` is the policy's hidden states for the same rows, packed (used when shared).
     func values(_ rollout: PPORollout, rows: [Int], policyHidden: Tensor?) -> Tensor {
+        let layout = rollout.packed(rows: rows)
         let h: Tensor
         if let trunk {
-            h = trunk.hiddenStates(ids: rollout.slice(rollout.ids, rows: rows, width: rollout.length), batch: rows.count,
-                                   length: rollout.length, keyMask: rollout.slice(rollout.keyMask, rows: rows, width: rollout.length),
-                                   positions: rollout.slice(rollout.positions, rows: rows, width: rollout.length))
+            h = trunk.hiddenStates(packed: layout.ids, lengths: layout.lengths)
         } else {
             guard let policyHidden else { fatalError("shared value head needs the policy's hidden states") }
             h = policyHidden
         }
-        let at = h.gatherRows(rollout.predictingRows(count: rows.count))
+        let at = h.gatherRows(layout.predicting)
         return linear(at, head, transposedWeight: true).reshaped([rows.count * rollout.responseLength])
     }
 
