@@ -7,7 +7,8 @@ import Tokenizers
 
 /// Trains a Bradley–Terry reward model on preference pairs: loss −log σ(r_chosen − r_rejected − m)
 /// with an optional per-pair margin m, as TRL's RewardTrainer. Chosen and rejected texts of a
-/// minibatch go through the trunk together, right-padded, scored at each one's last real token.
+/// minibatch go through the trunk together, packed without padding, scored at each one's last
+/// token. With a run directory it checkpoints, and `resume()` continues bit for bit.
 ///
 /// Pairs that share a prompt form a group, as InstructGPT's K-wise comparisons do (a rater sees K
 /// responses to one prompt, which gives up to K(K−1)/2 pairs): a group is never split across
@@ -25,6 +26,8 @@ public final class RewardTrainer {
         public var maxGradNorm: Float = 1
         public var useMargins = false
         public var seed: UInt64 = 0
+        /// Steps between checkpoints (with a run directory); every epoch's end is one too.
+        public var checkpointEvery = 100
         public init() {}
     }
 
@@ -44,13 +47,18 @@ public final class RewardTrainer {
     public let model: RewardModel
     public let config: Config
     public let optimizer: AdamW
+    /// Where `checkpoint-last/` goes; nil for no checkpoints.
+    public let runDirectory: URL?
+    /// The tokenizer saved with checkpoints, so a checkpoint is a model folder of its own.
+    public var tokenizer: BPETokenizer?
     public private(set) var step = 0
     /// Called after each epoch with (epoch, held-out accuracy, held-out loss).
     public var onEpoch: ((Int, Double, Double) -> Void)?
 
-    public init(model: RewardModel, config: Config) {
+    public init(model: RewardModel, config: Config, runDirectory: URL? = nil) {
         self.model = model
         self.config = config
+        self.runDirectory = runDirectory
         optimizer = AdamW(parameters: model.parameters, hyper: .init(learningRate: config.learningRate, weightDecay: config.weightDecay))
     }
 
@@ -131,12 +139,15 @@ public final class RewardTrainer {
         return (Double(correct) / Double(pairs.count), loss / Double(pairs.count))
     }
 
-    /// Trains for `config.epochs` over `train`, evaluating on `eval` after each epoch.
-    /// - Returns: the last epoch's held-out accuracy and loss (NaN without `eval`).
+    /// Trains for `config.epochs` over `train`, evaluating on `eval` after each epoch, from
+    /// `step` (0, or where `resume()` left it) up to the end or to `stopAt` steps.
+    /// - Returns: the last epoch's held-out accuracy and loss (NaN without `eval`, or when it
+    ///   stopped before an epoch ended).
     @discardableResult
-    public func train(_ train: [Pair], eval: [Pair], metrics: Metrics?) throws -> (accuracy: Double, loss: Double) {
+    public func train(_ train: [Pair], eval: [Pair], metrics: Metrics?, stopAt: Int? = nil) throws -> (accuracy: Double, loss: Double) {
         // Every epoch's minibatches are laid out first, from a fresh shuffle of the groups each:
         // with groups of unequal size their number varies, and the schedule needs the total.
+        // The plan is a function of the seed alone, so a resumed run needs only the step.
         let groups = RewardTrainer.groupCount(train)
         var rng = RNG(seed: config.seed, stream: 4)
         let plan = (0..<config.epochs).map { _ in
@@ -145,41 +156,78 @@ public final class RewardTrainer {
             return RewardTrainer.minibatches(train, groupOrder: order, batchSize: config.batchSize)
         }
         let total = plan.map(\.count).reduce(0, +)
+        let epochEnds = plan.reduce(into: [Int]()) { $0.append(($0.last ?? 0) + $1.count) }
         let schedule = LearningRateSchedule(peak: config.learningRate, warmupSteps: config.warmupSteps, totalSteps: total, decay: .linear, minRatio: 0)
         let progress = Progress("reward", total: total, unit: "step")
         model.trunk.training = true
         defer { model.trunk.training = false }
         var last = (accuracy: Double.nan, loss: Double.nan)
-        for epoch in 1...config.epochs {
-            for members in plan[epoch - 1] {
-                let batch = members.map { train[$0] }
-                let b = batch.count
-                optimizer.zeroGrad()
-                let s = scores(batch[...])
-                let diff = s.chosen - s.rejected
-                let margins = Tensor(batch.map { config.useMargins ? $0.margin : 0 }, shape: [b])
-                let loss = mean(-logSigmoid(diff - margins))
-                guard loss.item.isFinite else { throw RLHFError.nonFinite(step: step, what: "the reward loss") }
-                loss.backward()
-                let norm = clipGradientNorm(optimizer.parameters, maxNorm: config.maxGradNorm)
-                guard norm.isFinite else {
-                    throw RLHFError.nonFinite(step: step, what: "the gradient of \(firstNonFiniteGradient(optimizer.parameters) ?? "a parameter")")
-                }
-                optimizer.update(learningRate: schedule.rate(at: step))
-                step += 1
-                var acc = 0
-                for i in 0..<b where diff[i] > 0 { acc += 1 }
-                try metrics?.append(["step": Double(step), "loss": Double(loss.item), "accuracy": Double(acc) / Double(b), "grad_norm": Double(norm)])
-                progress.update(step, String(format: "loss %.3f", loss.item))
+        let end = min(total, stopAt ?? total)
+        while step < end {
+            let epoch = epochEnds.firstIndex { step < $0 }!
+            let batch = plan[epoch][step - (epoch == 0 ? 0 : epochEnds[epoch - 1])].map { train[$0] }
+            let b = batch.count
+            optimizer.zeroGrad()
+            let s = scores(batch[...])
+            let diff = s.chosen - s.rejected
+            let margins = Tensor(batch.map { config.useMargins ? $0.margin : 0 }, shape: [b])
+            let loss = mean(-logSigmoid(diff - margins))
+            guard loss.item.isFinite else { throw RLHFError.nonFinite(step: step, what: "the reward loss") }
+            loss.backward()
+            let norm = clipGradientNorm(optimizer.parameters, maxNorm: config.maxGradNorm)
+            guard norm.isFinite else {
+                throw RLHFError.nonFinite(step: step, what: "the gradient of \(firstNonFiniteGradient(optimizer.parameters) ?? "a parameter")")
             }
-            let (acc, l) = evaluate(eval)
-            try metrics?.append(["step": Double(step), "epoch": Double(epoch), "eval_accuracy": acc, "eval_loss": l])
-            onEpoch?(epoch, acc, l)
-            last = (acc, l)
-            model.trunk.training = true
+            optimizer.update(learningRate: schedule.rate(at: step))
+            step += 1
+            var acc = 0
+            for i in 0..<b where diff[i] > 0 { acc += 1 }
+            try metrics?.append(["step": Double(step), "loss": Double(loss.item), "accuracy": Double(acc) / Double(b), "grad_norm": Double(norm)])
+            progress.update(step, String(format: "loss %.3f", loss.item))
+            let endsEpoch = step == epochEnds[epoch]
+            if endsEpoch {
+                let (acc, l) = evaluate(eval)
+                try metrics?.append(["step": Double(step), "epoch": Double(epoch + 1), "eval_accuracy": acc, "eval_loss": l])
+                onEpoch?(epoch + 1, acc, l)
+                last = (acc, l)
+                model.trunk.training = true
+            }
+            // After the epoch's evaluation, so a resume never skips one.
+            if endsEpoch || step % config.checkpointEvery == 0 { try saveCheckpoint() }
         }
         progress.finish()
         return last
+    }
+
+    // MARK: - Checkpoints
+
+    var checkpointURL: URL? { runDirectory?.appendingPathComponent(TrainingCheckpoint.folderName) }
+
+    /// `checkpoint-last/`: the reward model (a model folder), AdamW's moments, the step and the
+    /// dropout stream; nothing without a run directory.
+    public func saveCheckpoint() throws {
+        guard let checkpointURL else { return }
+        let state = TrainerState(step: step, optimizerStep: optimizer.step, dataRNG: RNG(seed: config.seed, stream: 4), dropoutRNG: model.trunk.dropoutRNG)
+        try TrainingCheckpoint.save(to: checkpointURL, state: state, optimizer: optimizer) { dir in
+            try model.save(to: dir, tokenizer: tokenizer)
+        }
+    }
+
+    /// Whether the run directory holds a checkpoint to `resume()` from.
+    public var hasCheckpoint: Bool {
+        checkpointURL.map { FileManager.default.fileExists(atPath: $0.path) } ?? false
+    }
+
+    /// Continues from `runDirectory/checkpoint-last`: the next `train` call with the same pairs
+    /// and config goes on from its step, as if never stopped.
+    public func resume() throws {
+        guard let checkpointURL else { throw RLHFError.invalidArgument("the reward trainer has no run directory to resume from") }
+        let loaded = try RewardModel.load(directory: checkpointURL)
+        model.trunk.copyWeights(from: loaded.trunk)
+        model.scoreWeight.assign(loaded.scoreWeight)
+        let state = try TrainingCheckpoint.load(from: checkpointURL, optimizer: optimizer)
+        step = state.step
+        model.trunk.dropoutRNG = state.dropoutRNG
     }
 
     /// Mean and standard deviation of the model's scores on `sequences` (the SFT policy's own

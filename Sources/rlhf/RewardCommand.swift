@@ -33,12 +33,19 @@ struct RewardCommand: ParsableCommand {
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Flag(help: "Use each line's \"margin\" in the loss: −log σ(r_c − r_r − margin).") var margin = false
     @Flag(help: "Skip invalid lines (reporting how many) instead of stopping at the first.") var skipInvalid = false
+    @Option(help: "Steps between checkpoints (--out/checkpoint-last); every epoch's end is one too.") var saveEvery = 100
+    @Flag(help: "Continue from --out/checkpoint-last with the same data and flags, as if never stopped.") var resume = false
+
+    func validate() throws {
+        guard saveEvery > 0 else { throw ValidationError("--save-every must be positive, found \(saveEvery)") }
+    }
 
     func run() throws {
         let (base, tok) = try loadModelAndTokenizer(model)
         let records = try readPreferences(data, skipInvalid: skipInvalid)
         let result = try RewardStage.run(base: base, tokenizer: tok, records: records, epochs: epochs, batchSize: batchSize, lr: lr,
-                                         evalFraction: evalFraction, seed: seed, useMargins: margin, out: URL(fileURLWithPath: out))
+                                         evalFraction: evalFraction, seed: seed, useMargins: margin, out: URL(fileURLWithPath: out),
+                                         saveEvery: saveEvery, resume: resume)
         note(String(format: "held-out accuracy %.3f, loss %.4f; reward model written to %@", result.accuracy, result.loss, out))
     }
 }
@@ -56,42 +63,66 @@ func readPreferences(_ path: String, skipInvalid: Bool) throws -> [PreferenceRec
 
 /// The reward stage as one call, shared by `rlhf reward` and `rlhf demo`.
 enum RewardStage {
+    /// Trains and saves a reward model in `out`, checkpointing to `out/checkpoint-last`; with
+    /// `resume`, continues from that checkpoint (reporting the epochs it had finished through
+    /// `onEpoch`, from its `metrics.jsonl`), and ends with the model an uninterrupted run gives.
     static func run(base: GPT2, tokenizer tok: BPETokenizer, records: [PreferenceRecord], epochs: Int, batchSize: Int, lr: Float,
-                    evalFraction: Double, seed: UInt64, useMargins: Bool, out: URL,
+                    evalFraction: Double, seed: UInt64, useMargins: Bool, out: URL, saveEvery: Int = 100, resume: Bool = false,
                     onEpoch: ((Int, Double, Double) -> Void)? = nil) throws -> (model: RewardModel, accuracy: Double, loss: Double, heldOut: [PreferenceRecord]) {
         let rm = RewardModel(initializedFrom: base, seed: seed)
         var config = RewardTrainer.Config()
         config.epochs = epochs; config.batchSize = batchSize; config.learningRate = lr; config.seed = seed; config.useMargins = useMargins
-        let trainer = RewardTrainer(model: rm, config: config)
-        trainer.onEpoch = onEpoch
+        config.checkpointEvery = saveEvery
+        let trainer = RewardTrainer(model: rm, config: config, runDirectory: out)
+        trainer.tokenizer = tok
         let (trainRecords, heldOut) = splitHeldOut(records, groupedBy: \.prompt, fraction: evalFraction, seed: seed)
         let context = base.config.nPositions
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         let metricsURL = out.appendingPathComponent("metrics.jsonl")
-        try? FileManager.default.removeItem(at: metricsURL)
+        if resume {
+            guard trainer.hasCheckpoint else {
+                throw RLHFError.invalidArgument("\(out.path) holds no \(TrainingCheckpoint.folderName)/ to resume the reward model from")
+            }
+            try trainer.resume()
+            note("reward: resumed at step \(trainer.step)")
+            try Metrics.truncate(metricsURL, afterStep: trainer.step)
+            for (epoch, acc, loss) in epochEvaluations(metricsURL) { onEpoch?(epoch, acc, loss) }
+        } else {
+            try? FileManager.default.removeItem(at: metricsURL)
+        }
+        trainer.onEpoch = onEpoch
         let trainPairs = RewardTrainer.pairs(trainRecords, tokenizer: tok, maxLength: context)
-        // The last epoch's held-out evaluation is of the final model: it is not run again.
-        let (acc, loss) = try trainer.train(trainPairs, eval: RewardTrainer.pairs(heldOut, tokenizer: tok, maxLength: context),
-                                            metrics: try Metrics(metricsURL))
+        try trainer.train(trainPairs, eval: RewardTrainer.pairs(heldOut, tokenizer: tok, maxLength: context), metrics: try Metrics(metricsURL))
         trainer.setNormalization(from: Array(trainPairs.lazy.flatMap { [$0.chosen, $0.rejected] }.prefix(512)))
         try rm.save(to: out, tokenizer: tok)
-        return (rm, acc, loss, heldOut)
+        // The last epoch's held-out evaluation is of the final model (and, on a resume, may have
+        // been logged before the stop): it is read from the log, not run again.
+        let last = epochEvaluations(metricsURL).last
+        return (rm, last?.accuracy ?? .nan, last?.loss ?? .nan, heldOut)
     }
 
     /// A reward model `run` finished before, read back from `out` for `rlhf demo --resume`: the
-    /// model, the same held-out split, and the held-out accuracy and loss of each epoch from its
+    /// model, the same held-out split, and the held-out accuracy of each epoch from its
     /// `metrics.jsonl` (appended to `epochs` as `(epoch, accuracy, .nan)`, as `run`'s callback does).
     static func load(_ out: URL, records: [PreferenceRecord], evalFraction: Double, seed: UInt64,
                      epochs: inout [(Int, Double, Double)]) throws -> (model: RewardModel, accuracy: Double, loss: Double, heldOut: [PreferenceRecord]) {
         let rm = try RewardModel.load(directory: out)
         let (_, heldOut) = splitHeldOut(records, groupedBy: \.prompt, fraction: evalFraction, seed: seed)
         let metricsURL = out.appendingPathComponent("metrics.jsonl")
-        let rows = Metrics.read(metricsURL).filter { $0["epoch"] != nil && $0["eval_accuracy"] != nil }
+        let rows = epochEvaluations(metricsURL)
         guard let last = rows.last else {
             throw RLHFError.invalidFile(path: metricsURL.path, message: "no line with \"epoch\" and \"eval_accuracy\": the reward model's run did not finish an epoch")
         }
-        for r in rows { epochs.append((Int(r["epoch"]!), r["eval_accuracy"]!, .nan)) }
-        return (rm, last["eval_accuracy"]!, last["eval_loss"] ?? .nan, heldOut)
+        for r in rows { epochs.append((r.epoch, r.accuracy, .nan)) }
+        return (rm, last.accuracy, last.loss, heldOut)
+    }
+
+    /// Each finished epoch's held-out accuracy and loss, from a reward run's `metrics.jsonl`.
+    static func epochEvaluations(_ metricsURL: URL) -> [(epoch: Int, accuracy: Double, loss: Double)] {
+        Metrics.read(metricsURL).compactMap { r in
+            guard let e = r["epoch"], let a = r["eval_accuracy"] else { return nil }
+            return (Int(e), a, r["eval_loss"] ?? .nan)
+        }
     }
 }
 
