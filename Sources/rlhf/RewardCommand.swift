@@ -151,8 +151,13 @@ struct ScoreCommand: ParsableCommand {
         let ctx = rm.trunk.config.nPositions
         func ids(_ s: String) -> [Int32] { let e = tok.encodeIDs(s); return e.count <= ctx ? e : Array(e.suffix(ctx)) }
         if lines.first.map({ $0.chosen != nil && $0.rejected != nil }) == true {
-            for (i, l) in lines.enumerated() where l.chosen == nil || l.rejected == nil || l.prompt == nil {
-                throw RLHFError.invalidLine(path: url.path, line: i + 1, message: "preference lines need \"prompt\", \"chosen\" and \"rejected\"")
+            for (i, l) in lines.enumerated() {
+                guard let p = l.prompt, let c = l.chosen, let r = l.rejected else {
+                    throw RLHFError.invalidLine(path: url.path, line: i + 1, message: "preference lines need \"prompt\", \"chosen\" and \"rejected\"")
+                }
+                if (p + c).isEmpty || (p + r).isEmpty {
+                    throw RLHFError.invalidLine(path: url.path, line: i + 1, message: "prompt and \((p + c).isEmpty ? "chosen" : "rejected") are both empty: there is no token to score")
+                }
             }
             let chosen = rm.score(lines.map { ids($0.prompt! + $0.chosen!) })
             let rejected = rm.score(lines.map { ids($0.prompt! + $0.rejected!) })
@@ -168,6 +173,10 @@ struct ScoreCommand: ParsableCommand {
                 if let t = l.text { return t }
                 if let p = l.prompt, let c = l.completion { return p + c }
                 throw RLHFError.invalidLine(path: url.path, line: i + 1, message: "expected \"text\" or \"prompt\"+\"completion\"")
+            }
+            // The head reads the last token: a text with none has no score.
+            if let empty = texts.firstIndex(where: { $0.isEmpty }) {
+                throw RLHFError.invalidLine(path: url.path, line: empty + 1, message: "the text is empty: there is no token to score")
             }
             for s in rm.score(texts.map(ids)) { print(json ? JSONL.line(["score": s]) : String(format: "%.4f", s)) }
         }
