@@ -89,7 +89,7 @@ public struct PPORollout {
     /// and their mask 0). The padded `[B, P+R]` layout spends about a third of its positions on
     /// pads in the demo (prompts of 21–32 tokens, responses of 35 on average against a longest
     /// of ~60), and every pass of PPO runs on it.
-    public func packed(rows: [Int]) -> (ids: [Int32], lengths: [Int], predicting: [Int]) {
+    public func packed(rows: [Int]) -> Packed {
         var ids: [Int32] = [], lengths: [Int] = [], predicting: [Int] = []
         predicting.reserveCapacity(rows.count * responseLength)
         for b in rows {
@@ -98,7 +98,15 @@ public struct PPORollout {
             lengths.append(p + n)
             for i in 0..<responseLength { predicting.append(start + p - 1 + (i < n ? i : 0)) }
         }
-        return (ids, lengths, predicting)
+        return Packed(ids: ids, lengths: lengths, predicting: predicting)
+    }
+
+    /// Rows packed end to end (`packed(rows:)`).
+    public struct Packed {
+        public let ids: [Int32]
+        public let lengths: [Int]
+        /// `[rows·R]`: the packed position that predicts each response slot.
+        public let predicting: [Int]
     }
 
     /// Gathers `rows` of a `[B·X]` per-row array into a sub-batch.

@@ -268,9 +268,10 @@ public final class PPOTrainer {
             for start in stride(from: 0, to: rollout.batch, by: config.rolloutBatchSize) {
                 let rows = Array(start..<min(start + config.rolloutBatchSize, rollout.batch))
                 let off = start * rollout.responseLength
-                let (lp, _, h) = forward(policy, rollout, rows: rows, entropy: false)
-                let (ref, _, _) = forward(reference, rollout, rows: rows, entropy: false)
-                let v = value?.values(rollout, rows: rows, policyHidden: h)
+                let layout = rollout.packed(rows: rows)
+                let (lp, _, h) = forward(policy, rollout, rows: rows, layout: layout, entropy: false)
+                let (ref, _, _) = forward(reference, rollout, rows: rows, layout: layout, entropy: false)
+                let v = value?.values(layout, responseSlots: lp.count, policyHidden: h)
                 for k in 0..<lp.count where rollout.mask[off + k] != 0 {
                     rollout.logProbs[off + k] = lp[k]; rollout.refLogProbs[off + k] = ref[k]; rollout.values[off + k] = v?[k] ?? 0
                 }
@@ -280,10 +281,10 @@ public final class PPOTrainer {
 
     /// log-probabilities `[rows·R]` of the rows' response tokens under `model` at the sampling
     /// temperature, with entropies if asked, and the hidden states of the rows packed without
-    /// padding (`PPORollout.packed`). A row's values do not depend on the rows beside it, so the
-    /// old log-probabilities (rows in order) and training's (shuffled minibatches) agree.
-    func forward(_ model: GPT2, _ rollout: PPORollout, rows: [Int], entropy: Bool) -> (Tensor, Tensor?, Tensor) {
-        let layout = rollout.packed(rows: rows)
+    /// padding (`layout`, `rollout.packed(rows:)`, made once for the policy, reference and critic).
+    /// A row's values do not depend on the rows beside it, so the old log-probabilities (rows in
+    /// order) and training's (shuffled minibatches) agree.
+    func forward(_ model: GPT2, _ rollout: PPORollout, rows: [Int], layout: PPORollout.Packed, entropy: Bool) -> (Tensor, Tensor?, Tensor) {
         let h = model.hiddenStates(packed: layout.ids, lengths: layout.lengths)
         let at = h.gatherRows(layout.predicting)
         let out = model.tokenLogProbs(at, targets: rollout.targets(rows: rows), temperature: config.temperature, entropy: entropy)
@@ -308,8 +309,9 @@ public final class PPOTrainer {
                 var s = Stats()
                 for a in 0..<config.gradientAccumulation {
                     let rows = Array(order[(m * mini + a * micro)..<(m * mini + (a + 1) * micro)])
-                    let (lp, ent, h) = forward(policy, rollout, rows: rows, entropy: true)
-                    let v = value?.values(rollout, rows: rows, policyHidden: h)
+                    let layout = rollout.packed(rows: rows)
+                    let (lp, ent, h) = forward(policy, rollout, rows: rows, layout: layout, entropy: true)
+                    let v = value?.values(layout, responseSlots: lp.count, policyHidden: h)
                     func constant(_ a: [Float]) -> Tensor { Tensor(rollout.slice(a, rows: rows, width: r), shape: [rows.count * r]) }
                     let mask = constant(rollout.mask)
                     let loss = PPOLoss(logProbs: lp, oldLogProbs: constant(rollout.logProbs), advantages: constant(rollout.advantages),

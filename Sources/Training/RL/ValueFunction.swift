@@ -50,10 +50,10 @@ public final class ValueFunction {
         (trunk?.parameters.map { ("value.transformer.\($0.0)", $0.1) } ?? []) + [("value.score.weight", head)]
     }
 
-    /// Values `[rows.count · R]` of the rollout's `rows` at each response token's predicting
-    /// position. `policyHidden` is the policy's hidden states for the same rows, packed (used when shared).
-    func values(_ rollout: PPORollout, rows: [Int], policyHidden: Tensor?) -> Tensor {
-        let layout = rollout.packed(rows: rows)
+    /// Values `[responseSlots]` (rows × R) at each response slot's predicting position of the
+    /// packed rows `layout`. `policyHidden` is the policy's hidden states for the same layout
+    /// (used when shared).
+    func values(_ layout: PPORollout.Packed, responseSlots: Int, policyHidden: Tensor?) -> Tensor {
         let h: Tensor
         if let trunk {
             h = trunk.hiddenStates(packed: layout.ids, lengths: layout.lengths)
@@ -61,8 +61,7 @@ public final class ValueFunction {
             guard let policyHidden else { fatalError("shared value head needs the policy's hidden states") }
             h = policyHidden
         }
-        let at = h.gatherRows(layout.predicting)
-        return linear(at, head, transposedWeight: true).reshaped([rows.count * rollout.responseLength])
+        return linear(h.gatherRows(layout.predicting), head, transposedWeight: true).reshaped([responseSlots])
     }
 
     static let folderName = "value_model"
