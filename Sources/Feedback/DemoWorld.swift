@@ -78,13 +78,37 @@ public enum DemoWorld {
         case helpful, wrongRemedy, wrongOrder, terse, offTopic, repetitive, rude
     }
 
-    static let trainNames = ["Anna", "Ben", "Carla", "David", "Elena", "Farid", "Grace", "Hugo", "Ines", "Jonas", "Kara", "Liam",
-                             "Maya", "Nina", "Omar", "Paula", "Quinn", "Rosa", "Sam", "Tara", "Umar", "Vera", "Will", "Xena",
-                             "Yusuf", "Zoe", "Aiko", "Bruno", "Chloe", "Dmitri", "Emma", "Felix"]
-    static let evalNames = ["Greta", "Hiro", "Iris", "Jamal", "Kofi", "Lena", "Marco", "Noor", "Olga", "Pedro"]
+    /// Who writes in, in three groups that share no name. `knownNames`: the customers in the
+    /// shop's records, the pretraining corpus and the demonstrations. `newCustomerNames`: new
+    /// customers, who write the RL prompts (and the prompts whose answers the raters compare).
+    /// `evalNames`: the held-out prompts' customers, in nothing any model trains on.
+    ///
+    /// Why so many known names: greeting the customer by name should take copying it from the
+    /// request. With 32 the tiny model guessed one of them (the SFT model named the right customer
+    /// in 7% of its answers) and never learned to copy; with 127 it copies a known name (98%).
+    /// A name it never read, several tokens long, it still gets wrong (the SFT model called 96%
+    /// of held-out customers by some other name). The new customers' requests let RL meet that
+    /// problem; PPO learns to greet them without a name rather than with a wrong one.
+    static let knownNames = ["Anna", "Ben", "Carla", "David", "Elena", "Farid", "Grace", "Hugo", "Ines", "Jonas", "Kara", "Liam", "Maya", "Nina",
+                            "Omar", "Paula", "Quinn", "Rosa", "Sam", "Tara", "Umar", "Vera", "Will", "Xena", "Yusuf", "Zoe", "Aiko", "Bruno",
+                            "Chloe", "Dmitri", "Emma", "Felix", "Adele", "Boris", "Cyrus", "Dalia", "Edgar", "Fatima", "Gideon", "Helga", "Igor", "Jasmin",
+                            "Kenji", "Lucia", "Mateo", "Nadia", "Oscar", "Priya", "Rafael", "Sofia", "Tomas", "Ursula", "Victor", "Wanda", "Yara", "Zane",
+                            "Amir", "Bianca", "Conrad", "Daria", "Esther", "Flora", "Gustav", "Hana", "Ivan", "Julia", "Karim", "Leila", "Milan", "Nora",
+                            "Otto", "Petra", "Ruth", "Selim", "Thea", "Vince", "Walter", "Yasmin", "Zora", "Alba", "Basil", "Celia", "Dario", "Elif",
+                            "Fabio", "Gemma", "Henrik", "Irene", "Joel", "Kamal", "Lotte", "Magnus", "Nell", "Orla", "Pablo", "Rhea", "Silas", "Tilda",
+                            "Uri", "Viola", "Wes", "Yuki", "Zeno", "Arjun", "Bea", "Cosmo", "Daphne", "Enzo", "Freya", "Gino", "Hattie", "Ilse",
+                            "Jude", "Keira", "Lars", "Mirela", "Nico", "Odile", "Piet", "Romy", "Sven", "Talia", "Ugo", "Vito", "Wren", "Ximena",
+                            "Yves"]
+    static let newCustomerNames = ["Abel", "Berit", "Carmen", "Dusan", "Eliza", "Fern", "Gwen", "Hollis", "Ida", "Jorge", "Kirsi", "Linus", "Maren", "Nuno",
+                                  "Ottilie", "Prem", "Rana", "Stellan", "Tove", "Una", "Valter", "Wilma", "Yosef", "Zsofia", "Aurelio", "Blessing", "Casimir", "Dilnoza",
+                                  "Emeka", "Fiadh", "Goran", "Harriet", "Isak", "Juniper", "Kwame", "Liesel", "Mehmet", "Nkechi", "Orrin", "Philippa"]
+    static let evalNames = ["Greta", "Hiro", "Iris", "Jamal", "Kofi", "Lena", "Marco", "Noor", "Olga", "Pedro", "Amara", "Bodhi", "Cleo", "Dante",
+                           "Eero", "Femi", "Gaia", "Hamid", "Ingrid", "Jiro", "Kasia", "Lorcan", "Mina", "Nils", "Oona", "Paolo", "Ravi", "Saoirse",
+                           "Tobias", "Ulla"]
     static let items = ["laptop", "blender", "headphones", "desk lamp", "coffee maker", "backpack", "phone case", "keyboard",
                         "monitor", "toaster", "camera", "printer", "kettle", "router", "vacuum", "microwave"]
     static let greetings = ["Hi", "Hello", "Dear", "Good morning"]
+    static let namelessGreetings = ["Hi,", "Hello,", "Hi there,", "Good morning,"]
     static let closings = ["Thank you for your patience!", "Have a great day!", "Thanks for reaching out!", "We appreciate your patience."]
     static let promptTemplates = [
         "Customer: Hi, I'm {name}. My order #{order} ({item}) {problem}.\nAgent:",
@@ -93,9 +117,12 @@ public enum DemoWorld {
         "Customer: My name is {name} and my {item} (order #{order}) {problem}.\nAgent:",
     ]
 
-    /// A request with slots drawn from the training pools, or the held-out names with `heldOut`.
-    public static func request(_ rng: inout WorldRNG, heldOut: Bool = false) -> Request {
-        let name = rng.pick(heldOut ? evalNames : trainNames)
+    /// The groups of customers (see `knownNames`).
+    public enum Customers: Sendable { case known, new, heldOut }
+
+    /// A request from one of the groups of customers, its other slots drawn from the same pools.
+    public static func request(_ rng: inout WorldRNG, from customers: Customers = .known) -> Request {
+        let name = rng.pick(customers == .known ? knownNames : customers == .new ? newCustomerNames : evalNames)
         let order = String(1000 + rng.below(9000))
         let item = rng.pick(items)
         let problem = rng.pick(Problem.allCases)
@@ -112,7 +139,11 @@ public enum DemoWorld {
             while o == r.order { o = String(1000 + rng.below(9000)) }
             return o
         }
-        let greet = "\(rng.pick(greetings)) \(r.name),"
+        // A quarter of answers greet no one by name, as people writing answers vary. Without them
+        // no model ever wrote a greeting without a name, so a policy calling a new customer by a
+        // wrong one had no better answer of its own to find: PPO with the name verifier went from
+        // 95% wrong names to 92% in 50 iterations.
+        let greet = rng.unit() < 0.25 ? rng.pick(namelessGreetings) : "\(rng.pick(greetings)) \(r.name),"
         let sorry = "I'm sorry \(rng.pick(r.problem.empathy))."
         let close = rng.pick(closings)
         switch style {
@@ -148,7 +179,7 @@ public enum DemoWorld {
     /// in 83%, 95% and 3% at seeds 0, 1 and 2, and with a quarter as many notices as conversations
     /// in 99–100% (`Scripts/reference/copy_check.py`; README, "PPO"). Held-out customer names stay out of them, as out of everything the models train on.
     static func notice(_ rng: inout WorldRNG) -> String {
-        let name = rng.pick(trainNames), order = String(1000 + rng.below(9000)), item = rng.pick(items)
+        let name = rng.pick(knownNames), order = String(1000 + rng.below(9000)), item = rng.pick(items)
         let letters = Array("ABCDEFGHJKLMNPQRSTUVWXYZ")
         let code = String((0..<2).map { _ in rng.pick(letters) }) + String(100 + rng.below(900))
         switch rng.below(4) {
@@ -206,8 +237,8 @@ public enum DemoWorld {
             let r = request(&rng)
             f.sft.append(SFTRecord(prompt: r.prompt, completion: response(r, style: pickStyle(sftMix, &rng), &rng)))
         }
-        for _ in 0..<sizes.prompts { f.prompts.append(PromptRecord(prompt: request(&rng).prompt)) }
-        for _ in 0..<sizes.evalPrompts { f.evalPrompts.append(PromptRecord(prompt: request(&rng, heldOut: true).prompt)) }
+        for _ in 0..<sizes.prompts { f.prompts.append(PromptRecord(prompt: request(&rng, from: .new).prompt)) }
+        for _ in 0..<sizes.evalPrompts { f.evalPrompts.append(PromptRecord(prompt: request(&rng, from: .heldOut).prompt)) }
         // From a stream of their own, so the conversations, demonstrations and prompts above are
         // the same with or without them; each goes in at a random place in the corpus.
         var noticeRNG = WorldRNG(seed: seed ^ 0x6E6F_7469_6365)

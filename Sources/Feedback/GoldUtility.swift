@@ -3,9 +3,9 @@ import Foundation
 /// The hidden measure of quality in the demo world. It parses what a response actually says —
 /// any text, including model-written text no template produced — against the request's slots.
 ///
-/// Total = Σ weight × feature, roughly −4 (rude, repetitive) to +3.4 (correct, fitting remedy,
-/// polite, complete). A response that names the right order number and the remedy that fits
-/// is worth far more than one that merely sounds nice.
+/// Total = Σ weight × feature, roughly −4 (rude, repetitive) to +3.2 (the right order number, the
+/// fitting remedy, polite, complete, the customer's own name). A response that names the right
+/// order number and the remedy that fits is worth far more than one that merely sounds nice.
 public struct GoldUtility {
     /// What gold looks at, each 0…1 (or a count-like fraction).
     public struct Features: Codable, Equatable, Sendable {
@@ -19,6 +19,7 @@ public struct GoldUtility {
         public var offTopic = 0.0         // none of the above
         public var properEnding = 0.0     // ends a sentence and closes courteously
         public var namesCustomer = 0.0
+        public var wrongName = 0.0        // calls the customer by a name that is not theirs
         public var repetition = 0.0       // share of repeated word trigrams
         public var tooShort = 0.0         // fewer than 6 words
         public var tooLong = 0.0          // more than 70 words
@@ -31,7 +32,7 @@ public struct GoldUtility {
     public static let goldWeights: [KeyPath<Features, Double>: Double] = [
         \.correctOrder: 1.0, \.wrongOrder: -1.0, \.fittingRemedy: 1.0, \.wrongRemedy: -0.6, \.polite: 0.4,
         \.rude: -2.5, \.onTopic: 0.3, \.offTopic: -0.7, \.properEnding: 0.3, \.namesCustomer: 0.2,
-        \.repetition: -2.0, \.tooShort: -1.0, \.tooLong: -0.5,
+        \.wrongName: -0.5, \.repetition: -2.0, \.tooShort: -1.0, \.tooLong: -0.5,
     ]
 
     public init() {}
@@ -48,7 +49,7 @@ public struct GoldUtility {
         let lower = prompt.lowercased()
         var s = Slots()
         s.order = orderNumbers(in: prompt).first
-        s.name = (DemoWorld.trainNames + DemoWorld.evalNames).first { prompt.contains($0) }
+        s.name = names(in: prompt).first
         s.item = DemoWorld.items.first { lower.contains($0) }
         s.problem = DemoWorld.Problem.allCases.first { p in p.phrasings.contains { lower.contains($0.lowercased()) } }
             ?? DemoWorld.Problem.allCases.first { p in p.topicWords.contains { lower.contains($0) } }
@@ -79,6 +80,30 @@ public struct GoldUtility {
         return out
     }
 
+    static let allNames = Set(DemoWorld.knownNames + DemoWorld.newCustomerNames + DemoWorld.evalNames)
+
+    /// The world's customer names a text contains as whole words, in order ("Anna" is not in
+    /// "Annabel").
+    static func names(in text: String) -> [String] {
+        text.split { !$0.isLetter }.map(String.init).filter { allNames.contains($0) }
+    }
+
+    /// The names a text addresses someone by: every known name in it, and any capitalised word
+    /// right after a greeting ("Hi Pedra," is a name even if no list holds it).
+    static func addressedNames(in text: String) -> [String] {
+        let words = text.split { !$0.isLetter }.map(String.init)
+        var out = words.filter { allNames.contains($0) }
+        for (i, w) in words.enumerated().dropLast() where greetingWords.contains(w) {
+            let next = words[i + 1]
+            if next.first?.isUppercase == true, !greetingWords.contains(next), !genericAddress.contains(next) { out.append(next) }
+        }
+        return out
+    }
+
+    static let greetingWords: Set<String> = ["Hi", "Hello", "Dear", "Hey", "Good", "morning", "afternoon", "evening"]
+    /// Capitalised words after a greeting that address no one in particular ("Dear Customer").
+    static let genericAddress: Set<String> = ["I", "Customer", "Sir", "Madam", "There", "Friend", "Team", "All", "Everyone"]
+
     static let politeMarkers = ["sorry", "thank", "please", "appreciate", "happy to help", "apologize"]
     static let rudeMarkers = ["not my problem", "whatever", "deal with it", "your fault", "stop complaining", "read the instructions", "stupid", "busy"]
     static let closingMarkers = ["thank", "appreciate", "great day", "patience", "reaching out"]
@@ -107,7 +132,11 @@ public struct GoldUtility {
         let endsSentence = trimmed.hasSuffix(".") || trimmed.hasSuffix("!")
         let tail = String(lower.suffix(60))
         f.properEnding = endsSentence && GoldUtility.closingMarkers.contains { tail.contains($0) } ? 1 : 0
-        if let name = slots.name { f.namesCustomer = response.contains(name) ? 1 : 0 }
+        if let name = slots.name {
+            let addressed = GoldUtility.addressedNames(in: response)
+            f.namesCustomer = addressed.contains(name) ? 1 : 0
+            f.wrongName = addressed.contains { $0 != name } ? 1 : 0
+        }
         let words = lower.split { !$0.isLetter && !$0.isNumber && $0 != "'" }.map(String.init)
         f.words = Double(words.count)
         f.tooShort = words.count < 6 ? 1 : 0
@@ -127,7 +156,7 @@ public struct GoldUtility {
     /// a Dictionary's own order changes from process to process and would make runs differ.
     public static let featureOrder: [KeyPath<Features, Double>] = [
         \.correctOrder, \.wrongOrder, \.fittingRemedy, \.wrongRemedy, \.polite, \.rude, \.onTopic, \.offTopic,
-        \.properEnding, \.namesCustomer, \.repetition, \.tooShort, \.tooLong, \.words,
+        \.properEnding, \.namesCustomer, \.wrongName, \.repetition, \.tooShort, \.tooLong, \.words,
     ]
 
     public static func total(_ f: Features, weights: [KeyPath<Features, Double>: Double]) -> Double {
@@ -149,9 +178,17 @@ public enum ProgrammaticRewards {
         return f.correctOrder - f.wrongOrder
     }
 
+    /// The demo world's other verifier: +1 if the response addresses the customer by the name the
+    /// request gives, −1 if it calls them anything else, 0 if it names no one.
+    public static func customerName(prompt: String, response: String) -> Double {
+        let f = GoldUtility().features(prompt: prompt, response: response)
+        return f.namesCustomer - f.wrongName
+    }
+
     /// Every built-in reward function by the name `--reward-fn` takes.
     public static let all: [String: @Sendable (String, String) -> Double] = [
         "order_number": { orderNumber(prompt: $0, response: $1) },
+        "customer_name": { customerName(prompt: $0, response: $1) },
         "gold": { GoldUtility().score(prompt: $0, response: $1) },
     ]
 

@@ -27,6 +27,7 @@ public struct RaterPanel {
     public static let panelWeights: [KeyPath<GoldUtility.Features, Double>: Double] = [
         \.correctOrder: 0.35, \.wrongOrder: -0.25, \.fittingRemedy: 0.8, \.wrongRemedy: -0.3, \.polite: 1.0,
         \.rude: -2.5, \.onTopic: 0.3, \.offTopic: -0.8, \.properEnding: 0.6, \.namesCustomer: 0.4,
+        \.wrongName: -0.2,
         \.repetition: -1.8, \.tooShort: -1.0, \.tooLong: -0.3,
     ]
 

@@ -57,6 +57,44 @@ final class DemoWorldTests: XCTestCase {
         XCTAssertNil(ProgrammaticRewards.named("nope"))
     }
 
+    /// Calling the customer by another's name is an error of fact, as a wrong order number is:
+    /// every model greeted held-out customers by some training name before gold counted it.
+    func testGoldPenalisesTheWrongNameAndReadsNamesAsWords() {
+        let prompt = "Customer: Hi, I'm Pedro. My order #4821 (blender) arrived broken.\nAgent:"
+        let body = " I'm sorry it arrived damaged. I checked order #4821 and a free replacement is on its way. Thank you for your patience!"
+        let right = gold.score(prompt: prompt, response: " Hi Pedro," + body)
+        let none = gold.score(prompt: prompt, response: " Hi," + body)
+        let known = gold.score(prompt: prompt, response: " Hi Grace," + body)
+        let invented = gold.score(prompt: prompt, response: " Dear Pedra," + body)
+        XCTAssertEqual(right - none, 0.2, accuracy: 1e-9)
+        XCTAssertEqual(none - known, 0.5, accuracy: 1e-9)
+        XCTAssertEqual(known, invented, accuracy: 1e-9, "a capitalised word after a greeting is a name even if no list holds it")
+        XCTAssertEqual(gold.score(prompt: prompt, response: " Dear Customer," + body), none, accuracy: 1e-9)
+        XCTAssertEqual(gold.score(prompt: prompt, response: " Good morning Pedro," + body), right, accuracy: 1e-9)
+        // Names are whole words: "Anna" is not in "Annabel", "Ben" not in "Bench".
+        XCTAssertEqual(GoldUtility.names(in: "Annabel sat on the Bench with Anna."), ["Anna"])
+        XCTAssertEqual(GoldUtility.slots(of: prompt).name, "Pedro")
+        XCTAssertEqual(ProgrammaticRewards.customerName(prompt: prompt, response: " Hi Pedro," + body), 1)
+        XCTAssertEqual(ProgrammaticRewards.customerName(prompt: prompt, response: " Hello Grace," + body), -1)
+        XCTAssertEqual(ProgrammaticRewards.customerName(prompt: prompt, response: " Hello," + body), 0)
+        XCTAssertNotNil(ProgrammaticRewards.named("customer_name"))
+    }
+
+    /// No name is part of another, or of a word the prompts are written with, so finding the
+    /// customer's name in a request is unambiguous.
+    func testNamesAreUnambiguous() {
+        let all = DemoWorld.knownNames + DemoWorld.newCustomerNames + DemoWorld.evalNames
+        XCTAssertEqual(Set(all).count, all.count)
+        for a in all { for b in all where a != b { XCTAssertFalse(b.contains(a), "\(a) is inside \(b)") } }
+        var rng = WorldRNG(seed: 11)
+        for customers in [DemoWorld.Customers.known, .new, .heldOut] {
+            for _ in 0..<300 {
+                let r = DemoWorld.request(&rng, from: customers)
+                XCTAssertEqual(GoldUtility.names(in: r.prompt), [r.name], r.prompt)
+            }
+        }
+    }
+
     func testSameSeedSameWorldAndHeldOutNamesAreDisjoint() {
         var sizes = DemoWorld.Sizes()
         sizes.pretrain = 50; sizes.sft = 20; sizes.prompts = 20; sizes.evalPrompts = 20
@@ -64,7 +102,9 @@ final class DemoWorldTests: XCTestCase {
         XCTAssertEqual(a.pretrain, b.pretrain)
         XCTAssertEqual(a.sft, b.sft)
         XCTAssertNotEqual(a.sft, DemoWorld.generate(seed: 4, sizes: sizes).sft)
-        for p in a.evalPrompts { XCTAssertNil(DemoWorld.trainNames.first { p.prompt.contains($0) }, p.prompt) }
+        for p in a.evalPrompts { XCTAssertTrue(GoldUtility.names(in: p.prompt).allSatisfy(DemoWorld.evalNames.contains), p.prompt) }
+        for p in a.prompts { XCTAssertTrue(GoldUtility.names(in: p.prompt).allSatisfy(DemoWorld.newCustomerNames.contains), p.prompt) }
+        for r in a.sft { XCTAssertTrue(GoldUtility.names(in: r.prompt + r.completion).allSatisfy(DemoWorld.knownNames.contains), r.prompt) }
         XCTAssertTrue(a.sft.allSatisfy { $0.prompt.hasSuffix("\nAgent:") && $0.completion.hasPrefix(" ") })
     }
 
