@@ -15,8 +15,8 @@ struct DemoCommand: ParsableCommand {
         discussion: """
         Builds the seeded demo world, pretrains a tiny GPT-2, fine-tunes it on demonstrations \
         (SFT), samples response pairs, labels them with the simulated rater panel, trains a reward \
-        model, aligns the SFT model with PPO against the reward model plus the world's order-number \
-        verifier under a KL penalty (and once more with no KL penalty, to show reward hacking), \
+        model, aligns the SFT model with PPO against the reward model plus the world's verifiers \
+        (the request's order number and the customer's name) under a KL penalty (and once more with no KL penalty, to show reward hacking), \
         runs the alternatives on the same world and budget (DPO on the panel's preferences; \
         GRPO and RLOO against the same rewards as PPO), compares with best-of-N, and evaluates \
         every model on held-out prompts by the hidden gold utility. Writes one run folder with \
@@ -35,7 +35,7 @@ struct DemoCommand: ParsableCommand {
     // mean gold was the same, and at seed 2 0.05 let PPO drift into right-number-wrong-remedy
     // answers the reward model scores level with helpful ones (README, "PPO").
     @Option(help: "β of PPO's per-token KL penalty.") var klCoef: Double = 0.1
-    @Option(help: "Weight of the order-number verifier added to the reward model's score in PPO (0: reward model only).")
+    @Option(help: "Weight of each of the world's verifiers (the right order number, the customer's own name) added to the reward model's score in PPO, GRPO, RLOO and best-of-N (0: reward model only).")
     var verifierWeight: Double = 2
     @Flag(inversion: .prefixedNo, help: "Also run PPO with β = 0 (no KL leash) to show reward hacking.") var klFreeRun = true
     @Flag(inversion: .prefixedNo, help: "Also run DPO, GRPO and RLOO on the same world and budget.") var alternatives = true
@@ -302,7 +302,7 @@ struct DemoCommand: ParsableCommand {
             var g = 0.0, taste = 0.0
             var seqs: [[Int32]] = []
             for _ in 0..<24 {
-                let r = DemoWorld.request(&wrng, heldOut: true)
+                let r = DemoWorld.request(&wrng, from: .heldOut)
                 let resp = DemoWorld.response(r, style: style, &wrng)
                 g += gold.score(prompt: r.prompt, response: resp)
                 taste += panel.meanUtility(prompt: r.prompt, response: resp)
@@ -315,8 +315,11 @@ struct DemoCommand: ParsableCommand {
             note("styles by \(label): " + report.styles.sorted { $0[keyPath: key] > $1[keyPath: key] }.map(\.style).joined(separator: " > "))
         }
 
-        // 7. PPO from the SFT model against the reward model (+ the verifier), with the KL leash
+        // 7. PPO from the SFT model against the reward model (+ the verifiers), with the KL leash
         // and, for comparison, without it. Gold is only watched (a monitor), never rewarded.
+        // The verifiers check what a program can: the facts the request states.
+        let verifiers = verifierWeight > 0
+            ? try PPOStage.rewardFunctions(["order_number:\(verifierWeight)", "customer_name:\(verifierWeight)"]) : []
         func runPPO(name: String, beta: Double, estimator: PPOConfig.AdvantageEstimator = .gae) throws -> (GPT2, DemoReport.PPORun) {
             let policy = GPT2(config: sft.config)
             policy.copyWeights(from: sft)
@@ -337,12 +340,11 @@ struct DemoCommand: ParsableCommand {
             // RLOO at 2e-4 ended below SFT by held-out gold (1.62, 1.74 vs 1.79), at 5e-5 above it.
             if estimator != .gae { c.learningRate = 5e-5 }
             c.checkpointEvery = max(budget.ppoSteps / 4, 1)
-            let verifier = verifierWeight > 0 ? try PPOStage.rewardFunctions(["order_number:\(verifierWeight)"]) : []
             let dir = runURL.appendingPathComponent(name)
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             let continuing = resuming && hasCheckpoint(dir)
             let trainer = try PPOTrainer(policy: policy, rewardModel: rm, tokenizer: tok, rewardTokenizer: nil,
-                                         prompts: world.prompts.map(\.prompt), rewardFunctions: verifier,
+                                         prompts: world.prompts.map(\.prompt), rewardFunctions: verifiers,
                                          monitors: try PPOStage.rewardFunctions(["gold"]), config: c, runDirectory: dir)
             trainer.label = name
             // A finished run's last checkpoint is its final step: train() then has nothing left.
@@ -432,10 +434,9 @@ struct DemoCommand: ParsableCommand {
         // 8. Alignment by best-of-N against the reward model, and evaluation of every model.
         // Best-of-N picks by the same total PPO maximises (reward model + verifier), so the two
         // are compared on one objective; the first n of the N candidates give the smaller N.
-        let verifierFns = verifierWeight > 0 ? try PPOStage.rewardFunctions(["order_number:\(verifierWeight)"]) : []
         func bestOfChoices(_ n: Int) -> [String] {
             BestOfN.choose(prompts: evalPrompts, candidates: bonCandidates.map { Array($0.prefix(n)) }, rewardModel: rm, tokenizer: tok,
-                           rewardFunctions: verifierFns).map(\.response)
+                           rewardFunctions: verifiers).map(\.response)
         }
         let bonOut = bestOfChoices(bestOf)
         func proxy(_ outs: [String]) -> [Double] {
@@ -459,8 +460,12 @@ struct DemoCommand: ParsableCommand {
             // Ties (the same gold, e.g. two answers with every feature right) count half.
             let wins = zip(g, sftGold).filter { $0 > $1 + 1e-9 }.count, losses = zip(g, sftGold).filter { $0 < $1 - 1e-9 }.count
             let words = outs.map { Double($0.split(separator: " ").count) }.reduce(0, +) / Double(max(outs.count, 1))
+            let f = zip(evalPrompts, outs).map { gold.features(prompt: $0, response: $1) }
+            func count(_ k: KeyPath<GoldUtility.Features, Double>) -> Int { f.filter { $0[keyPath: k] > 0 }.count }
             return .init(name: name, gold: g.reduce(0, +) / Double(g.count), wins: wins, losses: losses, ties: g.count - wins - losses, kl: kl,
-                         proxy: proxy(outs).reduce(0, +) / Double(outs.count), words: words, seconds: seconds(stageName))
+                         proxy: proxy(outs).reduce(0, +) / Double(outs.count), words: words,
+                         orderRight: count(\.correctOrder), orderWrong: count(\.wrongOrder), nameRight: count(\.namesCustomer), nameWrong: count(\.wrongName),
+                         seconds: seconds(stageName))
         }
         let ppoOut = timed("evaluate ppo") { heldOutResponses(ppo, label: "ppo").map { $0[0] } }
         let freeOut = ppoFree.map { m in timed("evaluate ppo (β=0)") { heldOutResponses(m, label: "ppo β=0").map { $0[0] } } }
@@ -500,8 +505,8 @@ struct DemoCommand: ParsableCommand {
         try AtomicFile.write(report.summaryJSON(), to: runURL.appendingPathComponent("summary.json"))
         try AtomicFile.write(report.html(), to: runURL.appendingPathComponent("report.html"))
         for m in report.models {
-            note(String(format: "%-12@ gold %+.3f  win-rate vs SFT %.1f%% (won %d, lost %d, tied %d)  KL %.3f  proxy %+.3f  words %.1f",
-                        m.name as NSString, m.gold, m.winRate * 100, m.wins, m.losses, m.ties, m.kl, m.proxy, m.words))
+            note(String(format: "%-12@ gold %+.3f  win-rate vs SFT %.1f%% (won %d, lost %d, tied %d)  KL %.3f  proxy %+.3f  words %.1f  order # right/wrong %d/%d  name right/wrong %d/%d",
+                        m.name as NSString, m.gold, m.winRate * 100, m.wins, m.losses, m.ties, m.kl, m.proxy, m.words, m.orderRight, m.orderWrong, m.nameRight, m.nameWrong))
         }
         note("report: \(runURL.appendingPathComponent("report.html").path) (\(Progress.formatDuration(report.totalSeconds)))")
     }

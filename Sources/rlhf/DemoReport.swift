@@ -15,6 +15,9 @@ struct DemoReport {
         let kl: Double
         let proxy: Double
         let words: Double
+        /// Answers that name the request's order number / another; that call the customer by
+        /// their own name / another. The facts gold checks and a fluent answer can get wrong.
+        let orderRight: Int, orderWrong: Int, nameRight: Int, nameWrong: Int
         /// Wall time of the stage that made the model (its own training or selection; the reward
         /// model's, shared by every method but DPO, is listed under Pipeline).
         let seconds: Double
@@ -63,6 +66,7 @@ struct DemoReport {
         struct RM: Encodable { let accuracy_vs_panel: Double; let accuracy_vs_gold: Double; let panel_taste: String; let panel_agreement_with_gold: Double; let panel_agreement_among_raters: Double }
         struct Model: Encodable {
             let gold_utility: Double; let win_rate_vs_sft: Double; let wins_vs_sft: Int; let losses_vs_sft: Int; let ties_vs_sft: Int; let kl_from_sft: Double; let proxy_score: Double; let mean_words: Double
+            let order_number_right: Int; let order_number_wrong: Int; let customer_name_right: Int; let customer_name_wrong: Int
             let wall_seconds: Double; let gold_gain_per_kl: Double?; let gold_gain_per_minute: Double?
         }
         struct Style: Encodable { let style: String; let gold: Double; let panel: Double; let proxy: Double }
@@ -88,6 +92,7 @@ struct DemoReport {
                         models: Dictionary(uniqueKeysWithValues: models.map { m in
                             let e = efficiency(m)
                             return (m.name, Model(gold_utility: m.gold, win_rate_vs_sft: m.winRate, wins_vs_sft: m.wins, losses_vs_sft: m.losses, ties_vs_sft: m.ties, kl_from_sft: m.kl, proxy_score: m.proxy, mean_words: m.words,
+                                                  order_number_right: m.orderRight, order_number_wrong: m.orderWrong, customer_name_right: m.nameRight, customer_name_wrong: m.nameWrong,
                                                   wall_seconds: m.seconds, gold_gain_per_kl: e?.perKL, gold_gain_per_minute: e?.perMinute))
                         }),
                         reward_model: RM(accuracy_vs_panel: rmAccuracyPanel, accuracy_vs_gold: rmAccuracyGold, panel_taste: panelTaste.rawValue,
@@ -149,10 +154,10 @@ struct DemoReport {
             h += "</div>"
         }
         h += "<h2>Models on held-out prompts</h2><p class=\"note\">Gold is the hidden true utility; proxy is the reward model's normalised score. Win-rate counts prompts where a model's response beats the SFT model's by gold, ties half; beside it, the prompts won, lost and tied. Where SFT's answer already has every feature gold rewards, a model can only tie, so a model that is perfect everywhere wins 50% plus half the share of prompts SFT gets wrong. KL from SFT is measured on each model's own samples at temperature 0.7; for best-of-N it is the analytic log N − (N−1)/N.</p>"
-        h += "<table><tr><th>model</th><th>gold utility</th><th>win-rate vs SFT (won / lost / tied)</th><th>KL from SFT</th><th>proxy score</th><th>mean words</th><th>stage time</th></tr>"
+        h += "<table><tr><th>model</th><th>gold utility</th><th>win-rate vs SFT (won / lost / tied)</th><th>KL from SFT</th><th>proxy score</th><th>order number right / wrong</th><th>customer's name right / wrong</th><th>mean words</th><th>stage time</th></tr>"
         for m in models {
-            h += String(format: "<tr><td>%@</td><td class=\"n\">%.3f</td><td class=\"n\">%.1f%% (%d / %d / %d)</td><td class=\"n\">%.3f</td><td class=\"n\">%+.3f</td><td class=\"n\">%.1f</td><td class=\"n\">%@</td></tr>",
-                        DemoReport.esc(m.name), m.gold, m.winRate * 100, m.wins, m.losses, m.ties, m.kl, m.proxy, m.words, m.seconds.isFinite ? Progress.formatDuration(m.seconds) : "–")
+            h += String(format: "<tr><td>%@</td><td class=\"n\">%.3f</td><td class=\"n\">%.1f%% (%d / %d / %d)</td><td class=\"n\">%.3f</td><td class=\"n\">%+.3f</td><td class=\"n\">%d / %d</td><td class=\"n\">%d / %d</td><td class=\"n\">%.1f</td><td class=\"n\">%@</td></tr>",
+                        DemoReport.esc(m.name), m.gold, m.winRate * 100, m.wins, m.losses, m.ties, m.kl, m.proxy, m.orderRight, m.orderWrong, m.nameRight, m.nameWrong, m.words, m.seconds.isFinite ? Progress.formatDuration(m.seconds) : "–")
         }
         h += "</table><div class=\"grid2\" style=\"margin-top:12px\"><div class=\"card\">"
         h += SVGChart.bars(title: "Gold utility (higher is better)", items: models.enumerated().map { ($1.name, $1.gold, P[$0 % P.count]) }, format: "%.3f")
@@ -274,7 +279,7 @@ struct DemoReport {
         let rows = models.compactMap { m in efficiency(m).map { (m, $0) } }
         guard rows.count > 1, let sft = models.first(where: { $0.name == "sft" }) else { return "" }
         let P = SVGChart.palette
-        var h = "<h2>Methods compared</h2><p class=\"note\">Same world, SFT model, held-out prompts and rewards: PPO, GRPO, RLOO and best-of-N optimise the reward model plus the order-number verifier; DPO learns from the panel's preferences alone. Gold gain is over SFT; KL is from SFT on each model's own samples (analytic for best-of-N); time is the method's own stage (the reward model, which all but DPO need, took \(Progress.formatDuration(stages.first { $0.0 == "reward model" }?.1 ?? .nan))).</p>"
+        var h = "<h2>Methods compared</h2><p class=\"note\">Same world, SFT model, held-out prompts and rewards: PPO, GRPO, RLOO and best-of-N optimise the reward model plus the verifiers of the order number and the customer's name; DPO learns from the panel's preferences alone. Gold gain is over SFT; KL is from SFT on each model's own samples (analytic for best-of-N); time is the method's own stage (the reward model, which all but DPO need, took \(Progress.formatDuration(stages.first { $0.0 == "reward model" }?.1 ?? .nan))).</p>"
         h += "<div class=\"grid2\"><div class=\"card\"><table><tr><th>by gold gain per nat of KL</th><th>gain / KL</th><th>gold gain</th></tr>"
         // Undefined ratios (nil) go last and show as a dash.
         func cell(_ x: Double?) -> String { x.map { String(format: "%+.3f", $0) } ?? "—" }

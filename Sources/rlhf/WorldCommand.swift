@@ -17,8 +17,8 @@ struct WorldCommand: ParsableCommand {
         @Option(help: "Pretraining conversations.") var pretrain = DemoWorld.Sizes().pretrain
         @Option(help: "Order notices mixed into the pretraining corpus (their order number and a code recur, which teaches a model to copy from its context).") var notices = DemoWorld.Sizes().notices
         @Option(help: "SFT demonstrations.") var sft = DemoWorld.Sizes().sft
-        @Option(help: "RL prompts.") var prompts = DemoWorld.Sizes().prompts
-        @Option(help: "Held-out evaluation prompts (names not seen in training).") var evalPrompts = DemoWorld.Sizes().evalPrompts
+        @Option(help: "RL prompts (from new customers: names not in the pretraining corpus or the demonstrations).") var prompts = DemoWorld.Sizes().prompts
+        @Option(help: "Held-out evaluation prompts (customers' names in no other file).") var evalPrompts = DemoWorld.Sizes().evalPrompts
 
         func run() throws {
             var sizes = DemoWorld.Sizes()
