@@ -88,16 +88,16 @@ public struct GoldUtility {
         text.split { !$0.isLetter }.map(String.init).filter { allNames.contains($0) }
     }
 
-    /// The names a text addresses someone by: every known name in it, and any capitalised word
-    /// right after a greeting ("Hi Pedra," is a name even if no list holds it).
+    /// The names a text addresses someone by: every name of the world in it, and any capitalised
+    /// word right after a greeting ("Hi Pedra," is a name even if no list holds it).
     static func addressedNames(in text: String) -> [String] {
         let words = text.split { !$0.isLetter }.map(String.init)
-        var out = words.filter { allNames.contains($0) }
-        for (i, w) in words.enumerated().dropLast() where greetingWords.contains(w) {
-            let next = words[i + 1]
-            if next.first?.isUppercase == true, !greetingWords.contains(next), !genericAddress.contains(next) { out.append(next) }
-        }
-        return out
+        return words.indices.filter { i in
+            let w = words[i]
+            let afterGreeting = i > 0 && greetingWords.contains(words[i - 1]) && w.first?.isUppercase == true
+                && !greetingWords.contains(w) && !genericAddress.contains(w)
+            return allNames.contains(w) || afterGreeting
+        }.map { words[$0] }
     }
 
     static let greetingWords: Set<String> = ["Hi", "Hello", "Dear", "Hey", "Good", "morning", "afternoon", "evening"]

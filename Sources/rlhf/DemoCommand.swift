@@ -432,7 +432,7 @@ struct DemoCommand: ParsableCommand {
         let alternativeModels: [(name: String, model: GPT2, stage: String)] = ["grpo", "rloo", "dpo"].compactMap { n in model(n).map { (n, $0, n) } }
 
         // 8. Alignment by best-of-N against the reward model, and evaluation of every model.
-        // Best-of-N picks by the same total PPO maximises (reward model + verifier), so the two
+        // Best-of-N picks by the same total PPO maximises (reward model + verifiers), so the two
         // are compared on one objective; the first n of the N candidates give the smaller N.
         func bestOfChoices(_ n: Int) -> [String] {
             BestOfN.choose(prompts: evalPrompts, candidates: bonCandidates.map { Array($0.prefix(n)) }, rewardModel: rm, tokenizer: tok,
@@ -456,11 +456,12 @@ struct DemoCommand: ParsableCommand {
         let sftGold = zip(evalPrompts, sftOut).map { gold.score(prompt: $0, response: $1) }
         func seconds(_ stageName: String) -> Double { report.stages.first { $0.0 == stageName }?.1 ?? .nan }
         func summary(_ name: String, _ outs: [String], kl: Double, stage stageName: String) -> DemoReport.ModelRow {
-            let g = zip(evalPrompts, outs).map { gold.score(prompt: $0, response: $1) }
+            // Each answer parsed once: its gold and the facts counted below come from the same features.
+            let f = zip(evalPrompts, outs).map { gold.features(prompt: $0, response: $1) }
+            let g = f.map { GoldUtility.total($0, weights: GoldUtility.goldWeights) }
             // Ties (the same gold, e.g. two answers with every feature right) count half.
             let wins = zip(g, sftGold).filter { $0 > $1 + 1e-9 }.count, losses = zip(g, sftGold).filter { $0 < $1 - 1e-9 }.count
             let words = outs.map { Double($0.split(separator: " ").count) }.reduce(0, +) / Double(max(outs.count, 1))
-            let f = zip(evalPrompts, outs).map { gold.features(prompt: $0, response: $1) }
             func count(_ k: KeyPath<GoldUtility.Features, Double>) -> Int { f.filter { $0[keyPath: k] > 0 }.count }
             return .init(name: name, gold: g.reduce(0, +) / Double(g.count), wins: wins, losses: losses, ties: g.count - wins - losses, kl: kl,
                          proxy: proxy(outs).reduce(0, +) / Double(outs.count), words: words,
