@@ -37,6 +37,12 @@ struct DemoReport {
     var rmAccuracyPanel = 0.0
     var rmAccuracyGold = 0.0
     var panel: RaterPanel.Agreement?
+    /// The reward model's and the panel's agreement with gold on pairs of two SFT answers, when
+    /// some answers the raters compared came from the base model.
+    var rmAccuracyGoldSFTPairs: Double?
+    /// Answers the raters compared per prompt, by who wrote them.
+    var answersPerPrompt = (sft: 0, base: 0)
+    var panelSFTPairs: RaterPanel.Agreement?
     var panelTaste: RaterPanel.Taste = .soundsGood
     /// Per template style: mean gold, the panel's mean utility, the reward model's normalised score.
     var styles: [(style: String, gold: Double, panel: Double, proxy: Double)] = []
@@ -63,7 +69,9 @@ struct DemoReport {
 
     func summaryJSON() -> String {
         struct Stage: Encodable { let name: String; let seconds: Double }
-        struct RM: Encodable { let accuracy_vs_panel: Double; let accuracy_vs_gold: Double; let panel_taste: String; let panel_agreement_with_gold: Double; let panel_agreement_among_raters: Double }
+        struct RM: Encodable { let accuracy_vs_panel: Double; let accuracy_vs_gold: Double; let panel_taste: String; let panel_agreement_with_gold: Double; let panel_agreement_among_raters: Double
+            /// On pairs of two SFT answers, when some answers came from the base model (absent otherwise).
+            let accuracy_vs_gold_sft_pairs: Double?; let panel_agreement_with_gold_sft_pairs: Double? }
         struct Model: Encodable {
             let gold_utility: Double; let win_rate_vs_sft: Double; let wins_vs_sft: Int; let losses_vs_sft: Int; let ties_vs_sft: Int; let kl_from_sft: Double; let proxy_score: Double; let mean_words: Double
             let order_number_right: Int; let order_number_wrong: Int; let customer_name_right: Int; let customer_name_wrong: Int
@@ -96,7 +104,8 @@ struct DemoReport {
                                                   wall_seconds: m.seconds, gold_gain_per_kl: e?.perKL, gold_gain_per_minute: e?.perMinute))
                         }),
                         reward_model: RM(accuracy_vs_panel: rmAccuracyPanel, accuracy_vs_gold: rmAccuracyGold, panel_taste: panelTaste.rawValue,
-                                         panel_agreement_with_gold: panel?.withGold ?? .nan, panel_agreement_among_raters: panel?.amongRaters ?? .nan),
+                                         panel_agreement_with_gold: panel?.withGold ?? .nan, panel_agreement_among_raters: panel?.amongRaters ?? .nan,
+                                         accuracy_vs_gold_sft_pairs: rmAccuracyGoldSFTPairs, panel_agreement_with_gold_sft_pairs: panelSFTPairs?.withGold),
                         styles: styles.map { Style(style: $0.style, gold: $0.gold, panel: $0.panel, proxy: $0.proxy) }, pretrain_unigram_baseline: pretrainUnigram, ppo: ppo)
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -150,7 +159,11 @@ struct DemoReport {
                 let cls = m.gold > sft.gold ? "good" : "bad"
                 h += String(format: "<div>%@<b class=\"%@\">%+.3f gold</b>win-rate vs SFT %.0f%% · KL %.3f</div>", DemoReport.esc(m.name), cls, m.gold - sft.gold, m.winRate * 100, m.kl)
             }
-            h += String(format: "<div>reward model<b>%.1f%%</b>accuracy vs gold (panel ceiling %.1f%%)</div>", rmAccuracyGold * 100, (panel?.withGold ?? .nan) * 100)
+            h += String(format: "<div>reward model<b>%.1f%%</b>accuracy vs gold (panel ceiling %.1f%%)", rmAccuracyGold * 100, (panel?.withGold ?? .nan) * 100)
+            if let a = rmAccuracyGoldSFTPairs, let p = panelSFTPairs {
+                h += String(format: "; %.1f%% (%.1f%%) on pairs of two SFT answers", a * 100, p.withGold * 100)
+            }
+            h += "</div>"
             h += "</div>"
         }
         h += "<h2>Models on held-out prompts</h2><p class=\"note\">Gold is the hidden true utility; proxy is the reward model's normalised score. Win-rate counts prompts where a model's response beats the SFT model's by gold, ties half; beside it, the prompts won, lost and tied. Where SFT's answer already has every feature gold rewards, a model can only tie, so a model that is perfect everywhere wins 50% plus half the share of prompts SFT gets wrong. KL from SFT is measured on each model's own samples at temperature 0.7; for best-of-N it is the analytic log N − (N−1)/N.</p>"
@@ -206,7 +219,8 @@ struct DemoReport {
         h += ppoSection()
         h += "<h2>Pipeline</h2><table><tr><th>stage</th><th>time</th></tr>"
         for (n, s) in stages { h += "<tr><td>\(DemoReport.esc(n))</td><td class=\"n\">\(Progress.formatDuration(s))</td></tr>" }
-        h += String(format: "</table><p class=\"note\">Raters: simulated panel, %d labelled comparisons judged by every rater: agreement with gold %.1f%%, between raters %.1f%%.</p>",
+        h += String(format: "</table><p class=\"note\">Raters: simulated panel comparing every two of %d answers per prompt (%d by SFT, %d by the base model), %d labelled comparisons judged by every rater: agreement with gold %.1f%%, between raters %.1f%%.</p>",
+                    answersPerPrompt.sft + answersPerPrompt.base, answersPerPrompt.sft, answersPerPrompt.base,
                     panel?.pairs ?? 0, (panel?.withGold ?? .nan) * 100, (panel?.amongRaters ?? .nan) * 100)
         if rlStagesSideBySide {
             h += "<p class=\"note\">The RL stages ran two at a time, one core each, so their times overlap and each is longer than it would be alone on both cores; the whole run took \(Progress.formatDuration(totalSeconds)).</p>"
