@@ -39,14 +39,16 @@ struct DemoCommand: ParsableCommand {
     var verifierWeight: Double = 2
     @Flag(inversion: .prefixedNo, help: "Also run PPO with β = 0 (no KL leash) to show reward hacking.") var klFreeRun = true
     @Flag(inversion: .prefixedNo, help: "Also run DPO, GRPO and RLOO on the same world and budget.") var alternatives = true
-    @Option(help: "Responses sampled per prompt for the rater panel (SFT's, and --base-responses of the base model's); every two of them form a pair, K(K−1)/2 per prompt, as InstructGPT's raters compare K responses (2: one pair per prompt, a reward model 5–13 points further from gold; README, \"PPO\").")
+    @Option(help: "Responses sampled per prompt for the rater panel (SFT's, and --base-responses of the base model's); every two of them form a pair, K(K−1)/2 per prompt, as InstructGPT's raters compare K responses (2: one pair of SFT answers per prompt, a reward model 5–13 points further from gold; README, \"PPO\").")
     var preferenceSamples = 4
     // InstructGPT's and Anthropic's raters compared answers of several models. SFT almost never
     // writes the rude, off-topic or repetitive answers the pretraining corpus holds, so a reward
     // model of SFT pairs alone never saw the raters judge them, and placed them by chance
     // (README, "PPO"). One base answer in the K puts them in front of the raters.
-    @Option(help: "Of the --preference-samples responses per prompt, how many the pretrained base model writes instead of SFT (its mixed-quality answers show the raters the bad styles SFT rarely writes; 0: SFT only).")
-    var baseResponses = 1
+    @Option(help: "Of the --preference-samples responses per prompt, how many the pretrained base model writes instead of SFT (its mixed-quality answers show the raters the bad styles SFT rarely writes; 0: SFT only). At most K − 2: DPO trains on each prompt's first pair, two SFT answers. (default: 1, or 0 when --preference-samples is 2)")
+    var baseResponses: Int?
+    /// `--base-responses` with its default filled in.
+    var baseAnswers: Int { baseResponses ?? (preferenceSamples >= 3 ? 1 : 0) }
     @Option(help: panelTasteHelp) var panelTaste: RaterPanel.Taste = .soundsGood
     @Option(help: "Passes of the reward model over its pairs (default: 3; 1 with --quick).") var rmEpochs: Int?
     @Option(help: "Pairs per reward-model step (default: 16 prompts' pairs, 16·K(K−1)/2).") var rmBatchSize: Int?
@@ -65,13 +67,14 @@ struct DemoCommand: ParsableCommand {
     struct Settings: Codable, Equatable {
         var seed: UInt64, quick: Bool, bestOf: Int, klCoef: Double, verifierWeight: Double, klFreeRun: Bool, alternatives: Bool
         var preferenceSamples: Int, panelTaste: String, rmEpochs: Int?, rmBatchSize: Int?, base: String?
-        /// Absent in runs begun before the flag existed, which sampled every answer from SFT.
+        /// Absent in runs begun before the flag existed, which sampled every answer from SFT:
+        /// read as 0 (see `run`).
         var baseResponses: Int?
 
         init(_ c: DemoCommand) {
             seed = c.seed; quick = c.quick; bestOf = c.bestOf; klCoef = c.klCoef; verifierWeight = c.verifierWeight
             klFreeRun = c.klFreeRun; alternatives = c.alternatives; preferenceSamples = c.preferenceSamples
-            panelTaste = c.panelTaste.rawValue; rmEpochs = c.rmEpochs; rmBatchSize = c.rmBatchSize; baseResponses = c.baseResponses
+            panelTaste = c.panelTaste.rawValue; rmEpochs = c.rmEpochs; rmBatchSize = c.rmBatchSize; baseResponses = c.baseAnswers
             // Absolute, so that --resume from another working directory finds it.
             base = c.baseModel.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         }
@@ -88,8 +91,8 @@ struct DemoCommand: ParsableCommand {
 
     func validate() throws {
         guard preferenceSamples >= 2 else { throw ValidationError("--preference-samples must be at least 2 (a pair), found \(preferenceSamples)") }
-        guard (0..<preferenceSamples).contains(baseResponses) else {
-            throw ValidationError("--base-responses must be at least 0 and below --preference-samples (\(preferenceSamples)), so that a pair has an SFT answer; found \(baseResponses)")
+        guard (0...preferenceSamples - 2).contains(baseAnswers) else {
+            throw ValidationError("--base-responses must be between 0 and --preference-samples − 2 (\(preferenceSamples - 2)), so that each prompt keeps a pair of two SFT answers (DPO's data, and the reward model's measure on SFT pairs); found \(baseAnswers)")
         }
         if let rmEpochs, rmEpochs < 1 { throw ValidationError("--rm-epochs must be at least 1, found \(rmEpochs)") }
         if let rmBatchSize, rmBatchSize < 1 { throw ValidationError("--rm-batch-size must be at least 1, found \(rmBatchSize)") }
@@ -110,7 +113,8 @@ struct DemoCommand: ParsableCommand {
         guard resume, let out else { return try runStages(resuming: false) }
         let url = URL(fileURLWithPath: out).appendingPathComponent("run_config.json")
         var resumed = self
-        let saved = try runConfiguration(Settings(self), in: URL(fileURLWithPath: out), resume: true)
+        var saved = try runConfiguration(Settings(self), in: URL(fileURLWithPath: out), resume: true)
+        saved.baseResponses = saved.baseResponses ?? 0
         // Flags that differ from both the defaults and the saved run were given on purpose:
         // say they are not used rather than let a run quietly ignore them.
         let given = Settings(self)
@@ -237,10 +241,11 @@ struct DemoCommand: ParsableCommand {
         if stopping(after: .sft) { return }
 
         // 4–5. K responses per prompt (by default K − 1 by SFT, one by the base model), every two
-        // of them compared by the simulated panel (InstructGPT's K-wise comparisons). Measured
-        // with SFT's answers only: the reward model scores each response once per minibatch, so K = 4 costs twice the sampling and, per epoch, twice the reward model's
-        // work of K = 2, for six times the labels. Measured at three seeds (README, "PPO"), the
-        // reward model's agreement with gold on held-out pairs, against the panel's own:
+        // of them compared by the simulated panel (InstructGPT's K-wise comparisons). The reward
+        // model scores each response once per minibatch, so K = 4 costs twice the sampling and,
+        // per epoch, twice the reward model's work of K = 2, for six times the labels. Measured
+        // at three seeds with SFT's answers only (README, "PPO"), the reward model's agreement
+        // with gold on held-out pairs, against the panel's own:
         // K = 2, 2 epochs of 16 pairs a step, 5–13 points under it; K = 4, 3 epochs of 16 pairs
         // (under 3 prompts a step), 0.3–7.2 under; K = 4, 3 epochs of 16 prompts' pairs a step,
         // 2.1 under to 0.4 over. 2 epochs of those: 5.4 under at seed 2. K = 2 with 32 pairs
@@ -251,16 +256,16 @@ struct DemoCommand: ParsableCommand {
         let sampled = try stage("sample pairs") { done -> [SampleRecord] in
             if done { return try JSONL.read(SampleRecord.self, from: pairsURL) }
             // SFT's answers first: DPO trains on each prompt's first pair, two SFT answers.
-            let fromSFT = Sampling.sample(sft, tok, prompts: pairPrompts, n: preferenceSamples - baseResponses, maxNewTokens: 64, temperature: 1.0, batchSize: 32, rng: &rng)
-            let fromBase = baseResponses == 0 ? pairPrompts.map { _ in [String]() }
-                : Sampling.sample(base, tok, prompts: pairPrompts, n: baseResponses, maxNewTokens: 64, temperature: 1.0, batchSize: 32, rng: &rng)
+            let fromSFT = Sampling.sample(sft, tok, prompts: pairPrompts, n: preferenceSamples - baseAnswers, maxNewTokens: 64, temperature: 1.0, batchSize: 32, rng: &rng)
+            let fromBase = baseAnswers == 0 ? pairPrompts.map { _ in [String]() }
+                : Sampling.sample(base, tok, prompts: pairPrompts, n: baseAnswers, maxNewTokens: 64, temperature: 1.0, batchSize: 32, rng: &rng, label: "sample (base)")
             let sampled = pairPrompts.indices.map { SampleRecord(prompt: pairPrompts[$0], completions: fromSFT[$0] + fromBase[$0]) }
             try JSONL.write(sampled, to: pairsURL)
             return sampled
         }
         if stopping(after: .pairs) { return }
         let panel = RaterPanel(taste: panelTaste, seed: seed)
-        report.answersPerPrompt = (preferenceSamples - baseResponses, baseResponses)
+        report.answersPerPrompt = (preferenceSamples - baseAnswers, baseAnswers)
         let triples = sampled.flatMap { r in r.pairs(all: true).map { (prompt: r.prompt, a: $0.0, b: $0.1) } }
         let prefs = timed("label (simulated panel)") { panel.label(triples, seed: seed ^ 0x1ABE1) }
         // DPO trains on the first pair of each prompt only (responses 1 and 2), so its data and
@@ -311,8 +316,8 @@ struct DemoCommand: ParsableCommand {
                     rmResult.accuracy, report.rmAccuracyGold, report.panel!.withGold))
         // Pairs with a base answer are easier to order (rude against polite); PPO starts among
         // SFT's answers, so the same two measures on pairs of two SFT answers alone.
-        if baseResponses > 0 {
-            let sftAnswers = Dictionary(sampled.map { ($0.prompt, Set($0.completions.prefix(preferenceSamples - baseResponses))) }, uniquingKeysWith: { $0.union($1) })
+        if baseAnswers > 0 {
+            let sftAnswers = Dictionary(sampled.map { ($0.prompt, Set($0.completions.prefix(preferenceSamples - baseAnswers))) }, uniquingKeysWith: { $0.union($1) })
             func bothSFT(_ prompt: String, _ a: String, _ b: String) -> Bool { sftAnswers[prompt].map { $0.contains(a) && $0.contains(b) } ?? false }
             report.panelSFTPairs = panel.agreement(triples.filter { bothSFT($0.prompt, $0.a, $0.b) }, seed: seed ^ 0xA9)
             report.rmAccuracyGoldSFTPairs = goldAccuracy(rm, heldOutPrefs.filter { bothSFT($0.prompt, $0.chosen, $0.rejected) })

@@ -71,7 +71,9 @@ struct DemoReport {
         struct Stage: Encodable { let name: String; let seconds: Double }
         struct RM: Encodable { let accuracy_vs_panel: Double; let accuracy_vs_gold: Double; let panel_taste: String; let panel_agreement_with_gold: Double; let panel_agreement_among_raters: Double
             /// On pairs of two SFT answers, when some answers came from the base model (absent otherwise).
-            let accuracy_vs_gold_sft_pairs: Double?; let panel_agreement_with_gold_sft_pairs: Double? }
+            let accuracy_vs_gold_sft_pairs: Double?; let panel_agreement_with_gold_sft_pairs: Double?
+            /// The answers the raters compared per prompt, by who wrote them.
+            let answers_per_prompt_sft: Int; let answers_per_prompt_base: Int }
         struct Model: Encodable {
             let gold_utility: Double; let win_rate_vs_sft: Double; let wins_vs_sft: Int; let losses_vs_sft: Int; let ties_vs_sft: Int; let kl_from_sft: Double; let proxy_score: Double; let mean_words: Double
             let order_number_right: Int; let order_number_wrong: Int; let customer_name_right: Int; let customer_name_wrong: Int
@@ -105,7 +107,8 @@ struct DemoReport {
                         }),
                         reward_model: RM(accuracy_vs_panel: rmAccuracyPanel, accuracy_vs_gold: rmAccuracyGold, panel_taste: panelTaste.rawValue,
                                          panel_agreement_with_gold: panel?.withGold ?? .nan, panel_agreement_among_raters: panel?.amongRaters ?? .nan,
-                                         accuracy_vs_gold_sft_pairs: rmAccuracyGoldSFTPairs, panel_agreement_with_gold_sft_pairs: panelSFTPairs?.withGold),
+                                         accuracy_vs_gold_sft_pairs: rmAccuracyGoldSFTPairs, panel_agreement_with_gold_sft_pairs: panelSFTPairs?.withGold,
+                                         answers_per_prompt_sft: answersPerPrompt.sft, answers_per_prompt_base: answersPerPrompt.base),
                         styles: styles.map { Style(style: $0.style, gold: $0.gold, panel: $0.panel, proxy: $0.proxy) }, pretrain_unigram_baseline: pretrainUnigram, ppo: ppo)
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
