@@ -492,10 +492,11 @@ struct DemoCommand: ParsableCommand {
             let wins = zip(g, sftGold).filter { $0 > $1 + 1e-9 }.count, losses = zip(g, sftGold).filter { $0 < $1 - 1e-9 }.count
             let words = outs.map { Double($0.split(separator: " ").count) }.reduce(0, +) / Double(max(outs.count, 1))
             func count(_ k: KeyPath<GoldUtility.Features, Double>) -> Int { f.filter { $0[keyPath: k] > 0 }.count }
+            let p = proxy(outs)
             return .init(name: name, gold: g.reduce(0, +) / Double(g.count), wins: wins, losses: losses, ties: g.count - wins - losses, kl: kl,
-                         proxy: proxy(outs).reduce(0, +) / Double(outs.count), words: words,
+                         proxy: p.reduce(0, +) / Double(outs.count), words: words,
                          orderRight: count(\.correctOrder), orderWrong: count(\.wrongOrder), nameRight: count(\.namesCustomer), nameWrong: count(\.wrongName),
-                         seconds: seconds(stageName))
+                         seconds: seconds(stageName), golds: g, proxies: p)
         }
         let ppoOut = timed("evaluate ppo") { heldOutResponses(ppo, label: "ppo").map { $0[0] } }
         let freeOut = ppoFree.map { m in timed("evaluate ppo (β=0)") { heldOutResponses(m, label: "ppo β=0").map { $0[0] } } }
@@ -537,6 +538,10 @@ struct DemoCommand: ParsableCommand {
         for m in report.models {
             note(String(format: "%-12@ gold %+.3f  win-rate vs SFT %.1f%% (won %d, lost %d, tied %d)  KL %.3f  proxy %+.3f  words %.1f  order # right/wrong %d/%d  name right/wrong %d/%d",
                         m.name as NSString, m.gold, m.winRate * 100, m.wins, m.losses, m.ties, m.kl, m.proxy, m.words, m.orderRight, m.orderWrong, m.nameRight, m.nameWrong))
+        }
+        if let l = report.leash {
+            note(String(format: "KL leash: β = 0 against PPO on held-out prompts: KL %.2f against %.2f, gold %+.3f ± %.3f, proxy %+.3f ± %.3f",
+                        l.klFree, l.kl, l.gold.mean, l.gold.standardError, l.proxy.mean, l.proxy.standardError))
         }
         note("report: \(runURL.appendingPathComponent("report.html").path) (\(Progress.formatDuration(report.totalSeconds)))")
     }

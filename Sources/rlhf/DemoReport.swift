@@ -21,6 +21,33 @@ struct DemoReport {
         /// Wall time of the stage that made the model (its own training or selection; the reward
         /// model's, shared by every method but DPO, is listed under Pipeline).
         let seconds: Double
+        /// Gold and proxy of each held-out answer, in prompt order: for paired comparisons.
+        let golds: [Double], proxies: [Double]
+    }
+
+    /// The mean of a − b over the same prompts, with its standard error: paired, so the
+    /// prompts' own spread (some requests are easy for every model) cancels.
+    struct PairedDifference: Encodable {
+        let mean: Double
+        let standardError: Double
+        init(_ a: [Double], minus b: [Double]) {
+            let d = zip(a, b).map { $0 - $1 }
+            let n = Double(d.count)
+            mean = d.reduce(0, +) / max(n, 1)
+            let m = mean
+            standardError = d.count > 1 ? (d.reduce(0) { $0 + ($1 - m) * ($1 - m) } / (n - 1) / n).squareRoot() : .nan
+        }
+    }
+
+    /// Gold gain of a model over SFT on the held-out prompts.
+    func gainOverSFT(_ m: ModelRow) -> PairedDifference? {
+        models.first { $0.name == "sft" }.map { PairedDifference(m.golds, minus: $0.golds) }
+    }
+
+    /// PPO without the KL penalty against PPO with it, on the held-out prompts: what the leash buys.
+    var leash: (kl: Double, klFree: Double, gold: PairedDifference, proxy: PairedDifference)? {
+        guard let ppo = models.first(where: { $0.name == "ppo" }), let free = models.first(where: { $0.name == "ppo β=0" }) else { return nil }
+        return (ppo.kl, free.kl, PairedDifference(free.golds, minus: ppo.golds), PairedDifference(free.proxies, minus: ppo.proxies))
     }
 
     let seed: UInt64
@@ -78,6 +105,14 @@ struct DemoReport {
             let gold_utility: Double; let win_rate_vs_sft: Double; let wins_vs_sft: Int; let losses_vs_sft: Int; let ties_vs_sft: Int; let kl_from_sft: Double; let proxy_score: Double; let mean_words: Double
             let order_number_right: Int; let order_number_wrong: Int; let customer_name_right: Int; let customer_name_wrong: Int
             let wall_seconds: Double; let gold_gain_per_kl: Double?; let gold_gain_per_minute: Double?
+            /// Paired over the held-out prompts (absent for SFT itself).
+            let gold_gain_vs_sft: Double?; let gold_gain_vs_sft_standard_error: Double?
+        }
+        /// PPO β = 0 minus PPO, on the held-out prompts.
+        struct Leash: Encodable {
+            let kl_from_sft_ppo: Double; let kl_from_sft_no_leash: Double
+            let gold_difference: Double; let gold_difference_standard_error: Double
+            let proxy_difference: Double; let proxy_difference_standard_error: Double
         }
         struct Style: Encodable { let style: String; let gold: Double; let panel: Double; let proxy: Double }
         struct PPO: Encodable {
@@ -88,6 +123,7 @@ struct DemoReport {
             let seed: UInt64; let quick: Bool; let total_seconds: Double; let stages: [Stage]
             let models: [String: Model]; let reward_model: RM; let styles: [Style]; let pretrain_unigram_baseline: Double
             let ppo: [String: PPO]
+            let kl_leash: Leash?
         }
         func ends(_ x: [Double]) -> (Double, Double) {
             let sm = OveroptimizationOnset.smoothed(x, 5)
@@ -100,16 +136,19 @@ struct DemoReport {
         })
         let s = Summary(seed: seed, quick: quick, total_seconds: totalSeconds, stages: stages.map { Stage(name: $0.0, seconds: $0.1) },
                         models: Dictionary(uniqueKeysWithValues: models.map { m in
-                            let e = efficiency(m)
+                            let e = efficiency(m), gain = m.name == "sft" ? nil : gainOverSFT(m)
                             return (m.name, Model(gold_utility: m.gold, win_rate_vs_sft: m.winRate, wins_vs_sft: m.wins, losses_vs_sft: m.losses, ties_vs_sft: m.ties, kl_from_sft: m.kl, proxy_score: m.proxy, mean_words: m.words,
                                                   order_number_right: m.orderRight, order_number_wrong: m.orderWrong, customer_name_right: m.nameRight, customer_name_wrong: m.nameWrong,
-                                                  wall_seconds: m.seconds, gold_gain_per_kl: e?.perKL, gold_gain_per_minute: e?.perMinute))
+                                                  wall_seconds: m.seconds, gold_gain_per_kl: e?.perKL, gold_gain_per_minute: e?.perMinute,
+                                                  gold_gain_vs_sft: gain?.mean, gold_gain_vs_sft_standard_error: gain?.standardError))
                         }),
                         reward_model: RM(accuracy_vs_panel: rmAccuracyPanel, accuracy_vs_gold: rmAccuracyGold, panel_taste: panelTaste.rawValue,
                                          panel_agreement_with_gold: panel?.withGold ?? .nan, panel_agreement_among_raters: panel?.amongRaters ?? .nan,
                                          accuracy_vs_gold_sft_pairs: rmAccuracyGoldSFTPairs, panel_agreement_with_gold_sft_pairs: panelSFTPairs?.withGold,
                                          answers_per_prompt_sft: answersPerPrompt.sft, answers_per_prompt_base: answersPerPrompt.base),
-                        styles: styles.map { Style(style: $0.style, gold: $0.gold, panel: $0.panel, proxy: $0.proxy) }, pretrain_unigram_baseline: pretrainUnigram, ppo: ppo)
+                        styles: styles.map { Style(style: $0.style, gold: $0.gold, panel: $0.panel, proxy: $0.proxy) }, pretrain_unigram_baseline: pretrainUnigram, ppo: ppo,
+                        kl_leash: leash.map { Leash(kl_from_sft_ppo: $0.kl, kl_from_sft_no_leash: $0.klFree, gold_difference: $0.gold.mean, gold_difference_standard_error: $0.gold.standardError,
+                                                    proxy_difference: $0.proxy.mean, proxy_difference_standard_error: $0.proxy.standardError) })
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
@@ -169,11 +208,12 @@ struct DemoReport {
             h += "</div>"
             h += "</div>"
         }
-        h += "<h2>Models on held-out prompts</h2><p class=\"note\">Gold is the hidden true utility; proxy is the reward model's normalised score. Win-rate counts prompts where a model's response beats the SFT model's by gold, ties half; beside it, the prompts won, lost and tied. Where SFT's answer already has every feature gold rewards, a model can only tie, so a model that is perfect everywhere wins 50% plus half the share of prompts SFT gets wrong. KL from SFT is measured on each model's own samples at temperature 0.7; for best-of-N it is the analytic log N − (N−1)/N.</p>"
-        h += "<table><tr><th>model</th><th>gold utility</th><th>win-rate vs SFT (won / lost / tied)</th><th>KL from SFT</th><th>proxy score</th><th>order number right / wrong</th><th>customer's name right / wrong</th><th>mean words</th><th>stage time</th></tr>"
+        h += "<h2>Models on held-out prompts</h2><p class=\"note\">Gold is the hidden true utility; proxy is the reward model's normalised score. Win-rate counts prompts where a model's response beats the SFT model's by gold, ties half; beside it, the prompts won, lost and tied. Where SFT's answer already has every feature gold rewards, a model can only tie, so a model that is perfect everywhere wins 50% plus half the share of prompts SFT gets wrong. KL from SFT is measured on each model's own samples at temperature 0.7; for best-of-N it is the analytic log N − (N−1)/N. The gain over SFT is the mean over the same prompts, with its paired standard error.</p>"
+        h += "<table><tr><th>model</th><th>gold utility</th><th>gain over SFT ± s.e.</th><th>win-rate vs SFT (won / lost / tied)</th><th>KL from SFT</th><th>proxy score</th><th>order number right / wrong</th><th>customer's name right / wrong</th><th>mean words</th><th>stage time</th></tr>"
         for m in models {
-            h += String(format: "<tr><td>%@</td><td class=\"n\">%.3f</td><td class=\"n\">%.1f%% (%d / %d / %d)</td><td class=\"n\">%.3f</td><td class=\"n\">%+.3f</td><td class=\"n\">%d / %d</td><td class=\"n\">%d / %d</td><td class=\"n\">%.1f</td><td class=\"n\">%@</td></tr>",
-                        DemoReport.esc(m.name), m.gold, m.winRate * 100, m.wins, m.losses, m.ties, m.kl, m.proxy, m.orderRight, m.orderWrong, m.nameRight, m.nameWrong, m.words, m.seconds.isFinite ? Progress.formatDuration(m.seconds) : "–")
+            let gain = m.name == "sft" ? nil : gainOverSFT(m)
+            h += String(format: "<tr><td>%@</td><td class=\"n\">%.3f</td><td class=\"n\">%@</td><td class=\"n\">%.1f%% (%d / %d / %d)</td><td class=\"n\">%.3f</td><td class=\"n\">%+.3f</td><td class=\"n\">%d / %d</td><td class=\"n\">%d / %d</td><td class=\"n\">%.1f</td><td class=\"n\">%@</td></tr>",
+                        DemoReport.esc(m.name), m.gold, gain.map { String(format: "%+.3f ± %.3f", $0.mean, $0.standardError) } ?? "", m.winRate * 100, m.wins, m.losses, m.ties, m.kl, m.proxy, m.orderRight, m.orderWrong, m.nameRight, m.nameWrong, m.words, m.seconds.isFinite ? Progress.formatDuration(m.seconds) : "–")
         }
         h += "</table><div class=\"grid2\" style=\"margin-top:12px\"><div class=\"card\">"
         h += SVGChart.bars(title: "Gold utility (higher is better)", items: models.enumerated().map { ($1.name, $1.gold, P[$0 % P.count]) }, format: "%.3f")
@@ -257,6 +297,16 @@ struct DemoReport {
                         onset.map { String(format: "gold peaked at iteration %.0f (KL %.2f) while proxy kept rising by %+.2f; gold changed by %+.2f after it", $0.step, $0.kl, $0.proxyGain, $0.goldChange) }
                             ?? "no over-optimisation detected (gold did not peak before the end while proxy kept rising)",
                         DemoReport.esc(r.timeSplit))
+        }
+        if let l = leash {
+            // The held-out comparison, whatever the curves did: a β = 0 run can hack the proxy
+            // (proxy up, gold down) or merely drift (more KL for no more reward and less gold).
+            h += String(format: "<p class=\"note\"><b>The KL leash</b>, on the held-out prompts: without it (β = 0) the policy ended at KL %.2f from SFT against %.2f with it; gold %+.3f ± %.3f and proxy %+.3f ± %.3f against the leashed run (paired standard errors). %@</p>",
+                          l.klFree, l.kl, l.gold.mean, l.gold.standardError, l.proxy.mean, l.proxy.standardError,
+                          l.gold.mean < -2 * l.gold.standardError && l.proxy.mean > 0 ? "Proxy up and gold down: the unleashed policy games the reward model."
+                            : l.gold.mean < -2 * l.gold.standardError ? "Gold down without more proxy: the unleashed policy drifted further for less true quality."
+                            : l.gold.mean > 2 * l.gold.standardError ? "Gold up: at this seed and budget the leash cost quality."
+                            : "Gold level within two standard errors: at this seed and budget the leash made no clear difference.")
         }
         let markers = ppoRuns.enumerated().compactMap { i, r in r.onset.map { (label: "\(r.name): gold peak", x: $0.step, color: P[(i * 2 + 1) % P.count]) } }
         h += "<div class=\"grid2\"><div class=\"card\">"
