@@ -540,8 +540,8 @@ struct DemoCommand: ParsableCommand {
                         m.name as NSString, m.gold, m.winRate * 100, m.wins, m.losses, m.ties, m.kl, m.proxy, m.words, m.orderRight, m.orderWrong, m.nameRight, m.nameWrong))
         }
         if let l = report.leash {
-            note(String(format: "KL leash: β = 0 against PPO on held-out prompts: KL %.2f against %.2f, gold %+.3f ± %.3f, proxy %+.3f ± %.3f",
-                        l.klFree, l.kl, l.gold.mean, l.gold.standardError, l.proxy.mean, l.proxy.standardError))
+            note(String(format: "KL leash: β = 0 against PPO on held-out prompts: KL %.2f against %.2f, gold %+.3f ± %.3f, proxy %+.3f ± %.3f; at the end of training: proxy %+.3f, gold %+.3f",
+                        l.klFree, l.kl, l.gold.mean, l.gold.standardError, l.proxy.mean, l.proxy.standardError, l.trainingProxy, l.trainingGold))
         }
         note("report: \(runURL.appendingPathComponent("report.html").path) (\(Progress.formatDuration(report.totalSeconds)))")
     }

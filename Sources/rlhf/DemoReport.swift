@@ -44,10 +44,21 @@ struct DemoReport {
         models.first { $0.name == "sft" }.map { PairedDifference(m.golds, minus: $0.golds) }
     }
 
-    /// PPO without the KL penalty against PPO with it, on the held-out prompts: what the leash buys.
-    var leash: (kl: Double, klFree: Double, gold: PairedDifference, proxy: PairedDifference)? {
+    /// PPO without the KL penalty against PPO with it, on the held-out prompts (what the leash
+    /// buys), and in training: the difference of the rollouts' proxy and gold at the end of the
+    /// two runs (the end points of the curves the report draws).
+    var leash: (kl: Double, klFree: Double, gold: PairedDifference, proxy: PairedDifference, trainingProxy: Double, trainingGold: Double)? {
         guard let ppo = models.first(where: { $0.name == "ppo" }), let free = models.first(where: { $0.name == "ppo β=0" }) else { return nil }
-        return (ppo.kl, free.kl, PairedDifference(free.golds, minus: ppo.golds), PairedDifference(free.proxies, minus: ppo.proxies))
+        let runs = (ppoRuns.first { $0.name == "ppo" }, ppoRuns.first { $0.name == "ppo-no-kl" })
+        func end(_ r: PPORun?, _ k: String) -> Double { r.map { DemoReport.ends($0.col(k)).last } ?? .nan }
+        return (ppo.kl, free.kl, PairedDifference(free.golds, minus: ppo.golds), PairedDifference(free.proxies, minus: ppo.proxies),
+                end(runs.1, "objective/rm_score") - end(runs.0, "objective/rm_score"), end(runs.1, "objective/gold") - end(runs.0, "objective/gold"))
+    }
+
+    /// First and last points of a PPO curve after the report's 5-iteration moving average.
+    static func ends(_ x: [Double]) -> (first: Double, last: Double) {
+        let sm = OveroptimizationOnset.smoothed(x, 5)
+        return (sm.first ?? .nan, sm.last ?? .nan)
     }
 
     let seed: UInt64
@@ -113,6 +124,8 @@ struct DemoReport {
             let kl_from_sft_ppo: Double; let kl_from_sft_no_leash: Double
             let gold_difference: Double; let gold_difference_standard_error: Double
             let proxy_difference: Double; let proxy_difference_standard_error: Double
+            /// The same at the end of training, on the rollouts (5-iteration means).
+            let training_proxy_difference: Double; let training_gold_difference: Double
         }
         struct Style: Encodable { let style: String; let gold: Double; let panel: Double; let proxy: Double }
         struct PPO: Encodable {
@@ -125,10 +138,7 @@ struct DemoReport {
             let ppo: [String: PPO]
             let kl_leash: Leash?
         }
-        func ends(_ x: [Double]) -> (Double, Double) {
-            let sm = OveroptimizationOnset.smoothed(x, 5)
-            return (sm.first ?? .nan, sm.last ?? .nan)
-        }
+        let ends = DemoReport.ends
         let ppo = Dictionary(uniqueKeysWithValues: ppoRuns.map { r -> (String, PPO) in
             let (p0, p1) = ends(r.col("objective/rm_score")), (g0, g1) = ends(r.col("objective/gold")), (_, k1) = ends(r.col("objective/kl"))
             return (r.name, PPO(algorithm: r.estimator == .gae ? "ppo" : r.estimator.rawValue, beta: r.beta, steps: r.metrics.count, first_proxy: p0, last_proxy: p1, first_gold: g0, last_gold: g1,
@@ -148,7 +158,8 @@ struct DemoReport {
                                          answers_per_prompt_sft: answersPerPrompt.sft, answers_per_prompt_base: answersPerPrompt.base),
                         styles: styles.map { Style(style: $0.style, gold: $0.gold, panel: $0.panel, proxy: $0.proxy) }, pretrain_unigram_baseline: pretrainUnigram, ppo: ppo,
                         kl_leash: leash.map { Leash(kl_from_sft_ppo: $0.kl, kl_from_sft_no_leash: $0.klFree, gold_difference: $0.gold.mean, gold_difference_standard_error: $0.gold.standardError,
-                                                    proxy_difference: $0.proxy.mean, proxy_difference_standard_error: $0.proxy.standardError) })
+                                                    proxy_difference: $0.proxy.mean, proxy_difference_standard_error: $0.proxy.standardError,
+                                                    training_proxy_difference: $0.trainingProxy, training_gold_difference: $0.trainingGold) })
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
@@ -301,12 +312,13 @@ struct DemoReport {
         if let l = leash {
             // The held-out comparison, whatever the curves did: a β = 0 run can hack the proxy
             // (proxy up, gold down) or merely drift (more KL for no more reward and less gold).
-            h += String(format: "<p class=\"note\"><b>The KL leash</b>, on the held-out prompts: without it (β = 0) the policy ended at KL %.2f from SFT against %.2f with it; gold %+.3f ± %.3f and proxy %+.3f ± %.3f against the leashed run (paired standard errors). %@</p>",
+            h += String(format: "<p class=\"note\"><b>The KL leash</b>, on the held-out prompts: without it (β = 0) the policy ended at KL %.2f from SFT against %.2f with it; gold %+.3f ± %.3f and proxy %+.3f ± %.3f against the leashed run (paired standard errors). %@ At the end of training, on the rollouts: proxy %+.3f and gold %+.3f against the leashed run (the curves below)%@.</p>",
                           l.klFree, l.kl, l.gold.mean, l.gold.standardError, l.proxy.mean, l.proxy.standardError,
                           l.gold.mean < -2 * l.gold.standardError && l.proxy.mean > 0 ? "Proxy up and gold down: the unleashed policy games the reward model."
                             : l.gold.mean < -2 * l.gold.standardError ? "Gold down without more proxy: the unleashed policy drifted further for less true quality."
                             : l.gold.mean > 2 * l.gold.standardError ? "Gold up: at this seed and budget the leash cost quality."
-                            : "Gold level within two standard errors: at this seed and budget the leash made no clear difference.")
+                            : "Gold level within two standard errors: at this seed and budget the leash made no clear difference.",
+                          l.trainingProxy, l.trainingGold, l.trainingProxy > 0 && l.trainingGold < 0 ? ": proxy up, gold down" : "")
         }
         let markers = ppoRuns.enumerated().compactMap { i, r in r.onset.map { (label: "\(r.name): gold peak", x: $0.step, color: P[(i * 2 + 1) % P.count]) } }
         h += "<div class=\"grid2\"><div class=\"card\">"
