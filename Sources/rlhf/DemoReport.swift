@@ -171,8 +171,7 @@ struct DemoReport {
     /// A ratio is nil where it means nothing: KL estimated from a model's own samples (k1) is
     /// unbiased but not non-negative, so a model that barely moved can show KL ≤ 0.
     func efficiency(_ m: ModelRow) -> (gain: Double, perKL: Double?, perMinute: Double?)? {
-        guard m.name != "base", m.name != "sft", let sft = models.first(where: { $0.name == "sft" }) else { return nil }
-        let gain = m.gold - sft.gold
+        guard m.name != "base", m.name != "sft", let gain = gainOverSFT(m)?.mean else { return nil }
         return (gain, m.kl > 1e-6 ? gain / m.kl : nil, m.seconds > 0 ? gain / (m.seconds / 60) : nil)
     }
 
