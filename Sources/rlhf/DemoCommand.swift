@@ -27,6 +27,9 @@ struct DemoCommand: ParsableCommand {
         and numbers of an uninterrupted one.
         """)
 
+    /// Held-out requests answered in every template style for the reward model's style ranking.
+    static let styleCheckRequests = 200
+
     @Option(help: "Run folder (default runs/<timestamp>).") var out: String?
     @Option(help: "Seed for everything: world, init, data order, sampling, raters.") var seed: UInt64 = 0
     @Flag(help: "Minimal budget for every stage (a smoke test, well under a minute).") var quick = false
@@ -324,23 +327,29 @@ struct DemoCommand: ParsableCommand {
             note(String(format: "  on pairs of two SFT answers: %.3f vs gold (panel %.3f)", report.rmAccuracyGoldSFTPairs!, report.panelSFTPairs!.withGold))
         }
 
-        // Style ranking by gold and by the learned reward.
+        // Style ranking by gold and by the learned reward, on the same held-out requests for
+        // every style: each style's mean is taken over the same customers, order numbers and
+        // problems, so the ranking compares styles, not draws. With 24 different requests per
+        // style, a wrong order number and a wrong remedy (0.4 apart by gold) could swap in the
+        // reward model's ranking by the draw alone.
         var wrng = WorldRNG(seed: seed ^ 0x57)
+        let styleRequests = (0..<DemoCommand.styleCheckRequests).map { _ in DemoWorld.request(&wrng, from: .heldOut) }
         for style in DemoWorld.Style.allCases {
             var g = 0.0, taste = 0.0
             var seqs: [[Int32]] = []
-            for _ in 0..<24 {
-                let r = DemoWorld.request(&wrng, from: .heldOut)
+            for r in styleRequests {
                 let resp = DemoWorld.response(r, style: style, &wrng)
                 g += gold.score(prompt: r.prompt, response: resp)
                 taste += panel.meanUtility(prompt: r.prompt, response: resp)
                 seqs.append(Array(tok.encodeIDs(r.prompt + resp).suffix(128)))
             }
-            let proxy = rm.score(seqs).reduce(0) { $0 + Double($1) } / Double(seqs.count)
-            report.styles.append((style.rawValue, g / 24, taste / 24, (proxy - rm.normalization!.mean) / rm.normalization!.std))
+            let n = Double(styleRequests.count)
+            let proxy = rm.score(seqs).reduce(0) { $0 + Double($1) } / n
+            report.styles.append((style.rawValue, g / n, taste / n, (proxy - rm.normalization!.mean) / rm.normalization!.std))
         }
         for (label, key) in [("gold", \(style: String, gold: Double, panel: Double, proxy: Double).gold), ("panel", \.panel), ("reward model", \.proxy)] {
-            note("styles by \(label): " + report.styles.sorted { $0[keyPath: key] > $1[keyPath: key] }.map(\.style).joined(separator: " > "))
+            note("styles by \(label): " + report.styles.sorted { $0[keyPath: key] > $1[keyPath: key] }
+                .map { "\($0.style) " + String(format: "%+.2f", $0[keyPath: key]) }.joined(separator: " > "))
         }
         if stopping(after: .reward) { return }
 

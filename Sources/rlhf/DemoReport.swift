@@ -265,7 +265,7 @@ struct DemoReport {
             h += String(format: "<tr><td>%@</td><td class=\"n\">%+.2f (%d)</td><td class=\"n\">%+.2f (%d)</td><td class=\"n\">%+.2f (%d)</td></tr>",
                         s.style, s.gold, byGold[s.style]!, s.panel, byPanel[s.style]!, s.proxy, byRM[s.style]!)
         }
-        h += "</table><p class=\"note\">Styles of templated responses to held-out prompts. The panel's taste is its attentive raters' mean utility. " + (panelTaste == .soundsGood
+        h += "</table><p class=\"note\">Mean scores of templated responses in each style to the same \(DemoCommand.styleCheckRequests) held-out prompts. The panel's taste is its attentive raters' mean utility. " + (panelTaste == .soundsGood
             ? "This panel (--panel-taste sounds-good) checks order numbers less than gold and likes manners and length more, so it ranks some polite but wrong styles differently from gold, and a reward model learns the panel's ranking, not gold's. Where the reward model ranks a style above gold's order (e.g. polite but wrong order numbers), a policy optimised against it can gain proxy reward while losing gold: reward hacking."
             : "This panel (--panel-taste gold) weighs the features as gold does, with each rater's own spread, noise, careless raters and position bias.") + "</p></div></div>"
 
