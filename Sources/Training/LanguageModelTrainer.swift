@@ -147,7 +147,7 @@ public final class LanguageModelTrainer {
         let progress = Progress(label, total: config.steps, unit: "step")
         model.training = true
         defer { model.training = false }
-        var tokensSeen = 0
+        var tokensSeen = 0, lastTrainLoss = Float.nan
         let start = Date()
         while step < min(config.steps, stopAt ?? config.steps) {
             let lr = schedule.rate(at: step)
@@ -160,6 +160,7 @@ public final class LanguageModelTrainer {
                 throw RLHFError.nonFinite(step: step, what: "the gradient of \(firstNonFiniteGradient(optimizer.parameters) ?? "a parameter")")
             }
             optimizer.update(learningRate: lr)
+            lastTrainLoss = lossSum
             step += 1
             tokensSeen += tokens
             let rate = Double(tokensSeen) / Date().timeIntervalSince(start)
@@ -177,7 +178,8 @@ public final class LanguageModelTrainer {
                 try saveCheckpoint()
             }
         }
-        progress.finish(String(format: "final loss %.3f%@", lastEvalLoss ?? .nan, ""))
+        // Nothing held out (--eval-fraction 0): the last step's training loss instead.
+        progress.finish(lastEvalLoss.map { String(format: "final eval loss %.3f", $0) } ?? String(format: "final training loss %.3f", lastTrainLoss))
     }
 
     /// Forward and backward over one step's micro-batches, each loss scaled by 1 / their count,

@@ -52,6 +52,11 @@ public final class RewardTrainer {
     /// The tokenizer saved with checkpoints, so a checkpoint is a model folder of its own.
     public var tokenizer: BPETokenizer?
     public private(set) var step = 0
+    /// What fixes the run's plan of minibatches and its schedule (the flags and the training
+    /// pairs), saved with each checkpoint: a resume with other data or flags would continue a
+    /// plan that is not the one it started, so `train` refuses it.
+    private var runFingerprint: [String: Double] = [:]
+    private var resumedFingerprint: [String: Double] = [:]
     /// Called after each epoch with (epoch, held-out accuracy, held-out loss).
     public var onEpoch: ((Int, Double, Double) -> Void)?
 
@@ -156,6 +161,7 @@ public final class RewardTrainer {
             return RewardTrainer.minibatches(train, groupOrder: order, batchSize: config.batchSize)
         }
         let total = plan.map(\.count).reduce(0, +)
+        try checkResumable(train)
         let epochEnds = plan.reduce(into: [Int]()) { $0.append(($0.last ?? 0) + $1.count) }
         let schedule = LearningRateSchedule(peak: config.learningRate, warmupSteps: config.warmupSteps, totalSteps: total, decay: .linear, minRatio: 0)
         let progress = Progress("reward", total: total, unit: "step")
@@ -185,7 +191,7 @@ public final class RewardTrainer {
             try metrics?.append(["step": Double(step), "loss": Double(loss.item), "accuracy": Double(acc) / Double(b), "grad_norm": Double(norm)])
             progress.update(step, String(format: "loss %.3f", loss.item))
             let endsEpoch = step == epochEnds[epoch]
-            if endsEpoch {
+            if endsEpoch, !eval.isEmpty {
                 let (acc, l) = evaluate(eval)
                 try metrics?.append(["step": Double(step), "epoch": Double(epoch + 1), "eval_accuracy": acc, "eval_loss": l])
                 onEpoch?(epoch + 1, acc, l)
@@ -207,7 +213,8 @@ public final class RewardTrainer {
     /// dropout stream; nothing without a run directory.
     public func saveCheckpoint() throws {
         guard let checkpointURL else { return }
-        let state = TrainerState(step: step, optimizerStep: optimizer.step, dataRNG: RNG(seed: config.seed, stream: 4), dropoutRNG: model.trunk.dropoutRNG)
+        let state = TrainerState(step: step, optimizerStep: optimizer.step, dataRNG: RNG(seed: config.seed, stream: 4), dropoutRNG: model.trunk.dropoutRNG,
+                                 extra: runFingerprint)
         try TrainingCheckpoint.save(to: checkpointURL, state: state, optimizer: optimizer) { dir in
             try model.save(to: dir, tokenizer: tokenizer)
         }
@@ -216,6 +223,28 @@ public final class RewardTrainer {
     /// Whether the run directory holds a checkpoint to `resume()` from.
     public var hasCheckpoint: Bool {
         checkpointURL.map { FileManager.default.fileExists(atPath: $0.path) } ?? false
+    }
+
+    /// Throws if `resume()` loaded a checkpoint made with other flags or training pairs than
+    /// `train` and this trainer's config (checked by `train` too; callable first, before
+    /// anything is written).
+    public func checkResumable(_ train: [Pair]) throws {
+        runFingerprint = [
+            "run_epochs": Double(config.epochs), "run_batch_size": Double(config.batchSize), "run_learning_rate": Double(config.learningRate),
+            "run_warmup_steps": Double(config.warmupSteps), "run_weight_decay": Double(config.weightDecay), "run_max_grad_norm": Double(config.maxGradNorm),
+            "run_use_margins": config.useMargins ? 1 : 0, "run_seed": Double(config.seed), "run_train_pairs": Double(train.count),
+            "run_train_tokens": Double(train.reduce(0) { $0 + $1.chosen.count + $1.rejected.count }),
+        ]
+        // Checkpoints written before fingerprints existed have none, and are trusted.
+        guard !resumedFingerprint.isEmpty, resumedFingerprint != runFingerprint else { return }
+        func show(_ v: Double?) -> String {
+            guard let v else { return "none" }
+            return v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : "\(v)"
+        }
+        let differ = runFingerprint.keys.sorted().filter { resumedFingerprint[$0] != runFingerprint[$0] }
+            .map { "\($0.dropFirst(4)) \(show(resumedFingerprint[$0])) in the checkpoint, \(show(runFingerprint[$0])) now" }
+        throw RLHFError.invalidArgument("cannot resume the reward model with other data or flags than it started with: " + differ.joined(separator: "; ")
+                                        + ". Resume with the same ones, or train into a new output folder")
     }
 
     /// Continues from `runDirectory/checkpoint-last`: the next `train` call with the same pairs
@@ -228,6 +257,7 @@ public final class RewardTrainer {
         let state = try TrainingCheckpoint.load(from: checkpointURL, optimizer: optimizer)
         step = state.step
         model.trunk.dropoutRNG = state.dropoutRNG
+        resumedFingerprint = state.extra.filter { $0.key.hasPrefix("run_") }
     }
 
     /// Mean and standard deviation of the model's scores on `sequences` (the SFT policy's own

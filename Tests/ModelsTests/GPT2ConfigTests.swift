@@ -100,6 +100,17 @@ final class GPT2ConfigTests: XCTestCase {
         XCTAssertEqual((obj["task_specific_params"] as? [String: [String: Int]])?["text-generation"]?["max_length"], 50)
     }
 
+    func testWrittenDtypeIsTheFloat32OfTheWeights() throws {
+        // transformers 5 writes "dtype", 4.x "torch_dtype"; a half-precision input's must not
+        // survive into the config of the float32 weights written beside it.
+        let src = try config(#"{"model_type": "gpt2", "dtype": "float16", "torch_dtype": "bfloat16"}"#)
+        let out = tmp.appendingPathComponent("dtype.json")
+        try GPT2Config.load(src).write(to: out)
+        let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: out)) as! [String: Any]
+        XCTAssertEqual(obj["dtype"] as? String, "float32")
+        XCTAssertEqual(obj["torch_dtype"] as? String, "float32")
+    }
+
     func testCodableGoesThroughTheSameJSON() throws {
         let url = FixturePaths.url("tiny-gpt2-rm/config.json")
         let decoded = try JSONDecoder().decode(GPT2Config.self, from: Data(contentsOf: url))

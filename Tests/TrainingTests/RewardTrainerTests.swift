@@ -154,5 +154,28 @@ final class RewardTrainerTests: XCTestCase {
         let steps = Metrics.read(log).filter { $0["epoch"] == nil }.compactMap { $0["step"] }
         XCTAssertEqual(steps, (1...10).map(Double.init))
         XCTAssertEqual(Metrics.read(log).compactMap { $0["epoch"] }, [1, 2])
+
+        // A checkpoint resumed with other pairs or another flag is refused, naming what differs;
+        // with the same ones it is accepted.
+        let stopped = base.appendingPathComponent("stopped-again")
+        try RewardTrainer(model: model(), config: config, runDirectory: stopped).train(pairs, eval: held, metrics: nil, stopAt: 3)
+        var moreEpochs = config
+        moreEpochs.epochs = 3
+        for (cfg, data, what) in [(config, Array(pairs.prefix(24)), "train_pairs"), (moreEpochs, pairs, "epochs")] {
+            let t = RewardTrainer(model: model(), config: cfg, runDirectory: stopped)
+            try t.resume()
+            XCTAssertThrowsError(try t.train(data, eval: held, metrics: nil)) { XCTAssertTrue("\($0)".contains(what), "\($0)") }
+        }
+        let same = RewardTrainer(model: model(), config: config, runDirectory: stopped)
+        try same.resume()
+        XCTAssertNoThrow(try same.checkResumable(pairs))
+    }
+
+    func testHeldOutFractionZeroHoldsOutNothing() {
+        let items = Array(0..<20)
+        XCTAssertEqual(splitHeldOut(items, fraction: 0, seed: 1).heldOut, [])
+        XCTAssertEqual(splitHeldOut(items, fraction: 0, seed: 1).train.sorted(), items)
+        XCTAssertEqual(splitHeldOut(items, fraction: 0.01, seed: 1).heldOut.count, 1)  // any positive share holds out one
+        XCTAssertEqual(splitHeldOut(items.map { "p\($0 % 4)" }, groupedBy: { $0 }, fraction: 0, seed: 1).heldOut, [])
     }
 }
