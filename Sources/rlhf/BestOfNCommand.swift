@@ -35,9 +35,16 @@ struct BestOfNCommand: ParsableCommand {
 
     struct Line: Encodable { let prompt: String; let completion: String; let score: Double; let candidates: [String]?; let scores: [Double]? }
 
+    func validate() throws {
+        try FlagCheck.atLeast(1, n, "--n"); try FlagCheck.atLeast(1, maxNewTokens, "--max-new-tokens")
+        try FlagCheck.atLeast(1, batchSize, "--batch-size")
+        // At temperature 0 every candidate would be the same greedy answer: nothing to choose from.
+        try FlagCheck.positive(temperature, "--temperature", why: " (best-of-N chooses among sampled candidates)")
+    }
+
     func run() throws {
-        guard n >= 1 else { throw RLHFError.invalidArgument("--n must be at least 1, found \(n)") }
         let (gpt, tok) = try loadModelAndTokenizer(policy)
+        try FlagCheck.room(forNewTokens: maxNewTokens, context: gpt.config.nPositions)
         let rmURL = URL(fileURLWithPath: reward)
         let rm = try RewardModel.load(directory: rmURL)
         let rmTok = (try? BPETokenizer.load(directory: rmURL)) ?? tok

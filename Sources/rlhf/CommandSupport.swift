@@ -20,6 +20,28 @@ struct AccumulationOptions: ParsableArguments {
     }
 }
 
+/// Flag checks the commands share, so that the same mistake reads the same everywhere and is
+/// caught as a usage error before any work starts (a zero batch size or interval otherwise
+/// reaches a division or a `stride(by: 0)` deep in a trainer).
+enum FlagCheck {
+    static func atLeast(_ minimum: Int, _ value: Int, _ flag: String) throws {
+        guard value >= minimum else { throw ValidationError("\(flag) must be at least \(minimum), found \(value)") }
+    }
+    /// A share of the data held out: 0 (none) up to, but not including, all of it.
+    static func heldOutFraction(_ value: Double, _ flag: String = "--eval-fraction") throws {
+        guard value >= 0, value < 1 else { throw ValidationError("\(flag) must be at least 0 and below 1 (some data must be left to train on), found \(value)") }
+    }
+    static func positive(_ value: Float, _ flag: String, why: String = "") throws {
+        guard value > 0, value.isFinite else { throw ValidationError("\(flag) must be positive\(why), found \(value)") }
+    }
+    /// New tokens to sample, checked against the model's context once it is loaded.
+    static func room(forNewTokens maxNewTokens: Int, context: Int) throws {
+        guard maxNewTokens < context else {
+            throw RLHFError.invalidArgument("--max-new-tokens \(maxNewTokens) leaves no room for a prompt in the model's context of \(context)")
+        }
+    }
+}
+
 /// `--panel-taste` of `rlhf demo` and `rlhf world label`.
 extension RaterPanel.Taste: ExpressibleByArgument {}
 
@@ -44,13 +66,26 @@ func readCorpus(_ path: String) throws -> [String] {
     return text.components(separatedBy: "\n\n").filter { !$0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
 }
 
-/// A model directory's model and tokenizer, with one error naming the directory if either fails.
-func loadModelAndTokenizer(_ path: String) throws -> (GPT2, BPETokenizer) {
+/// A model directory's language model and tokenizer, with one error naming the directory if
+/// either fails. A reward model's directory loads too (its trunk), but only where the command
+/// says so (`allowRewardModel`): as a policy it has no trained language-model head, and its
+/// outputs would keep the classifier's `architectures` without a score head.
+func loadModelAndTokenizer(_ path: String, allowRewardModel: Bool = false) throws -> (GPT2, BPETokenizer) {
     let dir = URL(fileURLWithPath: path)
     guard FileManager.default.fileExists(atPath: dir.path) else {
         throw RLHFError.io(path: dir.path, message: "model directory does not exist")
     }
-    return (try GPT2.load(directory: dir), try BPETokenizer.load(directory: dir))
+    let model = try GPT2.load(directory: dir), tok = try BPETokenizer.load(directory: dir)
+    if model.config.isRewardModel && !allowRewardModel {
+        throw RLHFError.invalidFile(path: dir.appendingPathComponent("config.json").path,
+                                    message: "architectures \(model.config.architectures) is a reward model; this needs a language model (GPT2LMHeadModel), such as an SFT or pretrained model")
+    }
+    // GPT-2's padded vocabularies are larger than their tokenizers, which is fine; the reverse
+    // gives token ids with no row in the embedding table.
+    guard tok.vocabSize <= model.config.vocabSize else {
+        throw RLHFError.invalidFile(path: dir.path, message: "the tokenizer has \(tok.vocabSize) tokens but config.json's vocab_size is \(model.config.vocabSize): ids from \(model.config.vocabSize) up would have no embedding row")
+    }
+    return (model, tok)
 }
 
 /// Prints a line to standard error (progress and notes never mix with machine-readable stdout).

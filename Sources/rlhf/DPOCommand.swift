@@ -53,6 +53,7 @@ struct DPOCommand: ParsableCommand {
         c.learningRate = learningRate; c.warmupSteps = warmupSteps; c.decay = lrSchedulerType; c.evalEvery = evalEvery
         c.checkpointEvery = checkpointEvery; c.klPrompts = klPrompts; c.klMaxNewTokens = klMaxNewTokens; c.seed = seed
         try c.validate()
+        try FlagCheck.heldOutFraction(evalFraction)
         let records = try readPreferences(data, skipInvalid: skipInvalid)
         let (train, heldOut) = try evalData.map { (records, try readPreferences($0, skipInvalid: skipInvalid)) }
             ?? splitHeldOut(records, fraction: evalFraction, seed: seed)

@@ -19,6 +19,10 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Sequences per forward pass.") var batchSize = 8
     @Flag(help: "Print {\"loss\": …, \"perplexity\": …, \"tokens\": …}.") var json = false
 
+    func validate() throws {
+        try FlagCheck.atLeast(1, batchSize, "--batch-size")
+    }
+
     func run() throws {
         let (gpt, tok) = try loadModelAndTokenizer(model)
         let url = URL(fileURLWithPath: data)

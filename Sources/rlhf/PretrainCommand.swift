@@ -29,7 +29,7 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Optimiser steps.") var steps = 1000
     @Option(help: "Sequences per micro-batch.") var batchSize = 16
     @OptionGroup var accumulation: AccumulationOptions
-    @Option(help: "Peak learning rate.") var lr: Float = 1e-3
+    @Option(name: [.customLong("lr"), .customLong("learning-rate")], help: "Peak learning rate (--learning-rate, as in ppo, dpo, grpo and rloo, is the same flag).") var lr: Float = 1e-3
     @Option(help: "Warm-up steps.") var warmup = 50
     @Option(help: "AdamW weight decay (matrices only).") var weightDecay: Float = 0.1
     @Option(help: "Dropout (embeddings, attention probabilities, residual branches) during training.") var dropout: Double = 0.0
@@ -38,6 +38,14 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Fraction of documents held out for evaluation.") var evalFraction = 0.05
     @Option(help: "Random seed (init, data order, dropout).") var seed: UInt64 = 0
     @Flag(help: "Continue from --out/checkpoint-last.") var resume = false
+
+    func validate() throws {
+        try FlagCheck.atLeast(2, context, "--context"); try FlagCheck.atLeast(1, steps, "--steps"); try FlagCheck.atLeast(1, batchSize, "--batch-size")
+        try FlagCheck.atLeast(0, warmup, "--warmup")
+        try FlagCheck.atLeast(1, evalEvery, "--eval-every"); try FlagCheck.atLeast(1, checkpointEvery, "--checkpoint-every")
+        try FlagCheck.heldOutFraction(evalFraction); try FlagCheck.positive(lr, "--lr")
+        guard (0..<1).contains(dropout) else { throw ValidationError("--dropout must be at least 0 and below 1, found \(dropout)") }
+    }
 
     func run() throws {
         let outURL = URL(fileURLWithPath: out)
@@ -113,7 +121,8 @@ struct PretrainCommand: ParsableCommand {
         try AtomicFile.write(JSONL.line(Summary(eval_loss: trainer.lastEvalLoss, unigram_baseline: unigram, steps: trainer.step,
                                                 parameters: model.parameterCount)) + "\n",
                              to: outURL.appendingPathComponent("summary.json"))
-        note(String(format: "eval loss %.4f (unigram baseline %.4f); model written to %@", trainer.lastEvalLoss ?? .nan, unigram, out))
+        note(trainer.lastEvalLoss.map { String(format: "eval loss %.4f (unigram baseline %.4f); model written to %@", $0, unigram, out) }
+             ?? "nothing held out to evaluate; model written to \(out)")
     }
 }
 

@@ -28,7 +28,7 @@ struct RewardCommand: ParsableCommand {
     @Option(help: "Output reward-model directory.") var out: String
     @Option(help: "Passes over the training pairs.") var epochs = 1
     @Option(help: "Pairs per step (whole prompts: a prompt's pairs are never split).") var batchSize = 16
-    @Option(help: "Peak learning rate.") var lr: Float = 1e-4
+    @Option(name: [.customLong("lr"), .customLong("learning-rate")], help: "Peak learning rate (--learning-rate, as in ppo, dpo, grpo and rloo, is the same flag).") var lr: Float = 1e-4
     @Option(help: "Fraction of prompts whose pairs are held out.") var evalFraction = 0.1
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Flag(help: "Use each line's \"margin\" in the loss: −log σ(r_c − r_r − margin).") var margin = false
@@ -38,15 +38,18 @@ struct RewardCommand: ParsableCommand {
 
     func validate() throws {
         guard saveEvery > 0 else { throw ValidationError("--save-every must be positive, found \(saveEvery)") }
+        try FlagCheck.atLeast(1, epochs, "--epochs"); try FlagCheck.atLeast(1, batchSize, "--batch-size")
+        try FlagCheck.heldOutFraction(evalFraction); try FlagCheck.positive(lr, "--lr")
     }
 
     func run() throws {
-        let (base, tok) = try loadModelAndTokenizer(model)
+        let (base, tok) = try loadModelAndTokenizer(model, allowRewardModel: true)
         let records = try readPreferences(data, skipInvalid: skipInvalid)
         let result = try RewardStage.run(base: base, tokenizer: tok, records: records, epochs: epochs, batchSize: batchSize, lr: lr,
                                          evalFraction: evalFraction, seed: seed, useMargins: margin, out: URL(fileURLWithPath: out),
                                          saveEvery: saveEvery, resume: resume)
-        note(String(format: "held-out accuracy %.3f, loss %.4f; reward model written to %@", result.accuracy, result.loss, out))
+        note(result.heldOut.isEmpty ? "no pairs held out (--eval-fraction 0); reward model written to \(out)"
+             : String(format: "held-out accuracy %.3f, loss %.4f; reward model written to %@", result.accuracy, result.loss, out))
     }
 }
 
@@ -76,14 +79,21 @@ enum RewardStage {
         let trainer = RewardTrainer(model: rm, config: config, runDirectory: out)
         trainer.tokenizer = tok
         let (trainRecords, heldOut) = splitHeldOut(records, groupedBy: \.prompt, fraction: evalFraction, seed: seed)
+        // Without training pairs the model would be saved untrained, with a normalisation of
+        // std 1e-6 that multiplies every score RL sees by a million.
+        guard !trainRecords.isEmpty else {
+            throw RLHFError.invalidArgument("no preference pairs left to train on: --eval-fraction \(evalFraction) holds out all \(heldOut.count) pair(s) (their prompts are held out whole); lower it, or 0 to hold out none")
+        }
         let context = base.config.nPositions
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         let metricsURL = out.appendingPathComponent("metrics.jsonl")
+        let trainPairs = RewardTrainer.pairs(trainRecords, tokenizer: tok, maxLength: context)
         if resume {
             guard trainer.hasCheckpoint else {
                 throw RLHFError.invalidArgument("\(out.path) holds no \(TrainingCheckpoint.folderName)/ to resume the reward model from")
             }
             try trainer.resume()
+            try trainer.checkResumable(trainPairs)  // before the log is cut back to the checkpoint
             note("reward: resumed at step \(trainer.step)")
             try Metrics.truncate(metricsURL, afterStep: trainer.step)
             for (epoch, acc, loss) in epochEvaluations(metricsURL) { onEpoch?(epoch, acc, loss) }
@@ -91,7 +101,6 @@ enum RewardStage {
             try? FileManager.default.removeItem(at: metricsURL)
         }
         trainer.onEpoch = onEpoch
-        let trainPairs = RewardTrainer.pairs(trainRecords, tokenizer: tok, maxLength: context)
         try trainer.train(trainPairs, eval: RewardTrainer.pairs(heldOut, tokenizer: tok, maxLength: context), metrics: try Metrics(metricsURL))
         trainer.setNormalization(from: Array(trainPairs.lazy.flatMap { [$0.chosen, $0.rejected] }.prefix(512)))
         try rm.save(to: out, tokenizer: tok)
@@ -198,8 +207,14 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Prompts per generation batch.") var batchSize = 16
     @Option(help: "Random seed.") var seed: UInt64 = 0
 
+    func validate() throws {
+        try FlagCheck.atLeast(1, n, "--n"); try FlagCheck.atLeast(1, maxNewTokens, "--max-new-tokens")
+        try FlagCheck.atLeast(1, batchSize, "--batch-size"); try FlagCheck.positive(temperature, "--temperature")
+    }
+
     func run() throws {
         let (gpt, tok) = try loadModelAndTokenizer(model)
+        try FlagCheck.room(forNewTokens: maxNewTokens, context: gpt.config.nPositions)
         let ps = try JSONL.read(PromptRecord.self, from: URL(fileURLWithPath: prompts)).map(\.prompt)
         var rng = RNG(seed: seed, stream: 5)
         let completions = Sampling.sample(gpt, tok, prompts: ps, n: n, maxNewTokens: maxNewTokens, temperature: temperature,

@@ -23,7 +23,7 @@ struct SFTCommand: ParsableCommand {
     @Option(help: "Optimiser steps.") var steps = 300
     @Option(help: "Examples per micro-batch.") var batchSize = 16
     @OptionGroup var accumulation: AccumulationOptions
-    @Option(help: "Peak learning rate.") var lr: Float = 3e-4
+    @Option(name: [.customLong("lr"), .customLong("learning-rate")], help: "Peak learning rate (--learning-rate, as in ppo, dpo, grpo and rloo, is the same flag).") var lr: Float = 3e-4
     @Option(help: "Warm-up steps.") var warmup = 20
     @Option(help: "AdamW weight decay.") var weightDecay: Float = 0.0
     @Option(help: "Evaluate every N steps.") var evalEvery = 50
@@ -31,6 +31,13 @@ struct SFTCommand: ParsableCommand {
     @Option(help: "Fraction of examples held out.") var evalFraction = 0.05
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Flag(help: "Continue from --out/checkpoint-last.") var resume = false
+
+    func validate() throws {
+        try FlagCheck.atLeast(1, steps, "--steps"); try FlagCheck.atLeast(1, batchSize, "--batch-size")
+        try FlagCheck.atLeast(0, warmup, "--warmup")
+        try FlagCheck.atLeast(1, evalEvery, "--eval-every"); try FlagCheck.atLeast(1, checkpointEvery, "--checkpoint-every")
+        try FlagCheck.heldOutFraction(evalFraction); try FlagCheck.positive(lr, "--lr")
+    }
 
     func run() throws {
         let outURL = URL(fileURLWithPath: out)
@@ -41,7 +48,7 @@ struct SFTCommand: ParsableCommand {
         let result = try SFT.run(model: gpt, tokenizer: tok, records: records, steps: steps, batchSize: batchSize, gradAccum: accumulation.gradAccum, lanes: accumulation.lanes,
                                  lr: lr, warmup: warmup, weightDecay: weightDecay, evalEvery: evalEvery, checkpointEvery: checkpointEvery,
                                  evalFraction: evalFraction, seed: seed, out: outURL, resume: resume)
-        note(String(format: "held-out completion loss %.4f; model written to %@", result ?? .nan, out))
+        note(result.map { String(format: "held-out completion loss %.4f; model written to %@", $0, out) } ?? "no examples held out; model written to \(out)")
     }
 }
 

@@ -57,15 +57,28 @@ struct WorldCommand: ParsableCommand {
         @Option(help: panelTasteHelp) var panelTaste: RaterPanel.Taste = .soundsGood
         @Flag(help: "Pair every two completions of a prompt, not 1–2, 3–4, ….") var allPairs = false
 
+        func validate() throws {
+            try FlagCheck.atLeast(1, raters, "--raters")
+            guard (0...1).contains(carelessShare) else { throw ValidationError("--careless-share must be between 0 and 1, found \(carelessShare)") }
+            guard Int((Double(raters) * carelessShare).rounded()) < raters else {
+                throw ValidationError("--careless-share \(carelessShare) of \(raters) rater(s) leaves no attentive rater")
+            }
+        }
+
         func run() throws {
             let url = URL(fileURLWithPath: pairs)
             let rows = try JSONL.read(SampleRecord.self, from: url)
             var triples: [(prompt: String, a: String, b: String)] = []
+            var oddLines = 0
             for (i, r) in rows.enumerated() {
                 guard r.completions.count >= 2 else {
                     throw ValidationError("\(pairs):\(i + 1): \"completions\" has \(r.completions.count) response(s); a pair needs 2")
                 }
                 triples += r.pairs(all: allPairs).map { (r.prompt, $0.0, $0.1) }
+                if !allPairs, r.completions.count % 2 == 1 { oddLines += 1 }
+            }
+            if oddLines > 0 {
+                note("warning: \(oddLines) line(s) of \(pairs) have an odd number of completions; without --all-pairs each one's last completion is in no pair")
             }
             // The demo derives these two seeds the same way, so `rlhf demo --seed S` and
             // `rlhf world label --seed S --all-pairs` on its pairs.jsonl write the same preferences.

@@ -202,6 +202,15 @@ final class PPOTrainerTests: XCTestCase {
         XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("--num-generations"), "\($0)") }
         c.numGenerations = 1; c.batchSize = 8
         XCTAssertThrowsError(try c.validate())
+        c.advantageEstimator = .rloo  // named by RLOO's own flag
+        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("--rloo-k"), "\($0)") }
+        c.advantageEstimator = .gae; c.numGenerations = 4
+        c.rolloutBatchSize = 0
+        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("--rollout-batch-size"), "\($0)") }
+        c.rolloutBatchSize = 8; c.topK = 0
+        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("--top-k"), "\($0)") }
+        c.topK = nil; c.topP = 0
+        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("--top-p"), "\($0)") }
     }
 }
 

@@ -102,6 +102,9 @@ public struct PPOConfig: Codable, Equatable, Sendable {
         if ppoEpochs < 1 { throw bad("--ppo-epochs must be at least 1") }
         if !(temperature > 0) { throw bad("--temperature must be > 0, found \(temperature)") }
         if maxNewTokens < 1 { throw bad("--max-new-tokens must be at least 1") }
+        if rolloutBatchSize < 1 { throw bad("--rollout-batch-size must be at least 1, found \(rolloutBatchSize)") }
+        if let k = topK, k < 1 { throw bad("--top-k must be at least 1, found \(k) (leave it out for no top-k)") }
+        if let p = topP, !(p > 0 && p <= 1) { throw bad("--top-p must be in (0, 1], found \(p) (leave it out for no nucleus sampling)") }
         if klCoef < 0 { throw bad("--kl-coef must be ≥ 0, found \(klCoef)") }
         if let t = klTarget, !(t > 0) { throw bad("--kl-target must be > 0, found \(t)") }
         if !(klHorizon > 0) { throw bad("--kl-horizon must be > 0") }
@@ -109,7 +112,9 @@ public struct PPOConfig: Codable, Equatable, Sendable {
         if !(lambda >= 0 && lambda <= 1) || !(gamma >= 0 && gamma <= 1) { throw bad("--gamma and --lam must lie in [0, 1]") }
         if checkpointEvery < 1 { throw bad("--checkpoint-every must be at least 1") }
         if !usesCritic && (numGenerations < 2 || batchSize % numGenerations != 0) {
-            throw bad("\(advantageEstimator.rawValue.uppercased()) needs --num-generations ≥ 2 dividing --batch-size \(batchSize), found \(numGenerations)")
+            // RLOO's flag is --rloo-k (TRL's name), GRPO's --num-generations.
+            let flag = advantageEstimator == .rloo ? "--rloo-k" : "--num-generations"
+            throw bad("\(advantageEstimator.rawValue.uppercased()) needs \(flag) ≥ 2 dividing --batch-size \(batchSize), found \(numGenerations)")
         }
     }
 }
