@@ -24,15 +24,49 @@ public struct PromptRecord: Codable, Equatable, Sendable {
 }
 
 /// A preference: `{"prompt", "chosen", "rejected"}` and optionally who rated it and by how much.
+///
+/// A line without `"prompt"` is TRL's preference format with an implicit prompt (as Anthropic's
+/// hh-rlhf is published: each of `chosen` and `rejected` is the whole conversation). It is read
+/// as TRL's `extract_prompt` reads it: the prompt is the text both start with, up to their
+/// first difference, and a space just before that difference starts the responses.
 public struct PreferenceRecord: Codable, Equatable, Sendable {
     public var prompt: String
     public var chosen: String
     public var rejected: String
     public var rater: String?
     public var margin: Double?
+    /// Whether the line had no `"prompt"` and it was taken from the start of both responses
+    /// (not written back: a record written out has its prompt explicit).
+    public var promptWasImplicit = false
+
+    enum CodingKeys: String, CodingKey { case prompt, chosen, rejected, rater, margin }
 
     public init(prompt: String, chosen: String, rejected: String, rater: String? = nil, margin: Double? = nil) {
         self.prompt = prompt; self.chosen = chosen; self.rejected = rejected; self.rater = rater; self.margin = margin
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let chosen = try c.decode(String.self, forKey: .chosen), rejected = try c.decode(String.self, forKey: .rejected)
+        rater = try c.decodeIfPresent(String.self, forKey: .rater)
+        margin = try c.decodeIfPresent(Double.self, forKey: .margin)
+        if let prompt = try c.decodeIfPresent(String.self, forKey: .prompt) {
+            (self.prompt, self.chosen, self.rejected) = (prompt, chosen, rejected)
+        } else {
+            (self.prompt, self.chosen, self.rejected) = Self.splitImplicitPrompt(chosen: chosen, rejected: rejected)
+            promptWasImplicit = true
+        }
+    }
+
+    /// The shared start of two whole texts as the prompt, and the rest of each as its response.
+    public static func splitImplicitPrompt(chosen: String, rejected: String) -> (prompt: String, chosen: String, rejected: String) {
+        let a = Array(chosen), b = Array(rejected)
+        var i = 0
+        while i < min(a.count, b.count), a[i] == b[i] { i += 1 }
+        // "… Assistant: Yes" against "… Assistant: No": the space belongs to the responses, as
+        // completions here start with one.
+        if i > 0, i < min(a.count, b.count), a[i - 1] == " " { i -= 1 }
+        return (String(a[..<i]), String(a[i...]), String(b[i...]))
     }
 
     /// Why this line cannot train a reward model, or nil if it can.

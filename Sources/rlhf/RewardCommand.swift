@@ -61,6 +61,10 @@ func readPreferences(_ path: String, skipInvalid: Bool) throws -> [PreferenceRec
         note("skipped \(invalid.count) invalid line(s) of \(path); first: \(first)")
     }
     guard !records.isEmpty else { throw RLHFError.invalidFile(path: path, message: "no valid preference lines") }
+    let implicit = records.lazy.filter(\.promptWasImplicit).count
+    if implicit > 0 {
+        note("\(path): \(implicit) of \(records.count) line(s) have no \"prompt\"; each one's prompt is the text its chosen and rejected both start with (TRL's implicit prompt)")
+    }
     return records
 }
 
