@@ -42,6 +42,16 @@ public enum PairImport {
             if l.response_a == nil { return "missing field \"response_a\"" }
             if l.response_b == nil { return "missing field \"response_b\"" }
         }
+        // A rater shown two identical or empty texts can only guess; such a vote teaches nothing.
+        let pairs: [(String, String, String)] = l.completions.map { c in
+            stride(from: 0, to: c.count - 1, by: 2).map { ("completions \($0 + 1) and \($0 + 2)", c[$0], c[$0 + 1]) }
+        } ?? [shapes[1] ? ("\"chosen\" and \"rejected\"", l.chosen!, l.rejected!) : ("\"response_a\" and \"response_b\"", l.response_a!, l.response_b!)]
+        for (what, a, b) in pairs {
+            if a == b { return "\(what) are identical" }
+            if a.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty || b.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                return "\(what): a response is empty"
+            }
+        }
         if let g = l.gold, Choice(rawValue: g) == nil { return "field \"gold\" must be a, b, tie or both_bad" }
         if l.gold != nil && l.completions != nil { return "field \"gold\" needs a single pair, not \"completions\"" }
         if markGold && !shapes[1] && l.gold == nil { return "--gold needs chosen/rejected lines or a \"gold\" field" }

@@ -19,6 +19,14 @@ struct LabelCommand: AsyncParsableCommand {
     struct DatabaseOption: ParsableArguments {
         @Option(help: "SQLite database file (created and migrated on first use).") var db = "labels.sqlite"
         func store() throws -> LabelStore { LabelStore(db: try LabelDatabase.open(path: db)) }
+        /// For the commands that only read (stats, export): a mistyped path is an error, not a
+        /// new empty database that reports zero votes.
+        func existingStore() throws -> LabelStore {
+            guard FileManager.default.fileExists(atPath: db) else {
+                throw RLHFError.io(path: db, message: "no label database here (import comparisons with `rlhf label import --db \(db) FILE` first)")
+            }
+            return try store()
+        }
     }
 
     struct Serve: AsyncParsableCommand {
@@ -97,7 +105,7 @@ struct LabelCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON instead of a table.") var json = false
 
         func run() throws {
-            let store = try database.store()
+            let store = try database.existingStore()
             let stats = LabelStats(votes: try store.allVotes(), raterNames: try store.raters().map(\.name), items: try store.itemCount())
             print(json ? JSONL.line(stats) : stats.text, terminator: json ? "\n" : "")
         }
@@ -111,7 +119,7 @@ struct LabelCommand: AsyncParsableCommand {
         @Flag(help: "Also write tie and both-bad votes, each as two lines with chosen and rejected swapped.") var includeTies = false
 
         func run() throws {
-            let n = try PreferenceExport.write(try database.store(), to: URL(fileURLWithPath: out), includeTies: includeTies)
+            let n = try PreferenceExport.write(try database.existingStore(), to: URL(fileURLWithPath: out), includeTies: includeTies)
             note("wrote \(n) preference lines to \(out)")
         }
     }

@@ -50,6 +50,9 @@ final class ImportExportTests: XCTestCase {
             (#"{"prompt":"p"}"#, "expected exactly one of"),
             (#"{"completions":["a","b"]}"#, "missing field \"prompt\""),
             ("not json", "not valid JSON"),
+            (#"{"prompt":"p","chosen":"same","rejected":"same"}"#, "\"chosen\" and \"rejected\" are identical"),
+            (#"{"prompt":"p","completions":["a","b","c","c"]}"#, "completions 3 and 4 are identical"),
+            (#"{"prompt":"p","response_a":" ","response_b":"y"}"#, "a response is empty"),
         ]
         for (bad, message) in cases {
             let url = try write([#"{"prompt":"ok","chosen":"a","rejected":"b"}"#, bad], t)
