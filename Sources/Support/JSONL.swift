@@ -11,16 +11,23 @@ public enum JSONL {
         return result.records
     }
 
+    /// A file's bytes; a pipe's too (`--data <(…)`), which `Data(contentsOf:)` cannot read on
+    /// Linux (it reports a permission error) but a file handle can.
+    static func readAll(_ url: URL) throws -> Data {
+        guard FileManager.default.fileExists(atPath: url.path) else { throw RLHFError.io(path: url.path, message: "no such file") }
+        do { return try Data(contentsOf: url) } catch {
+            if let handle = try? FileHandle(forReadingFrom: url), let data = try? handle.readToEnd() ?? Data() { return data }
+            throw RLHFError.io(path: url.path, message: "cannot read file (\(error.localizedDescription))")
+        }
+    }
+
     /// Decodes what it can and returns the lines it could not decode as errors, for callers that
     /// offer `--skip-invalid` (they must report the count: nothing is skipped silently).
     /// `validate` may reject a decoded record with a message (e.g. an empty response).
     public static func readLenient<T: Decodable>(
         _ type: T.Type, from url: URL, validate: ((T) -> String?)? = nil
     ) throws -> (records: [T], invalid: [RLHFError]) {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw RLHFError.io(path: url.path, message: "cannot read file (\(error.localizedDescription))")
-        }
+        let data = try readAll(url)
         var records: [T] = []
         var invalid: [RLHFError] = []
         let decoder = JSONDecoder()

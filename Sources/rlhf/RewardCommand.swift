@@ -91,7 +91,10 @@ enum RewardStage {
         let context = base.config.nPositions
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         let metricsURL = out.appendingPathComponent("metrics.jsonl")
-        let trainPairs = RewardTrainer.pairs(trainRecords, tokenizer: tok, maxLength: context)
+        var truncated = 0
+        let trainPairs = RewardTrainer.pairs(trainRecords, tokenizer: tok, maxLength: context, truncated: &truncated)
+        let heldOutPairs = RewardTrainer.pairs(heldOut, tokenizer: tok, maxLength: context, truncated: &truncated)
+        if truncated > 0 { note("warning: \(truncated) prompt + response text(s) longer than the context of \(context) tokens were cut from the left") }
         if resume {
             guard trainer.hasCheckpoint else {
                 throw RLHFError.invalidArgument("\(out.path) holds no \(TrainingCheckpoint.folderName)/ to resume the reward model from")
@@ -105,7 +108,7 @@ enum RewardStage {
             try? FileManager.default.removeItem(at: metricsURL)
         }
         trainer.onEpoch = onEpoch
-        try trainer.train(trainPairs, eval: RewardTrainer.pairs(heldOut, tokenizer: tok, maxLength: context), metrics: try Metrics(metricsURL))
+        try trainer.train(trainPairs, eval: heldOutPairs, metrics: try Metrics(metricsURL))
         trainer.setNormalization(from: Array(trainPairs.lazy.flatMap { [$0.chosen, $0.rejected] }.prefix(512)))
         try rm.save(to: out, tokenizer: tok)
         // The last epoch's held-out evaluation is of the final model (and, on a resume, may have
@@ -162,18 +165,27 @@ struct ScoreCommand: ParsableCommand {
         let url = URL(fileURLWithPath: data)
         let lines = try JSONL.read(Line.self, from: url)
         let ctx = rm.trunk.config.nPositions
-        func ids(_ s: String) -> [Int32] { let e = tok.encodeIDs(s); return e.count <= ctx ? e : Array(e.suffix(ctx)) }
+        // Cut from the left, as the reward model was trained: its score reads the last token.
+        var truncated = 0
+        defer { if truncated > 0 { note("warning: \(truncated) text(s) longer than the reward model's context of \(ctx) tokens were cut from the left") } }
+        func ids(_ s: String) -> [Int32] {
+            let e = tok.encodeIDs(s)
+            if e.count > ctx { truncated += 1 }
+            return e.count <= ctx ? e : Array(e.suffix(ctx))
+        }
         if lines.first.map({ $0.chosen != nil && $0.rejected != nil }) == true {
             for (i, l) in lines.enumerated() {
-                guard let p = l.prompt, let c = l.chosen, let r = l.rejected else {
-                    throw RLHFError.invalidLine(path: url.path, line: i + 1, message: "preference lines need \"prompt\", \"chosen\" and \"rejected\"")
+                // Without "prompt" (TRL's implicit prompt) chosen and rejected are whole texts.
+                guard let c = l.chosen, let r = l.rejected else {
+                    throw RLHFError.invalidLine(path: url.path, line: i + 1, message: "preference lines need \"chosen\" and \"rejected\" (and \"prompt\", unless both hold the whole text)")
                 }
+                let p = l.prompt ?? ""
                 if (p + c).isEmpty || (p + r).isEmpty {
                     throw RLHFError.invalidLine(path: url.path, line: i + 1, message: "prompt and \((p + c).isEmpty ? "chosen" : "rejected") are both empty: there is no token to score")
                 }
             }
-            let chosen = rm.score(lines.map { ids($0.prompt! + $0.chosen!) })
-            let rejected = rm.score(lines.map { ids($0.prompt! + $0.rejected!) })
+            let chosen = rm.score(lines.map { ids(($0.prompt ?? "") + $0.chosen!) })
+            let rejected = rm.score(lines.map { ids(($0.prompt ?? "") + $0.rejected!) })
             var correct = 0
             for (c, r) in zip(chosen, rejected) {
                 if c > r { correct += 1 }

@@ -32,6 +32,21 @@ struct TrainTokenizerCommand: ParsableCommand {
     var splitDigits = false
     @Option(help: "Padding token (must be one of the special tokens; distinct from EOS so models learn to stop).") var padToken = "<|pad|>"
 
+    func validate() throws {
+        let specials = specialTokens.split(separator: ",").map(String.init)
+        guard let eos = specials.first else {
+            throw ValidationError("--special-tokens needs at least one token: the first is end-of-text (EOS)")
+        }
+        if !padToken.isEmpty {
+            guard specials.contains(padToken) else {
+                throw ValidationError("--pad-token \(padToken) is not one of --special-tokens (\(specials.joined(separator: ", ")))")
+            }
+            guard padToken != eos else {
+                throw ValidationError("--pad-token \(padToken) is the EOS token (the first special token): a pad equal to EOS is masked wherever it appears, so a model never learns to stop. Add a token such as <|pad|>")
+            }
+        }
+    }
+
     func run() throws {
         let texts = try readCorpus(data)
         let tok = try BPETokenizer.train(texts: texts, vocabSize: vocabSize, specialTokens: specialTokens.split(separator: ",").map(String.init),

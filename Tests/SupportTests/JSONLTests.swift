@@ -18,6 +18,18 @@ final class JSONLTests: XCTestCase {
         XCTAssertTrue("\(lenient.invalid[2])".hasPrefix("\(url.path):5: field \"prompt\""))
     }
 
+    func testReadsAPipeAndNamesAMissingFile() throws {
+        // `--data <(…)` hands the command a pipe, which Data(contentsOf:) cannot read on Linux.
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("fifo-\(UUID().uuidString)").path
+        XCTAssertEqual(mkfifo(path, 0o600), 0)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        DispatchQueue.global().async { try? "{\"prompt\":\"a\",\"chosen\":\"b\"}\n".write(toFile: path, atomically: false, encoding: .utf8) }
+        XCTAssertEqual(try JSONL.read(Pair.self, from: URL(fileURLWithPath: path)), [Pair(prompt: "a", chosen: "b")])
+        XCTAssertThrowsError(try JSONL.read(Pair.self, from: URL(fileURLWithPath: path + "-missing"))) {
+            XCTAssertEqual("\($0)", "\(path)-missing: no such file")
+        }
+    }
+
     func testWriteIsAtomicAndRoundTrips() throws {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("w-\(UUID().uuidString).jsonl")
         defer { try? FileManager.default.removeItem(at: url) }
