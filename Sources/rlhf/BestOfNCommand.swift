@@ -48,7 +48,7 @@ struct BestOfNCommand: ParsableCommand {
         let rmURL = URL(fileURLWithPath: reward)
         let rm = try RewardModel.load(directory: rmURL)
         let rmTok = (try? BPETokenizer.load(directory: rmURL)) ?? tok
-        let ps = try JSONL.read(PromptRecord.self, from: URL(fileURLWithPath: prompts)).map(\.prompt)
+        let ps = try readPrompts(prompts)
         let fns = try PPOStage.rewardFunctions(rewardFn), monitors = try PPOStage.rewardFunctions(monitorFn)
         var rng = RNG(seed: seed, stream: 5)
         let candidates = Sampling.sample(gpt, tok, prompts: ps, n: n, maxNewTokens: maxNewTokens, temperature: temperature,

@@ -66,6 +66,17 @@ func readCorpus(_ path: String) throws -> [String] {
     return text.components(separatedBy: "\n\n").filter { !$0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
 }
 
+/// The prompts of a `{"prompt"}` JSONL file (sample, best-of-n, ppo, grpo, rloo): an empty one
+/// gives the model nothing to continue, so it is an error naming its line, as `generate` refuses
+/// an empty `--prompt`.
+func readPrompts(_ path: String) throws -> [String] {
+    let (records, invalid) = try JSONL.readLenient(PromptRecord.self, from: URL(fileURLWithPath: path),
+                                                   validate: { $0.prompt.isEmpty ? "field \"prompt\" is empty" : nil })
+    if let first = invalid.first { throw first }
+    guard !records.isEmpty else { throw RLHFError.invalidFile(path: path, message: "no prompt lines") }
+    return records.map(\.prompt)
+}
+
 /// A model directory's language model and tokenizer, with one error naming the directory if
 /// either fails. A reward model's directory loads too (its trunk), but only where the command
 /// says so (`allowRewardModel`): as a policy it has no trained language-model head, and its

@@ -53,8 +53,7 @@ struct OnPolicyOptions: ParsableArguments {
 
     func run(_ config: PPOConfig) throws {
         try config.validate()  // before anything is written to --out
-        let records = try JSONL.read(PromptRecord.self, from: URL(fileURLWithPath: prompts))
-        let trainer = try PPOStage.make(policyDir: policy, rewardDir: reward, prompts: records.map(\.prompt),
+        let trainer = try PPOStage.make(policyDir: policy, rewardDir: reward, prompts: try readPrompts(prompts),
                                         rewardFns: try PPOStage.rewardFunctions(rewardFn), monitors: try PPOStage.rewardFunctions(monitorFn),
                                         config: config, out: URL(fileURLWithPath: out), resume: resume)
         trainer.label = config.advantageEstimator == .gae ? "ppo" : config.advantageEstimator.rawValue

@@ -231,7 +231,7 @@ struct SampleCommand: ParsableCommand {
     func run() throws {
         let (gpt, tok) = try loadModelAndTokenizer(model)
         try FlagCheck.room(forNewTokens: maxNewTokens, context: gpt.config.nPositions)
-        let ps = try JSONL.read(PromptRecord.self, from: URL(fileURLWithPath: prompts)).map(\.prompt)
+        let ps = try readPrompts(prompts)
         var rng = RNG(seed: seed, stream: 5)
         let completions = Sampling.sample(gpt, tok, prompts: ps, n: n, maxNewTokens: maxNewTokens, temperature: temperature,
                                           batchSize: batchSize, rng: &rng)
