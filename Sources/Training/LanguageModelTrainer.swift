@@ -53,7 +53,9 @@ public struct TokenStream: BatchSource {
     }
 }
 
-/// SFT data: (prompt, completion + EOS) examples, reshuffled each epoch; loss on completion only.
+/// SFT data: (prompt, completion + EOS) examples, each batch drawn uniformly at random with
+/// replacement (a step counts as a step, not a share of an epoch; a batch may repeat an
+/// example); loss on completion only.
 public struct ExampleBatches: BatchSource {
     public let examples: [(ids: [Int32], completionStart: Int)]
     public let batchSize: Int, contextLength: Int

@@ -20,7 +20,7 @@ struct SFTCommand: ParsableCommand {
     @Option(help: "Starting model directory (usually a pretrained base).") var model: String
     @Option(help: "JSONL with \"prompt\" and \"completion\" fields.") var data: String
     @Option(help: "Output model directory.") var out: String
-    @Option(help: "Optimiser steps.") var steps = 300
+    @Option(help: "Optimiser steps; each draws its examples at random (with replacement), so steps, not epochs, set the budget.") var steps = 300
     @Option(help: "Examples per micro-batch.") var batchSize = 16
     @OptionGroup var accumulation: AccumulationOptions
     @Option(name: [.customLong("lr"), .customLong("learning-rate")], help: "Peak learning rate (--learning-rate, as in ppo, dpo, grpo and rloo, is the same flag).") var lr: Float = 3e-4
