@@ -22,8 +22,7 @@ public final class ModelSampler: ResponseSampler, @unchecked Sendable {
 
     /// Loads the model and tokenizer from a Hugging Face-layout directory.
     public init(directory: URL, maxNewTokens: Int = 64, temperature: Float = 1, seed: UInt64 = 0) throws {
-        model = try GPT2.load(directory: directory)
-        tokenizer = try BPETokenizer.load(directory: directory)
+        (model, tokenizer) = try GPT2.loadWithTokenizer(directory: directory)
         rng = RNG(seed: seed, stream: 7)
         options = SamplingOptions(temperature: temperature, maxNewTokens: min(maxNewTokens, model.config.nPositions - 1),
                                   eosTokenID: tokenizer.eosTokenID.map(Int32.init))

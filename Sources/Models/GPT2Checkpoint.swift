@@ -3,6 +3,17 @@ import Support
 import Tensors
 import Tokenizers
 
+extension GPT2Config {
+    /// Throws unless every id `tokenizer` can produce has a row in the embedding table. GPT-2's
+    /// padded vocabularies are larger than their tokenizers, which is fine; the reverse ends in
+    /// an out-of-range embedding lookup at the first such token.
+    public func checkFits(_ tokenizer: BPETokenizer, directory: URL) throws {
+        guard tokenizer.vocabSize <= vocabSize else {
+            throw RLHFError.invalidFile(path: directory.path, message: "the tokenizer has \(tokenizer.vocabSize) tokens but the model's vocab_size is \(vocabSize): ids from \(vocabSize) up would have no embedding row")
+        }
+    }
+}
+
 /// Hugging Face model directories in and out: `config.json` + `model.safetensors`.
 /// Parameter names are accepted with or without the `transformer.` prefix (hub checkpoints have
 /// none; `save_pretrained` of `GPT2LMHeadModel` writes it); `lm_head.weight` missing means tied;
@@ -14,6 +25,23 @@ extension GPT2 {
         let weights = try SafeTensors.load(try weightsFile(in: directory))
         try model.loadParameters(from: weights, prefix: "transformer.", extraAllowed: config.isRewardModel ? ["score.weight"] : [])
         return model
+    }
+
+    /// A language model and its tokenizer from one directory, as every command that generates
+    /// or trains a policy needs them. A reward model's directory is refused unless
+    /// `allowRewardModel` (it would load as a trunk with an untrained language-model head, and
+    /// what is written from it would keep the classifier's `architectures` without a score head).
+    public static func loadWithTokenizer(directory: URL, allowRewardModel: Bool = false) throws -> (GPT2, BPETokenizer) {
+        guard FileManager.default.fileExists(atPath: directory.path) else {
+            throw RLHFError.io(path: directory.path, message: "model directory does not exist")
+        }
+        let model = try load(directory: directory), tok = try BPETokenizer.load(directory: directory)
+        if model.config.isRewardModel && !allowRewardModel {
+            throw RLHFError.invalidFile(path: directory.appendingPathComponent("config.json").path,
+                                        message: "architectures \(model.config.architectures) is a reward model; this needs a language model (GPT2LMHeadModel), such as an SFT or pretrained model")
+        }
+        try model.config.checkFits(tok, directory: directory)
+        return (model, tok)
     }
 
     static func weightsFile(in directory: URL) throws -> URL {

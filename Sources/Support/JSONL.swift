@@ -13,7 +13,7 @@ public enum JSONL {
 
     /// A file's bytes; a pipe's too (`--data <(…)`), which `Data(contentsOf:)` cannot read on
     /// Linux (it reports a permission error) but a file handle can.
-    static func readAll(_ url: URL) throws -> Data {
+    public static func readAll(_ url: URL) throws -> Data {
         guard FileManager.default.fileExists(atPath: url.path) else { throw RLHFError.io(path: url.path, message: "no such file") }
         do { return try Data(contentsOf: url) } catch {
             if let handle = try? FileHandle(forReadingFrom: url), let data = try? handle.readToEnd() ?? Data() { return data }
@@ -27,7 +27,14 @@ public enum JSONL {
     public static func readLenient<T: Decodable>(
         _ type: T.Type, from url: URL, validate: ((T) -> String?)? = nil
     ) throws -> (records: [T], invalid: [RLHFError]) {
-        let data = try readAll(url)
+        try decodeLenient(type, data: try readAll(url), path: url.path, validate: validate)
+    }
+
+    /// `readLenient` on bytes already read (`path` names them in errors).
+    public static func decodeLenient<T: Decodable>(
+        _ type: T.Type, data: Data, path: String, validate: ((T) -> String?)? = nil
+    ) throws -> (records: [T], invalid: [RLHFError]) {
+        let url = URL(fileURLWithPath: path)
         var records: [T] = []
         var invalid: [RLHFError] = []
         let decoder = JSONDecoder()

@@ -48,6 +48,7 @@ struct BestOfNCommand: ParsableCommand {
         let rmURL = URL(fileURLWithPath: reward)
         let rm = try RewardModel.load(directory: rmURL)
         let rmTok = (try? BPETokenizer.load(directory: rmURL)) ?? tok
+        try rm.trunk.config.checkFits(rmTok, directory: rmURL)
         let ps = try readPrompts(prompts)
         let fns = try PPOStage.rewardFunctions(rewardFn), monitors = try PPOStage.rewardFunctions(monitorFn)
         var rng = RNG(seed: seed, stream: 5)

@@ -50,15 +50,18 @@ let panelTasteHelp = ArgumentHelp(
     "What the simulated raters value on average: sounds-good (manners and length over order numbers, as raters who do not check facts; a reward model learned from them ranks a wrong order number above a wrong remedy) or gold (gold's own weights, each rater's spread, noise, careless share and position bias kept).",
     valueName: "taste")
 
-/// Reads a corpus: JSONL with a `text` field per line (by extension `.jsonl`/`.json`), or plain
-/// text split into documents at blank lines.
+/// Reads a corpus: JSONL with a `text` field per line, or plain text split into documents at
+/// blank lines. `.jsonl`/`.json` files are JSONL and other named files plain text; a pipe
+/// (`--data <(…)`, no extension) is JSONL if its first non-blank character is `{`.
 func readCorpus(_ path: String) throws -> [String] {
     let url = URL(fileURLWithPath: path)
-    if ["jsonl", "json"].contains(url.pathExtension.lowercased()) {
-        return try JSONL.read(TextRecord.self, from: url).map(\.text)
-    }
-    guard let data = FileManager.default.contents(atPath: url.path) else {
-        throw RLHFError.io(path: url.path, message: "cannot read corpus")
+    let data = try JSONL.readAll(url)
+    let ext = url.pathExtension.lowercased()
+    let firstByte = data.first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }
+    if ["jsonl", "json"].contains(ext) || (ext.isEmpty && firstByte == UInt8(ascii: "{")) {
+        let (records, invalid) = try JSONL.decodeLenient(TextRecord.self, data: data, path: url.path)
+        if let first = invalid.first { throw first }
+        return records.map(\.text)
     }
     guard let text = String(data: data, encoding: .utf8) else {
         throw RLHFError.invalidFile(path: url.path, message: "not valid UTF-8 text")
@@ -77,26 +80,9 @@ func readPrompts(_ path: String) throws -> [String] {
     return records.map(\.prompt)
 }
 
-/// A model directory's language model and tokenizer, with one error naming the directory if
-/// either fails. A reward model's directory loads too (its trunk), but only where the command
-/// says so (`allowRewardModel`): as a policy it has no trained language-model head, and its
-/// outputs would keep the classifier's `architectures` without a score head.
+/// A model directory's language model and tokenizer (see `GPT2.loadWithTokenizer`).
 func loadModelAndTokenizer(_ path: String, allowRewardModel: Bool = false) throws -> (GPT2, BPETokenizer) {
-    let dir = URL(fileURLWithPath: path)
-    guard FileManager.default.fileExists(atPath: dir.path) else {
-        throw RLHFError.io(path: dir.path, message: "model directory does not exist")
-    }
-    let model = try GPT2.load(directory: dir), tok = try BPETokenizer.load(directory: dir)
-    if model.config.isRewardModel && !allowRewardModel {
-        throw RLHFError.invalidFile(path: dir.appendingPathComponent("config.json").path,
-                                    message: "architectures \(model.config.architectures) is a reward model; this needs a language model (GPT2LMHeadModel), such as an SFT or pretrained model")
-    }
-    // GPT-2's padded vocabularies are larger than their tokenizers, which is fine; the reverse
-    // gives token ids with no row in the embedding table.
-    guard tok.vocabSize <= model.config.vocabSize else {
-        throw RLHFError.invalidFile(path: dir.path, message: "the tokenizer has \(tok.vocabSize) tokens but config.json's vocab_size is \(model.config.vocabSize): ids from \(model.config.vocabSize) up would have no embedding row")
-    }
-    return (model, tok)
+    try GPT2.loadWithTokenizer(directory: URL(fileURLWithPath: path), allowRewardModel: allowRewardModel)
 }
 
 /// Prints a line to standard error (progress and notes never mix with machine-readable stdout).

@@ -12,7 +12,8 @@ struct DPOCommand: ParsableCommand {
         commandName: "dpo",
         abstract: "Train a policy straight from preference pairs with DPO (or IPO, conservative or robust DPO).",
         discussion: """
-        Reads {"prompt","chosen","rejected"} JSONL, the file `rlhf reward` reads. The policy \
+        Reads {"prompt","chosen","rejected"} JSONL, the file `rlhf reward` reads (a line without \
+        "prompt", TRL's implicit prompt, is split at the text both responses start with). The policy \
         starts from --policy (usually the SFT model), which is also the frozen reference unless \
         --ref-model names another; the reference's log-probabilities are computed once. Loss \
         on the completion tokens only (prompt masked, EOS appended, as SFT). Flags and metrics are \
@@ -34,11 +35,11 @@ struct DPOCommand: ParsableCommand {
     @Option(help: "Assumed share of flipped labels ε for conservative/robust DPO.") var labelSmoothing: Double = 0
     @Option(name: [.customLong("num-train-epochs"), .customLong("epochs")], help: "Passes over the training pairs.") var epochs = 1
     @Option(name: [.customLong("batch-size"), .customLong("per-device-train-batch-size")], help: "Pairs per step.") var batchSize = 8
-    @Option(name: .customLong("learning-rate"), help: "Peak learning rate (TRL's default 1e-6 suits 124M+ models; the demo's tiny model uses 1e-4).")
+    @Option(name: [.customLong("learning-rate"), .customLong("lr")], help: "Peak learning rate, --lr for short (TRL's default 1e-6 suits 124M+ models; the demo's tiny model uses 1e-4).")
     var learningRate: Float = 1e-6
     @Option(help: "Linear warm-up steps.") var warmupSteps = 0
     @Option(help: "Schedule after the peak: linear (to 0), cosine or constant.") var lrSchedulerType: LearningRateSchedule.Decay = .linear
-    @Option(help: "Fraction of --data held out when --eval-data is not given.") var evalFraction = 0.1
+    @Option(help: "Fraction of --data held out when --eval-data is not given (0: none).") var evalFraction = 0.1
     @Option(help: "Evaluate (held-out loss, accuracy, KL) every N steps.") var evalEvery = 25
     @Option(name: [.customLong("save-every"), .customLong("checkpoint-every")], help: "Checkpoint every N steps.") var checkpointEvery = 100
     @Option(help: "Held-out prompts sampled to measure KL from the reference (0: off).") var klPrompts = 64
@@ -47,13 +48,16 @@ struct DPOCommand: ParsableCommand {
     @Flag(help: "Skip invalid lines (reporting how many) instead of stopping at the first.") var skipInvalid = false
     @Flag(help: "Continue from --out/checkpoint-last with the run's saved configuration.") var resume = false
 
+    func validate() throws {
+        if evalData == nil { try FlagCheck.heldOutFraction(evalFraction) }
+    }
+
     func run() throws {
         var c = DPOTrainer.Config()
         c.beta = beta; c.loss = loss; c.labelSmoothing = labelSmoothing; c.epochs = epochs; c.batchSize = batchSize
         c.learningRate = learningRate; c.warmupSteps = warmupSteps; c.decay = lrSchedulerType; c.evalEvery = evalEvery
         c.checkpointEvery = checkpointEvery; c.klPrompts = klPrompts; c.klMaxNewTokens = klMaxNewTokens; c.seed = seed
         try c.validate()
-        try FlagCheck.heldOutFraction(evalFraction)
         let records = try readPreferences(data, skipInvalid: skipInvalid)
         let (train, heldOut) = try evalData.map { (records, try readPreferences($0, skipInvalid: skipInvalid)) }
             ?? splitHeldOut(records, fraction: evalFraction, seed: seed)

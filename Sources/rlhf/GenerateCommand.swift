@@ -21,18 +21,18 @@ struct GenerateCommand: ParsableCommand {
     @Flag(help: "Print {\"completion\": …, \"token_ids\": […]} instead of plain text.") var json = false
 
     func validate() throws {
-        guard temperature > 0 else { throw ValidationError("--temperature must be positive") }
-        guard maxNewTokens > 0 else { throw ValidationError("--max-new-tokens must be positive") }
-        if let p = topP, !(p > 0 && p <= 1) { throw ValidationError("--top-p must be in (0, 1]") }
-        if let k = topK, k <= 0 { throw ValidationError("--top-k must be positive") }
+        try FlagCheck.positive(temperature, "--temperature")
+        try FlagCheck.atLeast(1, maxNewTokens, "--max-new-tokens")
+        if let p = topP, !(p > 0 && p <= 1) { throw ValidationError("--top-p must be in (0, 1], found \(p) (leave it out for no nucleus sampling)") }
+        if let k = topK { try FlagCheck.atLeast(1, k, "--top-k") }
     }
 
     func run() throws {
         let (gpt, tok) = try loadModelAndTokenizer(model)
         var ids = tok.encodeIDs(prompt)
         guard !ids.isEmpty else { throw RLHFError.invalidArgument("the prompt encodes to no tokens") }
+        try FlagCheck.room(forNewTokens: maxNewTokens, context: gpt.config.nPositions)
         let room = gpt.config.nPositions - maxNewTokens
-        guard room > 0 else { throw RLHFError.invalidArgument("--max-new-tokens \(maxNewTokens) leaves no room in the context of \(gpt.config.nPositions)") }
         if ids.count > room {
             note("warning: prompt of \(ids.count) tokens truncated from the left to \(room)")
             ids = Array(ids.suffix(room))

@@ -19,7 +19,7 @@ struct OnPolicyOptions: ParsableArguments {
     @Option(help: "Minibatches per pass (one optimiser step each).") var numMiniBatches = 1
     @Option(help: "Micro-batches accumulated per minibatch (memory only).") var gradAccum = 1
     @Option(help: "Rows per generation/scoring forward pass.") var rolloutBatchSize = 64
-    @Option(name: .customLong("learning-rate"), help: "Peak learning rate (TRL's default 3e-6 suits 124M+ models; the demo's 1M-parameter model uses 2e-4).") var learningRate: Float = 3e-6
+    @Option(name: [.customLong("learning-rate"), .customLong("lr")], help: "Peak learning rate, --lr for short (TRL's default 3e-6 suits 124M+ models; the demo's 1M-parameter model uses 2e-4).") var learningRate: Float = 3e-6
     @Option(help: "Learning-rate schedule after the peak: linear (to 0, TRL's default), cosine or constant.")
     var lrSchedulerType: LearningRateSchedule.Decay = .linear
 
@@ -165,7 +165,6 @@ enum PPOStage {
     /// the trainer; with `resume`, reads the run's saved configuration and its checkpoint.
     static func make(policyDir: String, rewardDir: String, prompts: [String], rewardFns: [RewardFunction], monitors: [RewardFunction],
                      config: PPOConfig, out: URL, resume: Bool) throws -> PPOTrainer {
-        let config = try runConfiguration(config, in: out, resume: resume)
         let (policy, tok) = try loadModelAndTokenizer(policyDir)
         let rmURL = URL(fileURLWithPath: rewardDir)
         let rm = try RewardModel.load(directory: rmURL)
@@ -187,6 +186,9 @@ enum PPOStage {
             note("note: \(rewardDir) has no tokenizer files; assuming the policy's (same vocabulary size \(policy.config.vocabSize))")
             rmTok = nil
         }
+        try rm.trunk.config.checkFits(rmTok ?? tok, directory: rmURL)
+        // Written only once the models are known to fit: a refused run leaves --out as it was.
+        let config = try runConfiguration(config, in: out, resume: resume)
         let trainer = try PPOTrainer(policy: policy, rewardModel: rm, tokenizer: tok, rewardTokenizer: rmTok, prompts: prompts,
                                      rewardFunctions: rewardFns, monitors: monitors, config: config, runDirectory: out)
         if config.valueModel == .separate, rmTok != nil || rm.trunk.config.nPositions < policy.config.nPositions {

@@ -13,7 +13,8 @@ struct RewardCommand: ParsableCommand {
         abstract: "Train a reward model from preference pairs (Bradley–Terry).",
         discussion: """
         Reads {"prompt","chosen","rejected"} JSONL (extra fields such as "rater" and "margin" \
-        allowed). The trunk starts from --model (usually the SFT model) with a scalar head on the \
+        allowed; a line without "prompt", TRL's implicit prompt as hh-rlhf is published, is split \
+        at the text chosen and rejected both start with). The trunk starts from --model (usually the SFT model) with a scalar head on the \
         last token of prompt + response, saved so transformers loads it as \
         GPT2ForSequenceClassification (num_labels 1). Reports held-out accuracy and loss per epoch \
         and stores the mean/std of its scores on the responses it saw, for RL's normalisation.
@@ -28,8 +29,8 @@ struct RewardCommand: ParsableCommand {
     @Option(help: "Output reward-model directory.") var out: String
     @Option(help: "Passes over the training pairs.") var epochs = 1
     @Option(help: "Pairs per step (whole prompts: a prompt's pairs are never split).") var batchSize = 16
-    @Option(name: [.customLong("lr"), .customLong("learning-rate")], help: "Peak learning rate (--learning-rate, as in ppo, dpo, grpo and rloo, is the same flag).") var lr: Float = 1e-4
-    @Option(help: "Fraction of prompts whose pairs are held out.") var evalFraction = 0.1
+    @Option(name: [.customLong("lr"), .customLong("learning-rate")], help: "Peak learning rate (--learning-rate is the same flag, as in TRL and in ppo, dpo, grpo and rloo).") var lr: Float = 1e-4
+    @Option(help: "Fraction of prompts whose pairs are held out (0: none).") var evalFraction = 0.1
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Flag(help: "Use each line's \"margin\" in the loss: −log σ(r_c − r_r − margin).") var margin = false
     @Flag(help: "Skip invalid lines (reporting how many) instead of stopping at the first.") var skipInvalid = false
@@ -37,7 +38,7 @@ struct RewardCommand: ParsableCommand {
     @Flag(help: "Continue from --out/checkpoint-last with the same data and flags, as if never stopped.") var resume = false
 
     func validate() throws {
-        guard saveEvery > 0 else { throw ValidationError("--save-every must be positive, found \(saveEvery)") }
+        try FlagCheck.atLeast(1, saveEvery, "--save-every")
         try FlagCheck.atLeast(1, epochs, "--epochs"); try FlagCheck.atLeast(1, batchSize, "--batch-size")
         try FlagCheck.heldOutFraction(evalFraction); try FlagCheck.positive(lr, "--lr")
     }
@@ -162,6 +163,7 @@ struct ScoreCommand: ParsableCommand {
         let dir = URL(fileURLWithPath: model)
         let rm = try RewardModel.load(directory: dir)
         let tok = try BPETokenizer.load(directory: dir)
+        try rm.trunk.config.checkFits(tok, directory: dir)
         let url = URL(fileURLWithPath: data)
         let lines = try JSONL.read(Line.self, from: url)
         let ctx = rm.trunk.config.nPositions
@@ -219,13 +221,14 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Responses per prompt.") var n = 2
     @Option(help: "Output JSONL.") var out: String
     @Option(help: "Largest number of new tokens.") var maxNewTokens = 64
-    @Option(help: "Temperature.") var temperature: Float = 1
+    @Option(help: "Temperature (0: greedy, every response the same).") var temperature: Float = 1
     @Option(help: "Prompts per generation batch.") var batchSize = 16
     @Option(help: "Random seed.") var seed: UInt64 = 0
 
     func validate() throws {
         try FlagCheck.atLeast(1, n, "--n"); try FlagCheck.atLeast(1, maxNewTokens, "--max-new-tokens")
-        try FlagCheck.atLeast(1, batchSize, "--batch-size"); try FlagCheck.positive(temperature, "--temperature")
+        try FlagCheck.atLeast(1, batchSize, "--batch-size")
+        guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be at least 0 (0: greedy), found \(temperature)") }
     }
 
     func run() throws {
@@ -233,8 +236,8 @@ struct SampleCommand: ParsableCommand {
         try FlagCheck.room(forNewTokens: maxNewTokens, context: gpt.config.nPositions)
         let ps = try readPrompts(prompts)
         var rng = RNG(seed: seed, stream: 5)
-        let completions = Sampling.sample(gpt, tok, prompts: ps, n: n, maxNewTokens: maxNewTokens, temperature: temperature,
-                                          batchSize: batchSize, rng: &rng)
+        let completions = Sampling.sample(gpt, tok, prompts: ps, n: n, maxNewTokens: maxNewTokens, temperature: max(temperature, 1e-6),
+                                          batchSize: batchSize, greedy: temperature == 0, rng: &rng)
         try JSONL.write(zip(ps, completions).map { SampleRecord(prompt: $0, completions: $1) }, to: URL(fileURLWithPath: out))
         note("wrote \(ps.count) prompts × \(n) responses to \(out)")
     }
