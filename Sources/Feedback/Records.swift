@@ -41,6 +41,11 @@ public struct PreferenceRecord: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey { case prompt, chosen, rejected, rater, margin }
 
+    /// Equal when the lines say the same; whether the prompt was implicit is how it was read.
+    public static func == (l: PreferenceRecord, r: PreferenceRecord) -> Bool {
+        l.prompt == r.prompt && l.chosen == r.chosen && l.rejected == r.rejected && l.rater == r.rater && l.margin == r.margin
+    }
+
     public init(prompt: String, chosen: String, rejected: String, rater: String? = nil, margin: Double? = nil) {
         self.prompt = prompt; self.chosen = chosen; self.rejected = rejected; self.rater = rater; self.margin = margin
     }
@@ -59,21 +64,28 @@ public struct PreferenceRecord: Codable, Equatable, Sendable {
     }
 
     /// The shared start of two whole texts as the prompt, and the rest of each as its response.
+    /// Compared by Unicode code points, as Python compares `str`. Where TRL's loop is an
+    /// accident it is not copied: when one text is the start of the other TRL cuts one character
+    /// early, and when they differ at the first character it looks at the last.
     public static func splitImplicitPrompt(chosen: String, rejected: String) -> (prompt: String, chosen: String, rejected: String) {
-        let a = Array(chosen), b = Array(rejected)
+        let a = Array(chosen.unicodeScalars), b = Array(rejected.unicodeScalars)
         var i = 0
         while i < min(a.count, b.count), a[i] == b[i] { i += 1 }
         // "… Assistant: Yes" against "… Assistant: No": the space belongs to the responses, as
         // completions here start with one.
         if i > 0, i < min(a.count, b.count), a[i - 1] == " " { i -= 1 }
-        return (String(a[..<i]), String(a[i...]), String(b[i...]))
+        func text(_ s: ArraySlice<Unicode.Scalar>) -> String { String(String.UnicodeScalarView(s)) }
+        return (text(a[..<i]), text(a[i...]), text(b[i...]))
     }
 
     /// Why this line cannot train a reward model, or nil if it can.
     public static func problem(_ r: PreferenceRecord) -> String? {
-        if r.chosen.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return "field \"chosen\" is empty" }
-        if r.rejected.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return "field \"rejected\" is empty" }
         if r.chosen == r.rejected { return "\"chosen\" and \"rejected\" are identical" }
+        for (field, text) in [("chosen", r.chosen), ("rejected", r.rejected)] where text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            // With an implicit prompt the field itself is not empty: the other response starts with all of it.
+            return r.promptWasImplicit ? "nothing of \"\(field)\" is left after the text both responses start with (the other response begins with all of it), so there is no response to score"
+                                       : "field \"\(field)\" is empty"
+        }
         return nil
     }
 }

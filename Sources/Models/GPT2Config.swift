@@ -174,10 +174,10 @@ public struct GPT2Config: Codable, Equatable, Sendable {
         o["initializer_range"] = o["initializer_range"] ?? .number(0.02)
         o["scale_attn_weights"] = .bool(true)
         o["use_cache"] = o["use_cache"] ?? .bool(true)
-        // The weights this project writes are float32. transformers 5 reads `dtype` before
-        // `torch_dtype`, so a `dtype` kept from a float16 input would load them at half precision.
+        // The weights this project writes are float32. transformers 5 reads `dtype` (4.x
+        // `torch_dtype`), so a `dtype` kept from a float16 input would load them at half precision.
         o["torch_dtype"] = .string("float32")
-        if o["dtype"] != nil { o["dtype"] = .string("float32") }
+        o["dtype"] = .string("float32")
         o["transformers_version"] = o["transformers_version"] ?? .string("4.46.0")
         return o
     }

@@ -37,6 +37,12 @@ final class PreferenceRecordTests: XCTestCase {
         XCTAssertEqual(p, "Hi")
         XCTAssertEqual(c, " there")
         XCTAssertEqual(r, "")
-        XCTAssertEqual(PreferenceRecord.problem(PreferenceRecord(prompt: p, chosen: c, rejected: r)), "field \"rejected\" is empty")
+        var record = PreferenceRecord(prompt: p, chosen: c, rejected: r)
+        XCTAssertEqual(PreferenceRecord.problem(record), "field \"rejected\" is empty")
+        record.promptWasImplicit = true
+        XCTAssertTrue(PreferenceRecord.problem(record)!.hasPrefix("nothing of \"rejected\" is left"), PreferenceRecord.problem(record)!)
+        XCTAssertEqual(PreferenceRecord.problem(PreferenceRecord(prompt: "", chosen: "same", rejected: "same")), "\"chosen\" and \"rejected\" are identical")
+        // Code points, not grapheme clusters: "\r\n" is two, as in Python.
+        XCTAssertEqual(PreferenceRecord.splitImplicitPrompt(chosen: "A\r\nB", rejected: "A\rC").prompt, "A\r")
     }
 }
