@@ -42,6 +42,9 @@ public struct RaterPanel {
         case gold
     }
 
+    /// How many of `raters` choose at random for a careless share.
+    public static func carelessCount(raters: Int, share: Double) -> Int { Int((Double(raters) * share).rounded()) }
+
     public let raters: [Rater]
     public let taste: Taste
     let gold = GoldUtility()
@@ -53,7 +56,7 @@ public struct RaterPanel {
     ///   - taste: the panel's mean weights (each rater's are scaled around them).
     public init(count: Int = 6, carelessShare: Double = 0.15, positionBias: Double = 0.1, taste: Taste = .soundsGood, seed: UInt64) {
         var rng = WorldRNG(seed: seed ^ 0xA11CE)
-        let careless = Int((Double(count) * carelessShare).rounded())
+        let careless = RaterPanel.carelessCount(raters: count, share: carelessShare)
         let mean = taste == .gold ? GoldUtility.goldWeights : RaterPanel.panelWeights
         self.taste = taste
         // Each rater scales every weight by a factor in [0.6, 1.4] (people differ in what they

@@ -23,10 +23,21 @@ public enum PairImport {
     /// Every comparison in the file, or the file's first bad line as an error naming file and line
     /// (nothing is imported from a file with a bad line).
     public static func read(_ url: URL, markGold: Bool = false) throws -> [NewItem] {
+        try readCounting(url, markGold: markGold).items
+    }
+
+    /// `read`, also counting the pairs of `completions` lines left out because their two
+    /// responses are identical or one is empty: sampled answers often repeat (as `rlhf world
+    /// label` skips them), while an explicit pair like that is a mistake in the file.
+    public static func readCounting(_ url: URL, markGold: Bool = false) throws -> (items: [NewItem], skippedPairs: Int) {
         let (lines, invalid) = try JSONL.readLenient(Line.self, from: url, validate: { problem($0, markGold: markGold) })
         if let first = invalid.first { throw first }
-        return lines.flatMap { items($0, markGold: markGold) }
+        let all = lines.flatMap { items($0, markGold: markGold) }
+        let kept = all.filter { l in !(l.responseA == l.responseB || isBlank(l.responseA) || isBlank(l.responseB)) || l.gold != nil }
+        return (kept, all.count - kept.count)
     }
+
+    static func isBlank(_ s: String) -> Bool { s.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
 
     static func problem(_ l: Line, markGold: Bool) -> String? {
         let shapes = [l.completions != nil, l.chosen != nil || l.rejected != nil, l.response_a != nil || l.response_b != nil]
@@ -42,15 +53,13 @@ public enum PairImport {
             if l.response_a == nil { return "missing field \"response_a\"" }
             if l.response_b == nil { return "missing field \"response_b\"" }
         }
-        // A rater shown two identical or empty texts can only guess; such a vote teaches nothing.
-        let pairs: [(String, String, String)] = l.completions.map { c in
-            stride(from: 0, to: c.count - 1, by: 2).map { ("completions \($0 + 1) and \($0 + 2)", c[$0], c[$0 + 1]) }
-        } ?? [shapes[1] ? ("\"chosen\" and \"rejected\"", l.chosen!, l.rejected!) : ("\"response_a\" and \"response_b\"", l.response_a!, l.response_b!)]
-        for (what, a, b) in pairs {
+        // An explicit pair of identical or empty texts (without a gold answer, as an attention
+        // check may be) is a mistake: a rater can only guess. Sampled `completions` pairs like
+        // that are left out by `readCounting` instead.
+        if l.completions == nil, l.gold == nil, let a = l.chosen ?? l.response_a, let b = l.rejected ?? l.response_b {
+            let what = shapes[1] ? "\"chosen\" and \"rejected\"" : "\"response_a\" and \"response_b\""
             if a == b { return "\(what) are identical" }
-            if a.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty || b.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-                return "\(what): a response is empty"
-            }
+            if isBlank(a) || isBlank(b) { return "\(what): a response is empty" }
         }
         if let g = l.gold, Choice(rawValue: g) == nil { return "field \"gold\" must be a, b, tie or both_bad" }
         if l.gold != nil && l.completions != nil { return "field \"gold\" needs a single pair, not \"completions\"" }

@@ -84,17 +84,18 @@ struct LabelCommand: AsyncParsableCommand {
             discussion: """
             Lines: {"prompt","completions":[…]} (rlhf sample; paired 0–1, 2–3, …), {"prompt","chosen","rejected"}, \
             or {"prompt","response_a","response_b"}. A "gold" field (a, b, tie, both_bad) makes a line a honeypot \
-            with a known answer. A file with any bad line imports nothing. Already-imported pairs are skipped.
+            with a known answer. A file with any bad line imports nothing (a chosen/rejected or response_a/response_b pair of identical or empty texts without "gold" is one); sampled "completions" pairs of identical or empty responses are left out and counted. Already-imported pairs are skipped.
             """)
         @OptionGroup var database: DatabaseOption
         @Argument(help: "JSONL file of comparisons.") var file: String
         @Flag(help: "Make every chosen/rejected line a gold item whose answer is \"chosen\".") var gold = false
 
         func run() throws {
-            let items = try PairImport.read(URL(fileURLWithPath: file), markGold: gold)
+            let (items, unusable) = try PairImport.readCounting(URL(fileURLWithPath: file), markGold: gold)
             let (added, skipped) = try database.store().importItems(items)
             let goldCount = items.filter { $0.gold != nil }.count
-            note("imported \(added) comparisons from \(file) (\(goldCount) gold in the file), skipped \(skipped) already present")
+            note("imported \(added) comparisons from \(file) (\(goldCount) gold in the file), skipped \(skipped) already present"
+                 + (unusable > 0 ? " and \(unusable) sampled pair(s) of identical or empty responses" : ""))
         }
     }
 

@@ -60,7 +60,7 @@ struct WorldCommand: ParsableCommand {
         func validate() throws {
             try FlagCheck.atLeast(1, raters, "--raters")
             guard (0...1).contains(carelessShare) else { throw ValidationError("--careless-share must be between 0 and 1, found \(carelessShare)") }
-            guard Int((Double(raters) * carelessShare).rounded()) < raters else {
+            guard RaterPanel.carelessCount(raters: raters, share: carelessShare) < raters else {
                 throw ValidationError("--careless-share \(carelessShare) of \(raters) rater(s) leaves no attentive rater")
             }
         }

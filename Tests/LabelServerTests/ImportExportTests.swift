@@ -33,6 +33,16 @@ final class ImportExportTests: XCTestCase {
         XCTAssertEqual(try t.store.itemCount(), 4)
     }
 
+    func testSampledPairsOfIdenticalOrEmptyResponsesAreLeftOutAndCounted() throws {
+        let t = try TempLabelDB()
+        let url = try write([#"{"prompt":"p","completions":["a","b","c","c"," ","d"]}"#,
+                             #"{"prompt":"q","response_a":"same","response_b":"same","gold":"tie"}"#], t)
+        let (items, skipped) = try PairImport.readCounting(url)
+        XCTAssertEqual(items, [NewItem(prompt: "p", responseA: "a", responseB: "b"),
+                               NewItem(prompt: "q", responseA: "same", responseB: "same", gold: .tie)])  // an attention check
+        XCTAssertEqual(skipped, 2)
+    }
+
     func testGoldFlagMarksChosenAsTheKnownAnswer() throws {
         let t = try TempLabelDB()
         let url = try write([#"{"prompt":"p","chosen":"good","rejected":"bad"}"#], t)
@@ -51,7 +61,6 @@ final class ImportExportTests: XCTestCase {
             (#"{"completions":["a","b"]}"#, "missing field \"prompt\""),
             ("not json", "not valid JSON"),
             (#"{"prompt":"p","chosen":"same","rejected":"same"}"#, "\"chosen\" and \"rejected\" are identical"),
-            (#"{"prompt":"p","completions":["a","b","c","c"]}"#, "completions 3 and 4 are identical"),
             (#"{"prompt":"p","response_a":" ","response_b":"y"}"#, "a response is empty"),
         ]
         for (bad, message) in cases {
