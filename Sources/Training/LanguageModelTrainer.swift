@@ -180,6 +180,8 @@ public final class LanguageModelTrainer {
                 try saveCheckpoint()
             }
         }
+        // A resumed run that had already finished trains no step, and so evaluated nothing yet.
+        if lastEvalLoss == nil, !evalBatches.isEmpty { lastEvalLoss = evaluate() }
         // Nothing held out (--eval-fraction 0): the last step's training loss instead.
         progress.finish(lastEvalLoss.map { String(format: "final eval loss %.3f", $0) } ?? String(format: "final training loss %.3f", lastTrainLoss))
     }

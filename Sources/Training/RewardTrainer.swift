@@ -171,6 +171,7 @@ public final class RewardTrainer {
         }
         let total = plan.map(\.count).reduce(0, +)
         try checkResumable(train)
+        runFingerprint = fingerprint(train)
         let epochEnds = plan.reduce(into: [Int]()) { $0.append(($0.last ?? 0) + $1.count) }
         let schedule = LearningRateSchedule(peak: config.learningRate, warmupSteps: config.warmupSteps, totalSteps: total, decay: .linear, minRatio: 0)
         let progress = Progress("reward", total: total, unit: "step")
@@ -234,24 +235,44 @@ public final class RewardTrainer {
         checkpointURL.map { FileManager.default.fileExists(atPath: $0.path) } ?? false
     }
 
-    /// Throws if `resume()` loaded a checkpoint made with other flags or training pairs than
-    /// `train` and this trainer's config (checked by `train` too; callable first, before
-    /// anything is written).
-    public func checkResumable(_ train: [Pair]) throws {
-        runFingerprint = [
+    /// What fixes a run's plan of minibatches and its schedule: the flags, and the training
+    /// pairs (their count, tokens and a 52-bit FNV-1a hash of their ids, margins and groups,
+    /// so that relabelled data of the same size differs too; 52 bits survive JSON's doubles).
+    func fingerprint(_ train: [Pair]) -> [String: Double] {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ v: UInt64) { hash = (hash ^ v) &* 0x100_0000_01b3 }
+        for p in train {
+            for id in p.chosen { mix(UInt64(UInt32(bitPattern: id))) }
+            mix(0xC4)
+            for id in p.rejected { mix(UInt64(UInt32(bitPattern: id))) }
+            mix(UInt64(p.margin.bitPattern)); mix(UInt64(p.group))
+        }
+        return [
             "run_epochs": Double(config.epochs), "run_batch_size": Double(config.batchSize), "run_learning_rate": Double(config.learningRate),
             "run_warmup_steps": Double(config.warmupSteps), "run_weight_decay": Double(config.weightDecay), "run_max_grad_norm": Double(config.maxGradNorm),
             "run_use_margins": config.useMargins ? 1 : 0, "run_seed": Double(config.seed), "run_train_pairs": Double(train.count),
             "run_train_tokens": Double(train.reduce(0) { $0 + $1.chosen.count + $1.rejected.count }),
+            "run_train_hash": Double(hash & (1 << 52 - 1)),
         ]
-        // Checkpoints written before fingerprints existed have none, and are trusted.
-        guard !resumedFingerprint.isEmpty, resumedFingerprint != runFingerprint else { return }
-        func show(_ v: Double?) -> String {
+    }
+
+    /// Throws if `resume()` loaded a checkpoint made with other flags or training pairs than
+    /// `train` and this trainer's config (checked by `train` too; callable first, before
+    /// anything is written). Checkpoints written before fingerprints existed have none, and are
+    /// trusted.
+    public func checkResumable(_ train: [Pair]) throws {
+        // Compared on the keys the checkpoint has: one from an older build may lack some.
+        let now = fingerprint(train).filter { resumedFingerprint[$0.key] != nil }
+        guard resumedFingerprint != now else { return }
+        let floats: Set<String> = ["run_learning_rate", "run_weight_decay", "run_max_grad_norm"]
+        func show(_ key: String, _ v: Double?) -> String {
             guard let v else { return "none" }
+            if key == "run_train_hash" { return String(UInt64(v), radix: 16) }
+            if floats.contains(key) { return "\(Float(v))" }
             return v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : "\(v)"
         }
-        let differ = runFingerprint.keys.sorted().filter { resumedFingerprint[$0] != runFingerprint[$0] }
-            .map { "\($0.dropFirst(4)) \(show(resumedFingerprint[$0])) in the checkpoint, \(show(runFingerprint[$0])) now" }
+        let differ = now.keys.sorted().filter { resumedFingerprint[$0] != now[$0] }
+            .map { "\($0.dropFirst(4)) \(show($0, resumedFingerprint[$0])) in the checkpoint, \(show($0, now[$0])) now" }
         throw RLHFError.invalidArgument("cannot resume the reward model with other data or flags than it started with: " + differ.joined(separator: "; ")
                                         + ". Resume with the same ones, or train into a new output folder")
     }

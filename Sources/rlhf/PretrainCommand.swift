@@ -29,13 +29,13 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Optimiser steps.") var steps = 1000
     @Option(help: "Sequences per micro-batch.") var batchSize = 16
     @OptionGroup var accumulation: AccumulationOptions
-    @Option(name: [.customLong("lr"), .customLong("learning-rate")], help: "Peak learning rate (--learning-rate, as in ppo, dpo, grpo and rloo, is the same flag).") var lr: Float = 1e-3
+    @Option(name: [.customLong("lr"), .customLong("learning-rate")], help: "Peak learning rate (--learning-rate is the same flag, as in TRL and in ppo, dpo, grpo and rloo).") var lr: Float = 1e-3
     @Option(help: "Warm-up steps.") var warmup = 50
     @Option(help: "AdamW weight decay (matrices only).") var weightDecay: Float = 0.1
     @Option(help: "Dropout (embeddings, attention probabilities, residual branches) during training.") var dropout: Double = 0.0
     @Option(help: "Evaluate every N steps.") var evalEvery = 100
     @Option(help: "Checkpoint every N steps.") var checkpointEvery = 200
-    @Option(help: "Fraction of documents held out for evaluation.") var evalFraction = 0.05
+    @Option(help: "Fraction of documents held out for evaluation (0: none).") var evalFraction = 0.05
     @Option(help: "Random seed (init, data order, dropout).") var seed: UInt64 = 0
     @Flag(help: "Continue from --out/checkpoint-last.") var resume = false
 
@@ -56,7 +56,9 @@ struct PretrainCommand: ParsableCommand {
         config.seed = seed
 
         let texts = try readCorpus(data)
-        guard texts.count >= 2 else { throw RLHFError.invalidFile(path: data, message: "needs at least 2 documents (one is held out)") }
+        guard texts.count >= (evalFraction > 0 ? 2 : 1) else {
+            throw RLHFError.invalidFile(path: data, message: evalFraction > 0 ? "needs at least 2 documents (one is held out; --eval-fraction 0 holds out none)" : "has no documents")
+        }
         let (trainTexts, evalTexts) = splitHeldOut(texts, fraction: evalFraction, seed: seed)
 
         let checkpoint = outURL.appendingPathComponent(TrainingCheckpoint.folderName)

@@ -23,12 +23,12 @@ struct SFTCommand: ParsableCommand {
     @Option(help: "Optimiser steps; each draws its examples at random (with replacement), so steps, not epochs, set the budget.") var steps = 300
     @Option(help: "Examples per micro-batch.") var batchSize = 16
     @OptionGroup var accumulation: AccumulationOptions
-    @Option(name: [.customLong("lr"), .customLong("learning-rate")], help: "Peak learning rate (--learning-rate, as in ppo, dpo, grpo and rloo, is the same flag).") var lr: Float = 3e-4
+    @Option(name: [.customLong("lr"), .customLong("learning-rate")], help: "Peak learning rate (--learning-rate is the same flag, as in TRL and in ppo, dpo, grpo and rloo).") var lr: Float = 3e-4
     @Option(help: "Warm-up steps.") var warmup = 20
     @Option(help: "AdamW weight decay.") var weightDecay: Float = 0.0
     @Option(help: "Evaluate every N steps.") var evalEvery = 50
     @Option(help: "Checkpoint every N steps.") var checkpointEvery = 100
-    @Option(help: "Fraction of examples held out.") var evalFraction = 0.05
+    @Option(help: "Fraction of examples held out (0: none).") var evalFraction = 0.05
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Flag(help: "Continue from --out/checkpoint-last.") var resume = false
 
@@ -57,7 +57,9 @@ enum SFT {
     static func run(model: GPT2, tokenizer tok: BPETokenizer, records: [SFTRecord], steps: Int, batchSize: Int, gradAccum: Int = 1, lanes: Int = 1,
                     lr: Float, warmup: Int, weightDecay: Float, evalEvery: Int, checkpointEvery: Int, evalFraction: Double,
                     seed: UInt64, out: URL, resume: Bool) throws -> Double? {
-        guard records.count >= 2 else { throw RLHFError.invalidArgument("SFT needs at least 2 examples") }
+        guard records.count >= (evalFraction > 0 ? 2 : 1) else {
+            throw RLHFError.invalidArgument(evalFraction > 0 ? "SFT needs at least 2 examples (one is held out; --eval-fraction 0 holds out none)" : "SFT needs at least 1 example")
+        }
         let context = model.config.nPositions
         let (examples, truncated) = SFTData.examples(records, tokenizer: tok, contextLength: context)
         if truncated > 0 { note("warning: \(truncated) examples longer than the context of \(context) tokens were truncated") }

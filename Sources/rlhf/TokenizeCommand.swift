@@ -30,7 +30,7 @@ struct TrainTokenizerCommand: ParsableCommand {
     @Option(help: "Special tokens (first ids), comma-separated.") var specialTokens = "<|endoftext|>,<|pad|>"
     @Flag(help: "Keep every digit its own token (no merges inside numbers), as LLaMA's tokenizer does; the files stay GPT-2 BPE.")
     var splitDigits = false
-    @Option(help: "Padding token (must be one of the special tokens; distinct from EOS so models learn to stop).") var padToken = "<|pad|>"
+    @Option(help: "Padding token, added after the special tokens if not among them; it must not be EOS (the first special token), so models learn to stop. Empty: none.") var padToken = "<|pad|>"
 
     func validate() throws {
         let specials = specialTokens.split(separator: ",").map(String.init)
@@ -38,9 +38,6 @@ struct TrainTokenizerCommand: ParsableCommand {
             throw ValidationError("--special-tokens needs at least one token: the first is end-of-text (EOS)")
         }
         if !padToken.isEmpty {
-            guard specials.contains(padToken) else {
-                throw ValidationError("--pad-token \(padToken) is not one of --special-tokens (\(specials.joined(separator: ", ")))")
-            }
             guard padToken != eos else {
                 throw ValidationError("--pad-token \(padToken) is the EOS token (the first special token): a pad equal to EOS is masked wherever it appears, so a model never learns to stop. Add a token such as <|pad|>")
             }

@@ -161,7 +161,8 @@ final class RewardTrainerTests: XCTestCase {
         try RewardTrainer(model: model(), config: config, runDirectory: stopped).train(pairs, eval: held, metrics: nil, stopAt: 3)
         var moreEpochs = config
         moreEpochs.epochs = 3
-        for (cfg, data, what) in [(config, Array(pairs.prefix(24)), "train_pairs"), (moreEpochs, pairs, "epochs")] {
+        let relabelled = pairs.map { RewardTrainer.Pair(chosen: $0.rejected, rejected: $0.chosen, group: $0.group) }
+        for (cfg, data, what) in [(config, Array(pairs.prefix(24)), "train_pairs"), (moreEpochs, pairs, "epochs"), (config, relabelled, "train_hash")] {
             let t = RewardTrainer(model: model(), config: cfg, runDirectory: stopped)
             try t.resume()
             XCTAssertThrowsError(try t.train(data, eval: held, metrics: nil)) { XCTAssertTrue("\($0)".contains(what), "\($0)") }
