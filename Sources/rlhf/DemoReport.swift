@@ -205,20 +205,31 @@ struct DemoReport {
         <h1>swift-rlhf — demo report</h1>
         <div class="sub">Seed \(seed)\(quick ? " · quick (smoke-test budget: numbers are not meaningful)" : "") · total \(Progress.formatDuration(totalSeconds)) on \(ProcessInfo.processInfo.activeProcessorCount) cores</div>
         """
+        h += """
+        <p class="note"><b>What this run is.</b> A seeded, simulated customer-support world: each prompt is a customer \
+        writing about an order (their name, an order number, an item, a problem), and an answer should greet them by \
+        their own name, name the right order number, offer the remedy that fits the problem, and stay polite, on topic \
+        and complete. <b>Gold</b> is the world's hidden measure of that, read from the text of any answer (about −4 for \
+        rude or repetitive to +3.2 for a perfect one); it is only watched, never trained on. A panel of simulated raters \
+        compared answers, a <b>reward model</b> learned their preferences, and its score — the <b>proxy</b>, normalised \
+        by the mean and standard deviation of its scores on SFT's own answers — is what PPO, GRPO, RLOO and best-of-N \
+        maximise, together with two programmatic verifiers (the order number and the customer's name) and, for the RL \
+        methods, a KL penalty that keeps the policy near SFT. Reward hacking is proxy going up while gold does not.</p>
+        """
         if let sft = models.first(where: { $0.name == "sft" }) {
             h += "<div class=\"kpi\">"
             for m in models where m.name != "sft" {
                 let cls = m.gold > sft.gold ? "good" : "bad"
-                h += String(format: "<div>%@<b class=\"%@\">%+.3f gold</b>win-rate vs SFT %.0f%% · KL %.3f</div>", DemoReport.esc(m.name), cls, m.gold - sft.gold, m.winRate * 100, m.kl)
+                h += String(format: "<div>%@<b class=\"%@\">%+.3f</b>gold vs SFT · win-rate %.1f%% · KL %.2f</div>", DemoReport.esc(m.name), cls, m.gold - sft.gold, m.winRate * 100, m.kl)
             }
-            h += String(format: "<div>reward model<b>%.1f%%</b>accuracy vs gold (panel ceiling %.1f%%)", rmAccuracyGold * 100, (panel?.withGold ?? .nan) * 100)
+            h += String(format: "<div>reward model<b>%.1f%%</b>of held-out pairs ordered as gold orders them; one rater of the panel: %.1f%%", rmAccuracyGold * 100, (panel?.withGold ?? .nan) * 100)
             if let a = rmAccuracyGoldSFTPairs, let p = panelSFTPairs {
-                h += String(format: "; %.1f%% (%.1f%%) on pairs of two SFT answers", a * 100, p.withGold * 100)
+                h += String(format: " (pairs of two SFT answers, where PPO starts: %.1f%% and %.1f%%)", a * 100, p.withGold * 100)
             }
             h += "</div>"
             h += "</div>"
         }
-        h += "<h2>Models on held-out prompts</h2><p class=\"note\">Gold is the hidden true utility; proxy is the reward model's normalised score. Win-rate counts prompts where a model's response beats the SFT model's by gold, ties half; beside it, the prompts won, lost and tied. Where SFT's answer already has every feature gold rewards, a model can only tie, so a model that is perfect everywhere wins 50% plus half the share of prompts SFT gets wrong. KL from SFT is measured on each model's own samples at temperature 0.7; for best-of-N it is the analytic log N − (N−1)/N. The gain over SFT is the mean over the same prompts, with its paired standard error.</p>"
+        h += "<h2>Models on held-out prompts</h2><p class=\"note\">Gold is the hidden true utility; proxy is the reward model's normalised score. Win-rate counts prompts where a model's response beats the SFT model's by gold, ties half; beside it, the prompts won, lost and tied. Where SFT's answer already has every feature gold rewards, a model can only tie, so a model that is perfect everywhere wins 50% plus half the share of prompts SFT gets wrong. KL from SFT is measured on each model's own samples at temperature 0.7; for best-of-N it is the analytic log N − (N−1)/N. The gain over SFT is the mean over the same prompts, with its paired standard error. The order-number and name columns count answers that name the request's order number, or call the customer by a name, rightly or wrongly: the held-out customers' names are in nothing the models trained on, so SFT guesses a wrong one, while the RL methods, rewarded by the name verifier, learn to greet them without a name.</p>"
         h += "<table><tr><th>model</th><th>gold utility</th><th>gain over SFT ± s.e.</th><th>win-rate vs SFT (won / lost / tied)</th><th>KL from SFT</th><th>proxy score</th><th>order number right / wrong</th><th>customer's name right / wrong</th><th>mean words</th><th>stage time</th></tr>"
         for m in models {
             let gain = m.name == "sft" ? nil : gainOverSFT(m)
@@ -230,9 +241,8 @@ struct DemoReport {
         h += "</div><div class=\"card\">"
         h += SVGChart.bars(title: "Reward-model proxy score (normalised)", items: models.enumerated().map { ($1.name, $1.proxy, P[$0 % P.count]) }, format: "%+.3f")
         h += "</div></div>"
-        h += methodsSection()
 
-        h += "<h2>Training curves</h2><div class=\"grid2\"><div class=\"card\">"
+        h += "<h2>Pretraining, SFT and the reward model</h2><div class=\"grid2\"><div class=\"card\">"
         h += SVGChart.line(title: "Pretraining loss", xLabel: "step", yLabel: "nats / token",
                            series: [.init(name: "train", points: series(pretrainMetrics, "loss"), color: P[0]),
                                     .init(name: "held-out", points: series(pretrainMetrics, "eval_loss"), color: P[1])],
@@ -254,8 +264,11 @@ struct DemoReport {
                                     .init(name: "held-out vs panel", points: series(rmMetrics, "eval_accuracy"), color: P[2])],
                            references: [("panel agreement with gold (ceiling)", panel?.withGold ?? .nan, "#dc2626"),
                                         ("held-out vs gold", rmAccuracyGold, "#9333ea")])
+        // The raters, whose agreement the reward model is measured against.
+        h += String(format: "<p class=\"note\">Raters: a simulated panel compared every two of %d answers per prompt (%d by SFT, %d by the base model). On the %d comparisons gold can tell apart, each judged by every rater, a rater agrees with gold on %.1f%% and with another rater on %.1f%%. The reward model can agree with gold more often than one rater does: it learns from all the raters' votes, whose noise partly averages out.</p>",
+                    answersPerPrompt.sft + answersPerPrompt.base, answersPerPrompt.sft, answersPerPrompt.base,
+                    panel?.pairs ?? 0, (panel?.withGold ?? .nan) * 100, (panel?.amongRaters ?? .nan) * 100)
         h += "</div><div class=\"card\">"
-        h += "<svg viewBox=\"0 0 10 1\" style=\"display:none\"></svg>"
         func rank(_ key: KeyPath<(style: String, gold: Double, panel: Double, proxy: Double), Double>) -> [String: Int] {
             Dictionary(uniqueKeysWithValues: styles.sorted { $0[keyPath: key] > $1[keyPath: key] }.enumerated().map { ($1.style, $0 + 1) })
         }
@@ -270,14 +283,7 @@ struct DemoReport {
             : "This panel (--panel-taste gold) weighs the features as gold does, with each rater's own spread, noise, careless raters and position bias.") + "</p></div></div>"
 
         h += ppoSection()
-        h += "<h2>Pipeline</h2><table><tr><th>stage</th><th>time</th></tr>"
-        for (n, s) in stages { h += "<tr><td>\(DemoReport.esc(n))</td><td class=\"n\">\(Progress.formatDuration(s))</td></tr>" }
-        h += String(format: "</table><p class=\"note\">Raters: simulated panel comparing every two of %d answers per prompt (%d by SFT, %d by the base model), %d labelled comparisons judged by every rater: agreement with gold %.1f%%, between raters %.1f%%.</p>",
-                    answersPerPrompt.sft + answersPerPrompt.base, answersPerPrompt.sft, answersPerPrompt.base,
-                    panel?.pairs ?? 0, (panel?.withGold ?? .nan) * 100, (panel?.amongRaters ?? .nan) * 100)
-        if rlStagesSideBySide {
-            h += "<p class=\"note\">The RL stages ran two at a time, one core each, so their times overlap and each is longer than it would be alone on both cores; the whole run took \(Progress.formatDuration(totalSeconds)).</p>"
-        }
+        h += methodsSection()
 
         h += "<h2>Sample responses</h2><table><tr><th style=\"width:22%\">prompt</th>"
         for (name, _, _) in samples.first?.1 ?? [] { h += "<th>\(DemoReport.esc(name))</th>" }
@@ -287,66 +293,87 @@ struct DemoReport {
             for (_, text, g) in outs { h += String(format: "<td><div class=\"resp\">%@</div><div class=\"note\">gold %+.2f</div></td>", DemoReport.esc(text), g) }
             h += "</tr>"
         }
-        h += "</table></body></html>\n"
+        h += "</table>"
+
+        h += "<h2>Pipeline</h2><table style=\"width:auto\"><tr><th>stage</th><th>time</th></tr>"
+        for (n, s) in stages { h += "<tr><td>\(DemoReport.esc(n))</td><td class=\"n\">\(Progress.formatDuration(s))</td></tr>" }
+        h += "</table>"
+        if rlStagesSideBySide {
+            h += "<p class=\"note\">The RL stages ran two at a time, one core each, so their times overlap and each is longer than it would be alone on both cores; the whole run took \(Progress.formatDuration(totalSeconds)).</p>"
+        }
+        h += "</body></html>\n"
         return h
     }
 
+    /// A run's name as the models table has it ("ppo-no-kl" is its folder's name).
+    static func shownName(_ run: String) -> String { run == "ppo-no-kl" ? "ppo β=0" : run }
+
+    /// Each model keeps the colour of its bar in the charts at the top, through the page.
+    func color(of name: String) -> String {
+        SVGChart.palette[(models.firstIndex { $0.name == DemoReport.shownName(name) } ?? 0) % SVGChart.palette.count]
+    }
+
     /// PPO curves per iteration (5-iteration moving averages of the rollouts' statistics), gold
-    /// and proxy against √KL, and where proxy kept rising after gold stopped.
+    /// and proxy against √KL, and where proxy kept rising after gold stopped. Proxy and gold
+    /// get charts of their own: on one axis the proxy (about 0.5–0.8) lies flat under gold
+    /// (about 2–3), and its rise is what hacking looks like.
     func ppoSection() -> String {
         let ppoRuns = ppoRuns.filter { $0.estimator == .gae }
         guard !ppoRuns.isEmpty else { return "" }
-        let P = SVGChart.palette
         func sm(_ r: PPORun, _ k: String) -> [(Double, Double)] {
             Array(zip(r.col("step"), OveroptimizationOnset.smoothed(r.col(k), 5)))
         }
-        var h = "<h2>PPO</h2><p class=\"note\">Each iteration samples rollouts from the policy at temperature 0.7 and scores them. Proxy is the reward model's normalised score; gold is the hidden true utility, watched but never rewarded; KL is the summed per-token log π − log π_ref of the sampled responses (nats per response). Curves are 5-iteration moving averages. A dotted line marks where gold peaked while proxy kept rising (reward hacking).</p>"
+        func name(_ r: PPORun) -> String { DemoReport.shownName(r.name) }
+        let anyOnset = ppoRuns.contains { $0.onset != nil }
+        var h = "<h2>PPO and the KL leash</h2><p class=\"note\">Each iteration samples rollouts from the policy at temperature 0.7 and scores them. The curves show the proxy (the reward model's normalised score; the verifiers' rewards are not in it) and gold of those rollouts, and KL, the summed per-token log π − log π_ref of the sampled responses (nats per response), as 5-iteration moving averages. \(anyOnset ? "A dotted line marks where gold peaked while proxy kept rising (reward hacking)." : "Had gold peaked while proxy kept rising (reward hacking), a dotted line would mark it; in this run it did not.")</p>"
         for r in ppoRuns {
             let onset = r.onset
-            h += String(format: "<p class=\"note\"><b>%@</b> (β = %g): %@. Time split: %@.</p>", DemoReport.esc(r.name), r.beta,
+            h += String(format: "<p class=\"note\"><b>%@</b> (β = %g): %@.</p>", DemoReport.esc(name(r)), r.beta,
                         onset.map { String(format: "gold peaked at iteration %.0f (KL %.2f) while proxy kept rising by %+.2f; gold changed by %+.2f after it", $0.step, $0.kl, $0.proxyGain, $0.goldChange) }
-                            ?? "no over-optimisation detected (gold did not peak before the end while proxy kept rising)",
-                        DemoReport.esc(r.timeSplit))
+                            ?? "no over-optimisation detected (gold did not peak before the end while proxy kept rising)")
         }
         if let l = leash {
-            // The held-out comparison, whatever the curves did: a β = 0 run can hack the proxy
-            // (proxy up, gold down) or merely drift (more KL for no more reward and less gold).
-            h += String(format: "<p class=\"note\"><b>The KL leash</b>, on the held-out prompts: without it (β = 0) the policy ended at KL %.2f from SFT against %.2f with it; gold %+.3f ± %.3f and proxy %+.3f ± %.3f against the leashed run (paired standard errors). %@ At the end of training, on the rollouts: proxy %+.3f and gold %+.3f against the leashed run (the curves below)%@.</p>",
-                          l.klFree, l.kl, l.gold.mean, l.gold.standardError, l.proxy.mean, l.proxy.standardError,
-                          l.gold.mean < -2 * l.gold.standardError && l.proxy.mean > 0 ? "Proxy up and gold down: the unleashed policy games the reward model."
-                            : l.gold.mean < -2 * l.gold.standardError ? "Gold down without more proxy: the unleashed policy drifted further for less true quality."
-                            : l.gold.mean > 2 * l.gold.standardError ? "Gold up: at this seed and budget the leash cost quality."
-                            : "Gold level within two standard errors: at this seed and budget the leash made no clear difference.",
-                          l.trainingProxy, l.trainingGold, l.trainingProxy > 0 && l.trainingGold < 0 ? ": proxy up, gold down" : "")
+            // The held-out comparison decides; the end of training (5 iterations of rollouts)
+            // is noisier and only reported beside it.
+            let verdict = l.gold.mean < -2 * l.gold.standardError && l.proxy.mean > 2 * l.proxy.standardError ? "Proxy up and gold down: without the leash the policy games the reward model."
+                : l.gold.mean < -2 * l.gold.standardError ? "Gold down without more proxy: without the leash the policy drifted further for less true quality, but did not game the reward model."
+                : l.gold.mean > 2 * l.gold.standardError ? "Gold up: at this seed and budget the leash cost quality."
+                : "Gold and proxy level within two standard errors: at this seed and budget the leash made no clear difference, and the unleashed policy did not visibly hack the reward model."
+            h += String(format: "<p class=\"note\"><b>The KL leash</b>, on the held-out prompts: without it (β = 0) the policy ended at KL %.2f from SFT against %.2f with it; gold %+.3f ± %.3f and proxy %+.3f ± %.3f against the leashed run (paired standard errors). <b>%@</b> At the end of training, on the rollouts (the last 5 iterations, noisier than the held-out comparison): proxy %+.3f and gold %+.3f against the leashed run.</p>",
+                          l.klFree, l.kl, l.gold.mean, l.gold.standardError, l.proxy.mean, l.proxy.standardError, verdict, l.trainingProxy, l.trainingGold)
         }
-        let markers = ppoRuns.enumerated().compactMap { i, r in r.onset.map { (label: "\(r.name): gold peak", x: $0.step, color: P[(i * 2 + 1) % P.count]) } }
-        h += "<div class=\"grid2\"><div class=\"card\">"
-        h += SVGChart.line(title: "Proxy (reward model) and gold reward", xLabel: "PPO iteration", yLabel: "reward",
-                           series: ppoRuns.enumerated().flatMap { i, r in
-                               [SVGChart.Series(name: "\(r.name) proxy", points: sm(r, "objective/rm_score"), color: P[(i * 2) % P.count], dashed: true),
-                                SVGChart.Series(name: "\(r.name) gold", points: sm(r, "objective/gold"), color: P[(i * 2 + 1) % P.count])] },
-                           markers: markers)
-        h += "</div><div class=\"card\">"
-        h += SVGChart.line(title: "KL from the reference and β", xLabel: "PPO iteration", yLabel: "nats / response",
-                           series: ppoRuns.enumerated().flatMap { i, r in
-                               [SVGChart.Series(name: "\(r.name) KL", points: sm(r, "objective/kl"), color: P[(i * 2) % P.count]),
-                                SVGChart.Series(name: "\(r.name) β×10", points: r.metrics.compactMap { m in m["objective/beta"].flatMap { b in m["step"].map { ($0, b * 10) } } },
-                                                color: P[(i * 2 + 1) % P.count], dashed: true)] },
-                           markers: markers)
-        h += "</div><div class=\"card\">"
+        let markers = ppoRuns.compactMap { r in r.onset.map { (label: "\(name(r)): gold peak", x: $0.step, color: color(of: r.name)) } }
+        let kMarkers = ppoRuns.compactMap { r in r.onset.map { (label: "\(name(r)): gold peak", x: max($0.kl, 0).squareRoot(), color: color(of: r.name)) } }
+        func perRun(_ key: String) -> [SVGChart.Series] { ppoRuns.map { SVGChart.Series(name: name($0), points: sm($0, key), color: color(of: $0.name)) } }
         // Gao et al. plot reward against d = √KL: gold rises then falls along it, proxy keeps rising.
-        h += SVGChart.line(title: "Gold and proxy against √KL (overoptimisation)", xLabel: "√KL from the reference", yLabel: "reward",
-                           series: ppoRuns.enumerated().flatMap { i, r -> [SVGChart.Series] in
-                               let d = OveroptimizationOnset.smoothed(r.col("objective/kl"), 5).map { $0.squareRoot() }
-                               return [SVGChart.Series(name: "\(r.name) proxy", points: Array(zip(d, OveroptimizationOnset.smoothed(r.col("objective/rm_score"), 5))), color: P[(i * 2) % P.count], dashed: true),
-                                       SVGChart.Series(name: "\(r.name) gold", points: Array(zip(d, OveroptimizationOnset.smoothed(r.col("objective/gold"), 5))), color: P[(i * 2 + 1) % P.count])] },
-                           markers: ppoRuns.enumerated().compactMap { i, r in r.onset.map { (label: "\(r.name): gold peak", x: max($0.kl, 0).squareRoot(), color: P[(i * 2 + 1) % P.count]) } })
+        func againstRootKL(_ key: String) -> [SVGChart.Series] {
+            ppoRuns.map { r in
+                let d = OveroptimizationOnset.smoothed(r.col("objective/kl"), 5).map { $0.squareRoot() }
+                return SVGChart.Series(name: name(r), points: Array(zip(d, OveroptimizationOnset.smoothed(r.col(key), 5))), color: color(of: r.name))
+            }
+        }
+        h += "<div class=\"grid2\"><div class=\"card\">"
+        h += SVGChart.line(title: "Proxy: the reward model's normalised score", xLabel: "PPO iteration", yLabel: "proxy", series: perRun("objective/rm_score"), markers: markers)
         h += "</div><div class=\"card\">"
-        h += SVGChart.line(title: "PPO diagnostics", xLabel: "PPO iteration", yLabel: "",
-                           series: ppoRuns.enumerated().flatMap { i, r in
-                               [SVGChart.Series(name: "\(r.name) value expl. var.", points: sm(r, "val/explained_variance"), color: P[(i * 2) % P.count]),
-                                SVGChart.Series(name: "\(r.name) clip frac ×10", points: sm(r, "policy/clipfrac_avg").map { ($0.0, $0.1 * 10) }, color: P[(i * 2 + 1) % P.count], dashed: true)] })
-        h += "</div></div>"
+        h += SVGChart.line(title: "Gold (watched, never rewarded)", xLabel: "PPO iteration", yLabel: "gold", series: perRun("objective/gold"), markers: markers)
+        h += "</div><div class=\"card\">"
+        h += SVGChart.line(title: "Proxy against √KL", xLabel: "√KL from the reference (√nats)", yLabel: "proxy", series: againstRootKL("objective/rm_score"), markers: kMarkers)
+        h += "</div><div class=\"card\">"
+        h += SVGChart.line(title: "Gold against √KL (Gao et al.'s axis of over-optimisation)", xLabel: "√KL from the reference (√nats)", yLabel: "gold", series: againstRootKL("objective/gold"), markers: kMarkers)
+        h += "</div><div class=\"card\">"
+        h += SVGChart.line(title: "KL from the reference (solid) and β × 10 (dashed)", xLabel: "PPO iteration", yLabel: "nats / response",
+                           series: ppoRuns.flatMap { r in
+                               [SVGChart.Series(name: "\(name(r)) KL", points: sm(r, "objective/kl"), color: color(of: r.name)),
+                                SVGChart.Series(name: "\(name(r)) β×10", points: r.metrics.compactMap { m in m["objective/beta"].flatMap { b in m["step"].map { ($0, b * 10) } } },
+                                                color: color(of: r.name), dashed: true)] },
+                           markers: markers)
+        h += "</div><div class=\"card\">"
+        h += SVGChart.line(title: "PPO health: value fit (solid) and clipped share ×10 (dashed)", xLabel: "PPO iteration", yLabel: "fraction",
+                           series: ppoRuns.flatMap { r in
+                               [SVGChart.Series(name: "\(name(r)) explained variance", points: sm(r, "val/explained_variance"), color: color(of: r.name)),
+                                SVGChart.Series(name: "\(name(r)) clip fraction ×10", points: sm(r, "policy/clipfrac_avg").map { ($0.0, $0.1 * 10) }, color: color(of: r.name), dashed: true)] })
+        h += "</div></div><p class=\"note\">The value model's explained variance near 1 means it predicts returns well; the clipped share is the fraction of tokens whose probability ratio PPO's clip held back. Time split per run (rollout, scoring, reference, training): "
+            + ppoRuns.map { "\(DemoReport.esc(name($0))): \(DemoReport.esc($0.timeSplit))" }.joined(separator: "; ") + ".</p>"
         return h
     }
 
@@ -357,7 +384,7 @@ struct DemoReport {
         let rows = models.compactMap { m in efficiency(m).map { (m, $0) } }
         guard rows.count > 1, let sft = models.first(where: { $0.name == "sft" }) else { return "" }
         let P = SVGChart.palette
-        var h = "<h2>Methods compared</h2><p class=\"note\">Same world, SFT model, held-out prompts and rewards: PPO, GRPO, RLOO and best-of-N optimise the reward model plus the verifiers of the order number and the customer's name; DPO learns from the panel's preferences alone. Gold gain is over SFT; KL is from SFT on each model's own samples (analytic for best-of-N); time is the method's own stage (the reward model, which all but DPO need, took \(Progress.formatDuration(stages.first { $0.0 == "reward model" }?.1 ?? .nan))).</p>"
+        var h = "<h2>Methods compared</h2><p class=\"note\">Same world, SFT model, held-out prompts and rewards: PPO, GRPO, RLOO and best-of-N optimise the reward model plus the verifiers of the order number and the customer's name; DPO learns from the panel's preferences alone. Gold gain is over SFT; KL is from SFT on each model's own samples (analytic for best-of-N); time is the method's own stage (the reward model, which all but DPO need, took \(Progress.formatDuration(stages.first { $0.0 == "reward model" }?.1 ?? .nan)))\(rlStagesSideBySide ? "; the RL and DPO stages ran two at a time, one core each, which lengthens each one's time against best-of-N's" : "").</p>"
         h += "<div class=\"grid2\"><div class=\"card\"><table><tr><th>by gold gain per nat of KL</th><th>gain / KL</th><th>gold gain</th></tr>"
         // Undefined ratios (nil) go last and show as a dash.
         func cell(_ x: Double?) -> String { x.map { String(format: "%+.3f", $0) } ?? "—" }
@@ -369,14 +396,12 @@ struct DemoReport {
             h += String(format: "<tr><td>%@</td><td class=\"n\">%@</td><td class=\"n\">%@</td></tr>", DemoReport.esc(m.name), cell(e.perMinute), Progress.formatDuration(m.seconds))
         }
         h += "</table></div><div class=\"card\">"
-        // Each method keeps the colour of its bar in the charts above.
-        func color(_ name: String) -> String { P[(models.firstIndex { $0.name == name } ?? 0) % P.count] }
         var points: [SVGChart.Series] = []
         for (m, e) in rows {
             if m.name.hasPrefix("best-of-"), !bestOfNFrontier.isEmpty {
-                points.append(.init(name: "best-of-N (N = 1…)", points: bestOfNFrontier.map { ($0.0, $0.1 - sft.gold) }, color: color(m.name), dashed: true))
+                points.append(.init(name: "best-of-N (N = 1…)", points: bestOfNFrontier.map { ($0.0, $0.1 - sft.gold) }, color: color(of: m.name), dashed: true))
             } else {
-                points.append(.init(name: m.name, points: [(m.kl, e.gain)], color: color(m.name)))
+                points.append(.init(name: m.name, points: [(m.kl, e.gain)], color: color(of: m.name)))
             }
         }
         h += SVGChart.line(title: "Gold gain over SFT against KL from SFT (held-out)", xLabel: "KL from SFT (nats / response)", yLabel: "gold gain", series: points,
@@ -385,13 +410,14 @@ struct DemoReport {
         let onPolicy = ppoRuns.filter { $0.beta > 0 || $0.estimator != .gae }
         h += SVGChart.line(title: "Gold during training (rollouts, 5-iteration mean)", xLabel: "iteration", yLabel: "gold",
                            series: onPolicy.map { r in
-                               SVGChart.Series(name: r.name, points: Array(zip(r.col("step"), OveroptimizationOnset.smoothed(r.col("objective/gold"), 5))), color: color(r.name))
+                               SVGChart.Series(name: DemoReport.shownName(r.name), points: Array(zip(r.col("step"), OveroptimizationOnset.smoothed(r.col("objective/gold"), 5))), color: color(of: r.name))
                            })
         if !dpoMetrics.isEmpty {
             h += "</div><div class=\"card\">"
-            h += SVGChart.line(title: "DPO on held-out preferences", xLabel: "step", yLabel: "",
-                               series: [.init(name: "implicit-reward accuracy", points: series(dpoMetrics, "eval_rewards/accuracies"), color: P[0]),
-                                        .init(name: "KL from SFT (nats)", points: series(dpoMetrics, "eval_kl"), color: P[1], dashed: true)])
+            h += SVGChart.line(title: "DPO on held-out preference pairs", xLabel: "step", yLabel: "share / nats",
+                               series: [.init(name: "pairs where DPO prefers the chosen answer", points: series(dpoMetrics, "eval_rewards/accuracies"), color: P[0]),
+                                        .init(name: "KL from SFT (nats, on held-out prompts)", points: series(dpoMetrics, "eval_kl"), color: P[1], dashed: true)])
+            h += "<p class=\"note\">DPO prefers an answer when its log-probability rose more than the other's from SFT; at step 0 every pair is a tie, counted as not preferred. This KL is measured during training on a few held-out prompts; the table's is on DPO's answers to all of them.</p>"
         }
         h += "</div></div>"
         return h

@@ -30,12 +30,13 @@ public enum SVGChart {
         return out
     }
 
-    static func fmt(_ v: Double) -> String {
-        if v == 0 { return "0" }
-        if abs(v) >= 1000 { return String(format: "%.0f", v) }
-        if abs(v) >= 10 { return String(format: "%.0f", v) }
-        if abs(v) >= 1 { return String(format: "%.1f", v) }
-        return String(format: "%.2f", v)
+    /// Tick labels with as many decimals as the ticks need to read as the values they mark, the
+    /// same for every tick of an axis (2.25 and 2.50, not 2.2 and 2.5).
+    static func tickLabels(_ ticks: [Double]) -> [String] {
+        let decimals = (0...6).first { d in
+            ticks.allSatisfy { v in let s = v * pow(10, Double(d)); return abs(s - s.rounded()) < 1e-6 * max(1, abs(s)) }
+        } ?? 6
+        return ticks.map { $0 == 0 ? "0" : String(format: "%.\(decimals)f", $0) }
     }
 
     /// A line chart with axes, ticks, a legend, optional horizontal reference lines and optional
@@ -48,6 +49,8 @@ public enum SVGChart {
         var xlo = all.map(\.0).min()!, xhi = all.map(\.0).max()!
         var ylo = (all.map(\.1) + references.map(\.y)).min()!, yhi = (all.map(\.1) + references.map(\.y)).max()!
         if xhi == xlo { xhi = xlo + 1; xlo -= 1 }
+        // Single points (a scatter of models) would sit on the plot's edge, half drawn.
+        if series.contains(where: { $0.points.count == 1 }) { let px = (xhi - xlo) * 0.05; xlo -= px; xhi += px }
         if yhi == ylo { yhi += 0.5; ylo -= 0.5 }
         let pad = (yhi - ylo) * 0.06
         ylo -= pad; yhi += pad
@@ -67,12 +70,13 @@ public enum SVGChart {
         func y(_ v: Double) -> Double { t + (1 - (v - ylo) / (yhi - ylo)) * h }
         var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(width) \(height)\" class=\"chart\" role=\"img\" aria-label=\"\(esc(title))\">"
         s += "<text x=\"\(l)\" y=\"20\" class=\"ct\">\(esc(title))</text>"
-        for v in niceTicks(ylo, yhi) {
+        let yTicks = niceTicks(ylo, yhi), xTicks = niceTicks(xlo, xhi)
+        for (v, label) in zip(yTicks, tickLabels(yTicks)) {
             s += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>", l, y(v), l + w, y(v))
-            s += String(format: "<text x=\"%.1f\" y=\"%.1f\" class=\"tk\" text-anchor=\"end\">%@</text>", l - 6, y(v) + 4, fmt(v))
+            s += String(format: "<text x=\"%.1f\" y=\"%.1f\" class=\"tk\" text-anchor=\"end\">%@</text>", l - 6, y(v) + 4, label)
         }
-        for v in niceTicks(xlo, xhi) {
-            s += String(format: "<text x=\"%.1f\" y=\"%.1f\" class=\"tk\" text-anchor=\"middle\">%@</text>", x(v), t + h + 16, fmt(v))
+        for (v, label) in zip(xTicks, tickLabels(xTicks)) {
+            s += String(format: "<text x=\"%.1f\" y=\"%.1f\" class=\"tk\" text-anchor=\"middle\">%@</text>", x(v), t + h + 16, label)
         }
         s += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"axis\"/>", l, t + h, l + w, t + h)
         s += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"axis\"/>", l, t, l, t + h)
@@ -95,7 +99,9 @@ public enum SVGChart {
         }
         for (sr, pos) in zip(series, legend) {
             let ly = 35 + 16 * Double(pos.row)
-            s += String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"3\" fill=\"%@\"/>", pos.x, ly, sr.color)
+            // The swatch is a stroke like the series', dashed where it is dashed.
+            s += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%@\" stroke-width=\"3\"%@/>",
+                        pos.x, ly + 1.5, pos.x + 13, ly + 1.5, sr.color, sr.dashed ? " stroke-dasharray=\"4 2\"" : "")
             s += String(format: "<text x=\"%.1f\" y=\"%.1f\" class=\"lg\">%@</text>", pos.x + 16, ly + 5, esc(sr.name))
         }
         return s + "</svg>"
