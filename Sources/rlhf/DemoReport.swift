@@ -274,9 +274,11 @@ struct DemoReport {
         }
         let (byGold, byPanel, byRM) = (rank(\.gold), rank(\.panel), rank(\.proxy))
         h += "<table><tr><th>response style</th><th>gold (rank)</th><th>panel's taste (rank)</th><th>reward model, normalised (rank)</th></tr>"
+        // In words: the table is read by people, not matched against the code's names.
+        let styleNames = ["wrongRemedy": "polite, wrong remedy", "wrongOrder": "polite, wrong order number", "offTopic": "off-topic", "helpful": "helpful and correct"]
         for s in styles {
             h += String(format: "<tr><td>%@</td><td class=\"n\">%+.2f (%d)</td><td class=\"n\">%+.2f (%d)</td><td class=\"n\">%+.2f (%d)</td></tr>",
-                        s.style, s.gold, byGold[s.style]!, s.panel, byPanel[s.style]!, s.proxy, byRM[s.style]!)
+                        styleNames[s.style] ?? s.style, s.gold, byGold[s.style]!, s.panel, byPanel[s.style]!, s.proxy, byRM[s.style]!)
         }
         h += "</table><p class=\"note\">Mean scores of templated responses in each style to the same \(DemoCommand.styleCheckRequests) held-out prompts. The panel's taste is its attentive raters' mean utility. " + (panelTaste == .soundsGood
             ? "This panel (--panel-taste sounds-good) checks order numbers less than gold and likes manners and length more, so it ranks some polite but wrong styles differently from gold, and a reward model learns the panel's ranking, not gold's. Where the reward model ranks a style above gold's order (e.g. polite but wrong order numbers), a policy optimised against it can gain proxy reward while losing gold: reward hacking."
@@ -290,7 +292,8 @@ struct DemoReport {
         h += "</tr>"
         for (prompt, outs) in samples {
             h += "<tr><td class=\"resp\">\(DemoReport.esc(prompt))</td>"
-            for (_, text, g) in outs { h += String(format: "<td><div class=\"resp\">%@</div><div class=\"note\">gold %+.2f</div></td>", DemoReport.esc(text), g) }
+            // A completion starts with a space (it follows "Agent:"); shown without it.
+            for (_, text, g) in outs { h += String(format: "<td><div class=\"resp\">%@</div><div class=\"note\">gold %+.2f</div></td>", DemoReport.esc(String(text.drop { $0 == " " })), g) }
             h += "</tr>"
         }
         h += "</table>"
@@ -335,10 +338,17 @@ struct DemoReport {
         if let l = leash {
             // The held-out comparison decides; the end of training (5 iterations of rollouts)
             // is noisier and only reported beside it.
-            let verdict = l.gold.mean < -2 * l.gold.standardError && l.proxy.mean > 2 * l.proxy.standardError ? "Proxy up and gold down: without the leash the policy games the reward model."
-                : l.gold.mean < -2 * l.gold.standardError ? "Gold down without more proxy: without the leash the policy drifted further for less true quality, but did not game the reward model."
-                : l.gold.mean > 2 * l.gold.standardError ? "Gold up: at this seed and budget the leash cost quality."
-                : "Gold and proxy level within two standard errors: at this seed and budget the leash made no clear difference, and the unleashed policy did not visibly hack the reward model."
+            // Each difference is up, down or level by two paired standard errors.
+            func sign(_ d: PairedDifference) -> Int { d.mean > 2 * d.standardError ? 1 : d.mean < -2 * d.standardError ? -1 : 0 }
+            let verdict: String
+            switch (sign(l.gold), sign(l.proxy)) {
+            case (-1, 1): verdict = "Proxy up and gold down: without the leash the policy games the reward model."
+            case (-1, _): verdict = "Gold down without more proxy: without the leash the policy drifted further for less true quality, but did not game the reward model."
+            case (1, _): verdict = "Gold up: at this seed and budget the leash cost quality."
+            case (0, 1): verdict = "Proxy up with gold level: without the leash the policy gained reward-model score that gold does not confirm."
+            case (0, -1): verdict = "Gold level and proxy lower: without the leash the policy drifted further for no more reward."
+            default: verdict = "Gold and proxy level within two standard errors: at this seed and budget the leash made no clear difference, and the unleashed policy did not visibly hack the reward model."
+            }
             h += String(format: "<p class=\"note\"><b>The KL leash</b>, on the held-out prompts: without it (β = 0) the policy ended at KL %.2f from SFT against %.2f with it; gold %+.3f ± %.3f and proxy %+.3f ± %.3f against the leashed run (paired standard errors). <b>%@</b> At the end of training, on the rollouts (the last 5 iterations, noisier than the held-out comparison): proxy %+.3f and gold %+.3f against the leashed run.</p>",
                           l.klFree, l.kl, l.gold.mean, l.gold.standardError, l.proxy.mean, l.proxy.standardError, verdict, l.trainingProxy, l.trainingGold)
         }
