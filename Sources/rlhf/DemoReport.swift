@@ -195,7 +195,7 @@ struct DemoReport {
         .sub{color:#6b7280;margin-bottom:16px} .grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:16px}
         .card{background:#fff;border:1px solid #e5e7eb;border-radius:10px;padding:12px 14px}
         table{border-collapse:collapse;width:100%;background:#fff} th,td{border-bottom:1px solid #e5e7eb;padding:6px 8px;text-align:left;vertical-align:top}
-        th{background:#f3f4f6;font-weight:600} td.n{text-align:right;font-variant-numeric:tabular-nums}
+        th{background:#f3f4f6;font-weight:600} td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
         .chart{width:100%;height:auto} .ct{font-weight:600;font-size:13px} .tk{font-size:11px;fill:#4b5563} .al{font-size:12px;fill:#374151}
         .lg{font-size:12px;fill:#111827} .grid{stroke:#eef0f3} .axis{stroke:#9ca3af}
         .kpi{display:flex;gap:12px;flex-wrap:wrap} .kpi div{background:#fff;border:1px solid #e5e7eb;border-radius:10px;padding:10px 14px;min-width:170px}
@@ -416,6 +416,10 @@ struct DemoReport {
         }
         h += SVGChart.line(title: "Gold gain over SFT against KL from SFT (held-out)", xLabel: "KL from SFT (nats / response)", yLabel: "gold gain", series: points,
                            references: [("SFT", 0, "#6b7280")])
+        if !bestOfNFrontier.isEmpty {
+            h += "<p class=\"note\">Best-of-N's points are N = " + bestOfNFrontier.indices.map { "\(1 << $0)" }.joined(separator: ", ")
+                + " from left to right. N = 1 is one fresh SFT sample per prompt, so its distance from 0 is sampling noise, of the size of the standard errors in the models table.</p>"
+        }
         h += "</div><div class=\"card\">"
         let onPolicy = ppoRuns.filter { $0.beta > 0 || $0.estimator != .gae }
         h += SVGChart.line(title: "Gold during training (rollouts, 5-iteration mean)", xLabel: "iteration", yLabel: "gold",
