@@ -32,19 +32,22 @@ struct AuthMiddleware: RouterMiddleware {
     }
 }
 
-/// The cookies the app sets. HttpOnly keeps them from page scripts; SameSite=Strict keeps the
-/// browser from sending them on requests other sites start. Not `Secure`: the server speaks
-/// plain HTTP on a trusted network or behind a TLS proxy.
+/// The cookies the app sets. HttpOnly keeps them from page scripts. The session is SameSite=Lax:
+/// a rater who follows a link from mail or a wiki arrives signed in (with Strict the browser
+/// withholds the cookie on that first page and the rater must paste a token shown only once),
+/// while another site's form posts still go without it, and every form carries a per-session
+/// CSRF token besides. Not `Secure`: the server speaks plain HTTP on a trusted network or
+/// behind a TLS proxy.
 enum SessionCookie {
     static let name = "rlhf_session"
     static let loginCSRFName = "rlhf_login_csrf"
 
     static func session(_ id: String, maxAge: Int) -> Cookie {
-        Cookie(name: name, value: id, maxAge: maxAge, path: "/", httpOnly: true, sameSite: .strict)
+        Cookie(name: name, value: id, maxAge: maxAge, path: "/", httpOnly: true, sameSite: .lax)
     }
 
     static func expiredSession() -> Cookie {
-        Cookie(name: name, value: "", maxAge: 0, path: "/", httpOnly: true, sameSite: .strict)
+        Cookie(name: name, value: "", maxAge: 0, path: "/", httpOnly: true, sameSite: .lax)
     }
 
     /// The sign-in form has no session yet, so its CSRF token is a double-submit cookie: the

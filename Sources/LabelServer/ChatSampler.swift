@@ -19,6 +19,7 @@ public final class ModelSampler: ResponseSampler, @unchecked Sendable {
     private var rng: RNG
     private let queue = DispatchQueue(label: "rlhf.label.sampler")
     public let options: SamplingOptions
+    static let attempts = 4
 
     /// Loads the model and tokenizer from a Hugging Face-layout directory.
     public init(directory: URL, maxNewTokens: Int = 64, temperature: Float = 1, seed: UInt64 = 0) throws {
@@ -42,8 +43,15 @@ public final class ModelSampler: ResponseSampler, @unchecked Sendable {
         // Keep the end of a long prompt: that is what the continuation depends on.
         let room = model.config.nPositions - options.maxNewTokens
         if ids.count > room { ids = Array(ids.suffix(room)) }
-        let g = model.generate(prompts: [ids, ids], options: options, rng: &rng)
-        let texts = zip(g.tokens, g.finished).map { toks, done in tokenizer.decode(done ? Array(toks.dropLast()) : toks) }
-        return (texts[0], texts[1])
+        // A pair with an empty answer, or the same answer twice, gives a rater nothing to compare
+        // and `rlhf reward` refuses it: sample again, a few times, before giving up.
+        for _ in 0..<ModelSampler.attempts {
+            let g = model.generate(prompts: [ids, ids], options: options, rng: &rng)
+            let texts = zip(g.tokens, g.finished).map { toks, done in tokenizer.decode(done ? Array(toks.dropLast()) : toks) }
+            if texts[0] != texts[1], !texts.contains(where: { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }) {
+                return (texts[0], texts[1])
+            }
+        }
+        throw LabelFormError("the model answered with an empty or repeated pair \(ModelSampler.attempts) times; write the prompt the way the model was trained to continue it (the demo's models expect \"Customer: …\\nAgent:\")")
     }
 }

@@ -129,18 +129,25 @@ public struct LabelStore: Sendable {
     // MARK: items
 
     /// Adds comparisons in one transaction; ones already imported (same prompt and responses)
-    /// are skipped. Returns how many were new.
+    /// are skipped, and stay as they were. Returns how many were new, how many were skipped,
+    /// and how many of those came with a gold answer the existing item does not have (an admin
+    /// who re-imports pairs as honeypots must hear that they did not become honeypots).
     @discardableResult
-    public func importItems(_ items: [NewItem]) throws -> (added: Int, skipped: Int) {
+    public func importItems(_ items: [NewItem]) throws -> (added: Int, skipped: Int, goldNotApplied: Int) {
         try db.write { db in
-            var added = 0
+            var added = 0, goldNotApplied = 0
             for item in items {
                 try db.execute(sql: """
                     INSERT OR IGNORE INTO item (prompt, response_a, response_b, source, gold) VALUES (?, ?, ?, 'import', ?)
                     """, arguments: [item.prompt, item.responseA, item.responseB, item.gold?.rawValue])
-                added += db.changesCount
+                if db.changesCount > 0 { added += 1; continue }
+                if let gold = item.gold?.rawValue {
+                    let existing = try String?.fetchOne(db, sql: "SELECT gold FROM item WHERE source = 'import' AND prompt = ? AND response_a = ? AND response_b = ?",
+                                                        arguments: [item.prompt, item.responseA, item.responseB]) ?? nil
+                    if existing != gold { goldNotApplied += 1 }
+                }
             }
-            return (added, items.count - added)
+            return (added, items.count - added, goldNotApplied)
         }
     }
 

@@ -23,11 +23,14 @@ public enum PreferenceExport {
         return out
     }
 
-    /// Writes the export atomically (temporary file, then rename); returns the number of lines.
+    /// Writes the export atomically (temporary file, then rename); returns the number of lines,
+    /// and of lines left out because `rlhf reward` would refuse them (an empty response or the
+    /// same text twice, as a chat pair or a gold attention check can be).
     @discardableResult
-    public static func write(_ store: LabelStore, to url: URL, includeTies: Bool) throws -> Int {
-        let lines = records(try store.allVotes(), includeTies: includeTies)
+    public static func write(_ store: LabelStore, to url: URL, includeTies: Bool) throws -> (written: Int, unusable: Int) {
+        let all = records(try store.allVotes(), includeTies: includeTies)
+        let lines = all.filter { PreferenceRecord.problem($0) == nil }
         try JSONL.write(lines, to: url)
-        return lines.count
+        return (lines.count, all.count - lines.count)
     }
 }

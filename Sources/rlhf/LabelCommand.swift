@@ -60,8 +60,13 @@ struct LabelCommand: AsyncParsableCommand {
                                                     temperature: temperature, seed: seed)
             }
             let items = try store.itemCount(), raters = try store.raters().count
-            note("rlhf label: \(items) comparisons, \(raters) raters, overlap \(overlap); serving http://\(host):\(port)/")
-            try await LabelApp.serve(store: store, settings: settings, host: host, port: port)
+            note("rlhf label: \(items) comparison\(items == 1 ? "" : "s"), \(raters) rater\(raters == 1 ? "" : "s"), overlap \(overlap); starting on http://\(host):\(port)/")
+            do {
+                try await LabelApp.serve(store: store, settings: settings, host: host, port: port)
+            } catch where "\(error)".contains("Address already in use") {
+                // NIO's text names the system call, not the port.
+                throw RLHFError.invalidArgument("port \(port) on \(host) is already in use: stop what is serving there, or choose another with --port")
+            }
         }
     }
 
@@ -92,10 +97,13 @@ struct LabelCommand: AsyncParsableCommand {
 
         func run() throws {
             let (items, unusable) = try PairImport.readCounting(URL(fileURLWithPath: file), markGold: gold)
-            let (added, skipped) = try database.store().importItems(items)
+            let (added, skipped, goldNotApplied) = try database.store().importItems(items)
             let goldCount = items.filter { $0.gold != nil }.count
             note("imported \(added) comparisons from \(file) (\(goldCount) gold in the file), skipped \(skipped) already present"
                  + (unusable > 0 ? " and \(unusable) sampled pair(s) of identical or empty responses" : ""))
+            if goldNotApplied > 0 {
+                note("warning: \(goldNotApplied) of the skipped pairs came with a gold answer, but were already present without it (or with another): they are not honeypots. Import honeypots as pairs raters have not been given before")
+            }
         }
     }
 
@@ -120,8 +128,8 @@ struct LabelCommand: AsyncParsableCommand {
         @Flag(help: "Also write tie and both-bad votes, each as two lines with chosen and rejected swapped.") var includeTies = false
 
         func run() throws {
-            let n = try PreferenceExport.write(try database.existingStore(), to: URL(fileURLWithPath: out), includeTies: includeTies)
-            note("wrote \(n) preference lines to \(out)")
+            let (n, unusable) = try PreferenceExport.write(try database.existingStore(), to: URL(fileURLWithPath: out), includeTies: includeTies)
+            note("wrote \(n) preference lines to \(out)" + (unusable > 0 ? "; left out \(unusable) whose responses are empty or identical (rlhf reward refuses them)" : ""))
         }
     }
 }

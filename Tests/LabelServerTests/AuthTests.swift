@@ -5,7 +5,7 @@ import XCTest
 @testable import LabelServer
 
 final class AuthTests: XCTestCase {
-    func testSignInSetsHttpOnlyStrictSessionCookieAndShowsRater() async throws {
+    func testSignInSetsHttpOnlyLaxSessionCookieAndShowsRater() async throws {
         let t = try TempLabelDB()
         let token = try t.store.addRater(name: "alice")
         try await t.app().test(.router) { client in
@@ -20,7 +20,7 @@ final class AuthTests: XCTestCase {
             XCTAssertEqual(res.headers[.location], "/")
             let session = try XCTUnwrap(res.cookie(SessionCookie.name))
             XCTAssertTrue(session.line.contains("HttpOnly"), session.line)
-            XCTAssertTrue(session.line.contains("SameSite=Strict"), session.line)
+            XCTAssertTrue(session.line.contains("SameSite=Lax"), session.line)
             let home = try await client.execute(uri: "/", method: .get, headers: [.cookie: "\(SessionCookie.name)=\(session.value)"])
             XCTAssertEqual(home.status, .ok)
             XCTAssertTrue(home.text.contains("signed in as <b>alice</b>"))

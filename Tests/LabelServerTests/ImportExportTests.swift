@@ -30,6 +30,11 @@ final class ImportExportTests: XCTestCase {
         let again = try t.store.importItems(items)
         XCTAssertEqual(again.added, 0)
         XCTAssertEqual(again.skipped, 4)
+        XCTAssertEqual(again.goldNotApplied, 0)  // p3's gold answer is the one it has
+        // The same pairs again as honeypots: skipped, and said so.
+        let asGold = try t.store.importItems(items.map { var i = $0; i.gold = .a; return i })
+        XCTAssertEqual(asGold.added, 0)
+        XCTAssertEqual(asGold.goldNotApplied, 4)
         XCTAssertEqual(try t.store.itemCount(), 4)
     }
 
@@ -95,7 +100,7 @@ final class ImportExportTests: XCTestCase {
     func testExportWritesPreferencesRewardTrainingReads() async throws {
         let t = try await votedStore()
         let out = t.dir.appendingPathComponent("prefs.jsonl")
-        XCTAssertEqual(try PreferenceExport.write(t.store, to: out, includeTies: false), 3)
+        XCTAssertEqual(try PreferenceExport.write(t.store, to: out, includeTies: false).written, 3)
         let records = try JSONL.read(PreferenceRecord.self, from: out)
         XCTAssertEqual(records, [
             PreferenceRecord(prompt: "p1", chosen: "a1", rejected: "b1", rater: "alice"),
@@ -107,6 +112,23 @@ final class ImportExportTests: XCTestCase {
         XCTAssertTrue(text.hasPrefix(#"{"chosen":"a1","prompt":"p1","rater":"alice","rejected":"b1"}"#), text)
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: t.dir.path).filter { $0.contains(".tmp-") }
         XCTAssertEqual(leftovers, [])
+    }
+
+    func testExportLeavesOutPairsRewardTrainingWouldRefuse() async throws {
+        let t = try TempLabelDB()
+        _ = try t.store.addRater(name: "alice")
+        // A gold attention check of two identical texts, and an ordinary pair.
+        try t.store.importItems([NewItem(prompt: "p1", responseA: "same", responseB: "same", gold: .tie), NewItem(prompt: "p2", responseA: "a", responseB: "b")])
+        let alice = try t.store.raters()[0]
+        for _ in 0..<2 {
+            let item = try await t.store.nextItem(for: alice, overlap: 1, aOnLeft: true)!
+            _ = try await t.store.recordVote(rater: alice, itemID: item.id, side: "left", reason: "")
+        }
+        let out = t.dir.appendingPathComponent("prefs.jsonl")
+        let result = try PreferenceExport.write(t.store, to: out, includeTies: true)
+        XCTAssertEqual(result.written, 1)
+        XCTAssertEqual(result.unusable, 1)
+        XCTAssertEqual(try JSONL.read(PreferenceRecord.self, from: out).map(\.prompt), ["p2"])
     }
 
     func testExportWithTiesWritesBothOrders() async throws {
