@@ -78,6 +78,20 @@ public struct LabelStore: Sendable {
         return token
     }
 
+    /// Gives a rater a new sign-in token in place of a lost or leaked one, and ends their
+    /// sessions; their votes stay theirs. Returns the token (only its hash is kept).
+    public func newToken(forRater name: String) throws -> String {
+        let token = Secrets.randomToken()
+        try db.write { db in
+            guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM rater WHERE name = ?", arguments: [name]) else {
+                throw LabelError.noSuchRater(name)
+            }
+            try db.execute(sql: "UPDATE rater SET token_sha256 = ? WHERE id = ?", arguments: [Secrets.sha256Hex(token), id])
+            try db.execute(sql: "DELETE FROM session WHERE rater_id = ?", arguments: [id])
+        }
+        return token
+    }
+
     /// The rater whose token this is, if any.
     public func rater(token: String) async throws -> Rater? {
         let hash = Secrets.sha256Hex(token)

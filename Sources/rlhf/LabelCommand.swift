@@ -13,7 +13,7 @@ struct LabelCommand: AsyncParsableCommand {
         Typical loop: `rlhf label add-rater alice` (prints her token once), `rlhf label import pairs.jsonl`,
         `rlhf label serve`, then `rlhf label stats` and `rlhf label export --out prefs.jsonl` for `rlhf reward`.
         """,
-        subcommands: [Serve.self, AddRater.self, Import.self, Stats.self, Export.self]
+        subcommands: [Serve.self, AddRater.self, NewToken.self, Raters.self, Import.self, Stats.self, Export.self]
     )
 
     struct DatabaseOption: ParsableArguments {
@@ -80,6 +80,28 @@ struct LabelCommand: AsyncParsableCommand {
             let token = try database.store().addRater(name: name)
             note("rater \"\(name)\" added; give them this token (it is not stored and cannot be shown again):")
             print(token)
+        }
+    }
+
+    struct NewToken: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "new-token", abstract: "Replace a rater's lost or leaked token with a new one (printed this once); signs them out everywhere, keeps their votes.")
+        @OptionGroup var database: DatabaseOption
+        @Argument(help: "The rater's name.") var name: String
+
+        func run() throws {
+            let token = try database.existingStore().newToken(forRater: name)
+            note("rater \"\(name)\" has a new token; the old one and their sessions no longer work. Give them this token (it cannot be shown again):")
+            print(token)
+        }
+    }
+
+    struct Raters: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the raters' names, one per line.")
+        @OptionGroup var database: DatabaseOption
+
+        func run() throws {
+            for r in try database.existingStore().raters() { print(r.name) }
         }
     }
 

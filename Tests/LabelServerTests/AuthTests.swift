@@ -127,6 +127,24 @@ final class AuthTests: XCTestCase {
         }
     }
 
+    func testANewTokenReplacesTheOldOneAndEndsItsSessions() async throws {
+        let t = try TempLabelDB()
+        let old = try t.store.addRater(name: "alice")
+        XCTAssertThrowsError(try t.store.newToken(forRater: "bob")) { XCTAssertEqual($0 as? LabelError, .noSuchRater("bob")) }
+        try await t.app().test(.router) { client in
+            let s = try await signIn(client, token: old)
+            let new = try t.store.newToken(forRater: "alice")
+            XCTAssertNotEqual(new, old)
+            let stale = try await client.execute(uri: "/", method: .get, headers: s.headers)
+            XCTAssertEqual(stale.status, .unauthorized)
+            let byOld = try await client.execute(uri: "/", method: .get, headers: [.authorization: "Bearer \(old)"])
+            XCTAssertEqual(byOld.status, .unauthorized)
+            let byNew = try await client.execute(uri: "/", method: .get, headers: [.authorization: "Bearer \(new)"])
+            XCTAssertEqual(byNew.status, .ok)
+        }
+        XCTAssertEqual(try t.store.raters().map(\.name), ["alice"])
+    }
+
     func testBadBodiesAre4xxWithAMessage() async throws {
         let t = try TempLabelDB()
         let token = try t.store.addRater(name: "alice")
