@@ -27,6 +27,13 @@ public struct LabelStats: Codable, Sendable, Equatable {
     public var krippendorffAlpha: Double?
     public var pairs: [PairLine]
 
+    /// How many gold items `rater` answered in `votes`, and the share answered with the known
+    /// answer (nil before the first).
+    public static func gold(of rater: String, in votes: [VoteRow]) -> (answered: Int, accuracy: Double?) {
+        let gold = votes.filter { $0.rater == rater && $0.gold != nil }
+        return (gold.count, gold.isEmpty ? nil : Double(gold.filter { $0.gold == $0.choice }.count) / Double(gold.count))
+    }
+
     /// Statistics over `votes`; `raterNames` lists raters with no votes too, so progress shows them.
     public init(votes: [VoteRow], raterNames: [String], items: Int) {
         var ratings: Agreement.Ratings = [:]
@@ -35,11 +42,8 @@ public struct LabelStats: Codable, Sendable, Equatable {
         self.votes = votes.count
         overlappingItems = ratings.values.filter { $0.count >= 2 }.count
         raters = raterNames.map { name in
-            let mine = votes.filter { $0.rater == name }
-            let gold = mine.filter { $0.gold != nil }
-            let right = gold.filter { $0.gold == $0.choice }.count
-            return RaterLine(rater: name, votes: mine.count, goldAnswered: gold.count,
-                             goldAccuracy: gold.isEmpty ? nil : Double(right) / Double(gold.count))
+            let g = LabelStats.gold(of: name, in: votes)
+            return RaterLine(rater: name, votes: votes.lazy.filter { $0.rater == name }.count, goldAnswered: g.answered, goldAccuracy: g.accuracy)
         }
         percentAgreement = Agreement.percentAgreement(ratings)
         fleissKappa = Agreement.fleissKappa(ratings)

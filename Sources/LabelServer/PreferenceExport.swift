@@ -26,11 +26,25 @@ public enum PreferenceExport {
     /// Writes the export atomically (temporary file, then rename); returns the number of lines,
     /// and of lines left out because `rlhf reward` would refuse them (an empty response or the
     /// same text twice, as a chat pair or a gold attention check can be).
+    ///
+    /// With `minGoldAccuracy`, every vote of a rater who answered gold items and got less than
+    /// that share right is left out (the usual use of honeypots: drop who fails them); raters
+    /// with no gold answer yet are kept and named in `ratersUnchecked`.
     @discardableResult
-    public static func write(_ store: LabelStore, to url: URL, includeTies: Bool) throws -> (written: Int, unusable: Int) {
-        let all = records(try store.allVotes(), includeTies: includeTies)
+    public static func write(_ store: LabelStore, to url: URL, includeTies: Bool, minGoldAccuracy: Double? = nil) throws
+        -> (written: Int, unusable: Int, ratersDropped: [String], ratersUnchecked: [String]) {
+        var votes = try store.allVotes()
+        var dropped: [String] = [], unchecked: [String] = []
+        if let minimum = minGoldAccuracy {
+            for name in Set(votes.map(\.rater)).sorted() {
+                guard let accuracy = LabelStats.gold(of: name, in: votes).accuracy else { unchecked.append(name); continue }
+                if accuracy < minimum { dropped.append(name) }
+            }
+            votes.removeAll { dropped.contains($0.rater) }
+        }
+        let all = records(votes, includeTies: includeTies)
         let lines = all.filter { PreferenceRecord.problem($0) == nil }
         try JSONL.write(lines, to: url)
-        return (lines.count, all.count - lines.count)
+        return (lines.count, all.count - lines.count, dropped, unchecked)
     }
 }

@@ -148,10 +148,17 @@ struct LabelCommand: AsyncParsableCommand {
         @OptionGroup var database: DatabaseOption
         @Option(help: "Output JSONL (written to a temporary file, then renamed).") var out: String
         @Flag(help: "Also write tie and both-bad votes, each as two lines with chosen and rejected swapped.") var includeTies = false
+        @Option(help: "Leave out every vote of raters whose share of gold items answered right is below this (0…1); raters with no gold answer yet are kept, and named.") var minGoldAccuracy: Double?
+
+        func validate() throws {
+            if let m = minGoldAccuracy, !(0...1).contains(m) { throw ValidationError("--min-gold-accuracy must be between 0 and 1, found \(m)") }
+        }
 
         func run() throws {
-            let (n, unusable) = try PreferenceExport.write(try database.existingStore(), to: URL(fileURLWithPath: out), includeTies: includeTies)
-            note("wrote \(n) preference lines to \(out)" + (unusable > 0 ? "; left out \(unusable) whose responses are empty or identical (rlhf reward refuses them)" : ""))
+            let r = try PreferenceExport.write(try database.existingStore(), to: URL(fileURLWithPath: out), includeTies: includeTies, minGoldAccuracy: minGoldAccuracy)
+            note("wrote \(r.written) preference lines to \(out)" + (r.unusable > 0 ? "; left out \(r.unusable) whose responses are empty or identical (rlhf reward refuses them)" : ""))
+            if !r.ratersDropped.isEmpty { note("left out every vote of \(r.ratersDropped.joined(separator: ", ")): gold accuracy below \(minGoldAccuracy!)") }
+            if !r.ratersUnchecked.isEmpty { note("kept \(r.ratersUnchecked.joined(separator: ", ")), who answered no gold item yet") }
         }
     }
 }

@@ -131,6 +131,29 @@ final class ImportExportTests: XCTestCase {
         XCTAssertEqual(try JSONL.read(PreferenceRecord.self, from: out).map(\.prompt), ["p2"])
     }
 
+    func testExportCanLeaveOutRatersWhoFailTheGoldItems() async throws {
+        let t = try TempLabelDB()
+        for name in ["alice", "bob", "carol"] { _ = try t.store.addRater(name: name) }
+        try t.store.importItems([NewItem(prompt: "g1", responseA: "right", responseB: "wrong", gold: .a),
+                                 NewItem(prompt: "g2", responseA: "right", responseB: "wrong", gold: .a),
+                                 NewItem(prompt: "p", responseA: "x", responseB: "y")])
+        let raters = try t.store.raters()
+        // alice answers gold right, bob wrong; carol answers only a chat comparison of her own.
+        for (rater, goldSide) in [(raters[0], "left"), (raters[1], "right")] {
+            while let item = try await t.store.nextItem(for: rater, overlap: 3, aOnLeft: true) {
+                _ = try await t.store.recordVote(rater: rater, itemID: item.id, side: item.prompt.hasPrefix("g") ? goldSide : "left", reason: "")
+            }
+        }
+        let chat = try await t.store.addChatItem(rater: raters[2], prompt: "c", responseA: "m", responseB: "n", aOnLeft: true)
+        _ = try await t.store.recordVote(rater: raters[2], itemID: chat, side: "left", reason: "")
+        let out = t.dir.appendingPathComponent("prefs.jsonl")
+        let r = try PreferenceExport.write(t.store, to: out, includeTies: false, minGoldAccuracy: 0.5)
+        XCTAssertEqual(r.ratersDropped, ["bob"])
+        XCTAssertEqual(r.ratersUnchecked, ["carol"])
+        XCTAssertEqual(Set(try JSONL.read(PreferenceRecord.self, from: out).compactMap(\.rater)), ["alice", "carol"])
+        XCTAssertEqual(LabelStats.gold(of: "bob", in: try t.store.allVotes()).accuracy, 0)
+    }
+
     func testExportWithTiesWritesBothOrders() async throws {
         let t = try await votedStore()
         let records = PreferenceExport.records(try t.store.allVotes(), includeTies: true)
