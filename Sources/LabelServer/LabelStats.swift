@@ -63,10 +63,12 @@ public struct LabelStats: Codable, Sendable, Equatable {
         func f(_ x: Double?) -> String { x.map { String(format: "%.3f", $0) } ?? "n/a" }
         func pct(_ x: Double?) -> String { x.map { String(format: "%.1f%%", 100 * $0) } ?? "n/a" }
         var s = "\(items) comparisons, \(votes) votes, \(overlappingItems) comparisons answered by 2+ raters\n\n"
-        s += "rater".padding(toLength: 24, withPad: " ", startingAt: 0) + "  votes  gold  gold accuracy\n"
+        // As wide as the longest name: a cut name could be another rater's.
+        let width = max(5, raters.map(\.rater.count).max() ?? 0)
+        s += "rater".padding(toLength: width, withPad: " ", startingAt: 0) + "  votes  gold items answered  answered right\n"
         for r in raters {
-            s += r.rater.padding(toLength: 24, withPad: " ", startingAt: 0)
-            s += String(format: "  %5d  %4d  ", r.votes, r.goldAnswered) + pct(r.goldAccuracy) + "\n"
+            s += r.rater.padding(toLength: width, withPad: " ", startingAt: 0)
+            s += String(format: "  %5d  %17d  ", r.votes, r.goldAnswered) + pct(r.goldAccuracy) + "\n"
         }
         s += "\nagreement on overlapping comparisons:\n"
         s += "  percent agreement     \(pct(percentAgreement))\n"
