@@ -11,13 +11,22 @@ public enum JSONL {
         return result.records
     }
 
-    /// A file's bytes; a pipe's too (`--data <(…)`), which `Data(contentsOf:)` cannot read on
-    /// Linux (it reports a permission error) but a file handle can.
+    /// A file's bytes; a pipe's too (`--data <(…)`, a FIFO), which `Data(contentsOf:)` cannot
+    /// read on Linux. A pipe is opened once and read to its end: opening it a second time after
+    /// a failed first read would wait for a writer that has already gone.
     public static func readAll(_ url: URL) throws -> Data {
-        guard FileManager.default.fileExists(atPath: url.path) else { throw RLHFError.io(path: url.path, message: "no such file") }
-        do { return try Data(contentsOf: url) } catch {
-            if let handle = try? FileHandle(forReadingFrom: url), let data = try? handle.readToEnd() ?? Data() { return data }
-            throw RLHFError.io(path: url.path, message: "cannot read file (\(error.localizedDescription))")
+        var st = stat()
+        guard stat(url.path, &st) == 0 else { throw RLHFError.io(path: url.path, message: "no such file") }
+        guard st.st_mode & S_IFMT != S_IFDIR else { throw RLHFError.io(path: url.path, message: "is a directory, not a file") }
+        if st.st_mode & S_IFMT == S_IFREG {
+            do { return try Data(contentsOf: url) } catch {
+                throw RLHFError.io(path: url.path, message: "cannot read file (\(error.localizedDescription))")
+            }
+        }
+        guard let handle = FileHandle(forReadingAtPath: url.path) else { throw RLHFError.io(path: url.path, message: "cannot open for reading") }
+        defer { try? handle.close() }
+        do { return try handle.readToEnd() ?? Data() } catch {
+            throw RLHFError.io(path: url.path, message: "cannot read (\(error.localizedDescription))")
         }
     }
 
