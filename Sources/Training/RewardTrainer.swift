@@ -170,8 +170,8 @@ public final class RewardTrainer {
             return RewardTrainer.minibatches(train, groupOrder: order, batchSize: config.batchSize)
         }
         let total = plan.map(\.count).reduce(0, +)
-        try checkResumable(train)
         runFingerprint = fingerprint(train)
+        try checkResumable(fingerprint: runFingerprint)
         let epochEnds = plan.reduce(into: [Int]()) { $0.append(($0.last ?? 0) + $1.count) }
         let schedule = LearningRateSchedule(peak: config.learningRate, warmupSteps: config.warmupSteps, totalSteps: total, decay: .linear, minRatio: 0)
         let progress = Progress("reward", total: total, unit: "step")
@@ -261,8 +261,13 @@ public final class RewardTrainer {
     /// anything is written). Checkpoints written before fingerprints existed have none, and are
     /// trusted.
     public func checkResumable(_ train: [Pair]) throws {
+        try checkResumable(fingerprint: fingerprint(train))
+    }
+
+    private func checkResumable(fingerprint: [String: Double]) throws {
+        guard !resumedFingerprint.isEmpty else { return }
         // Compared on the keys the checkpoint has: one from an older build may lack some.
-        let now = fingerprint(train).filter { resumedFingerprint[$0.key] != nil }
+        let now = fingerprint.filter { resumedFingerprint[$0.key] != nil }
         guard resumedFingerprint != now else { return }
         let floats: Set<String> = ["run_learning_rate", "run_weight_decay", "run_max_grad_norm"]
         func show(_ key: String, _ v: Double?) -> String {
