@@ -412,71 +412,16 @@ struct DemoCommand: ParsableCommand {
             return policy
         }
 
-        // 8 (first half). Held-out samples of base and SFT, and best-of-N's candidates from SFT:
-        // they need neither RL model, so they go into the queue below as one more job. This job
-        // is the only one that touches `report` (through `timed`) while the lanes run.
-        //
-        // Every model's held-out responses come from a fresh generator on one stream, so each
-        // model's evaluation depends on that model alone. When they drew on one generator in
-        // turn, any change to one model moved every later model's numbers: the same DPO and RLOO
-        // models scored 2.402 and 2.450, 2.549 and 2.589 in two runs (seed 1, 2026-12-04).
+        // 8. Held-out evaluation: every model answers the same held-out prompts. Each model's
+        // answers come from a fresh generator on one stream, so each model's evaluation depends on
+        // that model alone. When they drew on one generator in turn, any change to one model moved
+        // every later model's numbers: the same DPO and RLOO models scored 2.402 and 2.450, 2.549
+        // and 2.589 in two runs (seed 1, 2026-12-04).
         let evalPrompts = world.evalPrompts.map(\.prompt)
         func heldOutResponses(_ model: GPT2, n: Int = 1, stream: UInt64 = 6, label: String) -> [[String]] {
             var r = RNG(seed: seed, stream: stream)
             return Sampling.sample(model, tok, prompts: evalPrompts, n: n, maxNewTokens: 64, temperature: 0.7, batchSize: 32, rng: &r, label: label)
         }
-        var baseOut: [String] = [], sftOut: [String] = [], bonCandidates: [[String]] = []
-        func sampleReferences() {
-            baseOut = timed("evaluate base") { heldOutResponses(base, label: "base").map { $0[0] } }
-            sftOut = timed("evaluate sft") { heldOutResponses(sft, label: "sft").map { $0[0] } }
-            bonCandidates = timed("best-of-\(bestOf)") { heldOutResponses(sft, n: bestOf, stream: 7, label: "best-of-\(bestOf)") }
-        }
-
-        // The RL stages are independent (each starts from SFT and owns its seed), so they run two
-        // at a time, one core each: on two cores that ends sooner than each on both cores in turn
-        // (see Parallel.jobs), and gives the same models. Listed in the report's order, which is
-        // also a good start order: measured on seed 0 at one core each (PPO 137 s, PPO β=0 146 s,
-        // GRPO 60 s, RLOO 81 s, DPO 43 s, the reference samples 8 s) the lanes end 5 s apart.
-        struct Job { let stage: String, run: () throws -> (GPT2, DemoReport.PPORun?) }
-        var jobs: [Job] = [.init(stage: "ppo (β=\(klCoef))") { try runPPO(name: "ppo", beta: klCoef) }]
-        if klFreeRun { jobs.append(.init(stage: "ppo (β=0)") { try runPPO(name: "ppo-no-kl", beta: 0) }) }
-        if alternatives {
-            // GRPO and RLOO keep TRL's defaults (0.04 and 0.05): PPO's β was chosen for PPO.
-            jobs.append(.init(stage: "grpo") { try runPPO(name: "grpo", beta: 0.04, estimator: .grpo) })
-            jobs.append(.init(stage: "rloo") { try runPPO(name: "rloo", beta: 0.05, estimator: .rloo) })
-            jobs.append(.init(stage: "dpo") { (try runDPO(), nil) })
-        }
-        let lock = NSLock()
-        var results = [(model: GPT2, run: DemoReport.PPORun?, seconds: Double)?](repeating: nil, count: jobs.count)
-        note("── " + jobs.map(\.stage).joined(separator: ", ") + ", held-out samples of base and SFT"
-             + (Parallel.workers >= 2 ? " (two at a time, one core each)" : ""))
-        try Parallel.jobs(jobs.indices.map { i in {
-            let t0 = Date()
-            let finishedBefore = resuming ? log.seconds(jobs[i].stage) : nil
-            let (model, run) = try jobs[i].run()
-            let seconds = finishedBefore ?? Date().timeIntervalSince(t0)
-            try log.record(jobs[i].stage, seconds)
-            lock.lock(); results[i] = (model, run, seconds); lock.unlock()
-        } } + [sampleReferences])
-        for (job, r) in zip(jobs, results) {
-            report.stages.append((job.stage, r!.seconds))
-            if let run = r!.run { report.ppoRuns.append(run) }
-        }
-        report.rlStagesSideBySide = Parallel.workers >= 2
-        if alternatives { report.dpoMetrics = Metrics.read(runURL.appendingPathComponent("dpo/metrics.jsonl")) }
-        func model(_ stage: String) -> GPT2? { zip(jobs, results).first { $0.0.stage == stage }?.1?.model }
-        let ppo = results[0]!.model
-        let ppoFree = model("ppo (β=0)")
-        let alternativeModels: [(name: String, model: GPT2, stage: String)] = ["grpo", "rloo", "dpo"].compactMap { n in model(n).map { (n, $0, n) } }
-
-        // 8. Alignment by best-of-N against the reward model, and evaluation of every model.
-        // Best-of-N picks by the same total PPO maximises (reward model + verifiers), so the two
-        // are compared on one objective; the first n of the N candidates give the smaller N.
-        func bestOfChoices(_ n: Int) -> [String] {
-            BestOfN.choose(prompts: evalPrompts, candidates: bonCandidates.map { Array($0.prefix(n)) }, rewardModel: rm, tokenizer: tok,
-                           rewardFunctions: verifiers).map(\.response)
-        }
-        let bonOut = bestOfChoices(bestOf)
         func proxy(_ outs: [String]) -> [Double] {
             rm.score(prompts: evalPrompts, responses: outs, tokenizer: tok).map { rm.normalised(Double($0)) }
         }
@@ -491,9 +436,74 @@ struct DemoCommand: ParsableCommand {
             let b = sft.completionLogProbs(seqs, completionStart: starts, temperature: 0.7)
             return zip(a, b).reduce(0) { $0 + $1.0 - $1.1 } / Double(max(a.count, 1))
         }
-        let sftGold = zip(evalPrompts, sftOut).map { gold.score(prompt: $0, response: $1) }
+        /// One model's held-out answers, their proxy scores and its KL from SFT, with the time
+        /// they took. Measured in the lane that trained the model, as soon as it is trained: the
+        /// evaluations of the RL models then overlap the others' training instead of running
+        /// one after another once every lane has ended.
+        struct Evaluation { var outs: [String], proxies: [Double], kl: Double, seconds: Double }
+        func evaluate(_ model: GPT2, label: String, kl: Bool = true) -> Evaluation {
+            let t0 = Date()
+            let outs = heldOutResponses(model, label: label).map { $0[0] }
+            return Evaluation(outs: outs, proxies: proxy(outs), kl: kl ? klFromSFT(model, outs) : 0, seconds: Date().timeIntervalSince(t0))
+        }
+
+        // Base, SFT and best-of-N need no RL model, so they go into the queue below as one more
+        // job. Best-of-N picks by the same total PPO maximises (reward model + verifiers), so the
+        // two are compared on one objective; every candidate is scored once, and the first k of
+        // the N give best-of-k for the frontier.
+        var baseEval: Evaluation?, sftEval: Evaluation?, bonChoices: [BestOfN.Choice] = [], bonSeconds = 0.0
+        func evaluateReferences() {
+            baseEval = evaluate(base, label: "base")
+            sftEval = evaluate(sft, label: "sft", kl: false)
+            let t0 = Date()
+            let candidates = heldOutResponses(sft, n: bestOf, stream: 7, label: "best-of-\(bestOf)")
+            bonChoices = BestOfN.choose(prompts: evalPrompts, candidates: candidates, rewardModel: rm, tokenizer: tok, rewardFunctions: verifiers)
+            bonSeconds = Date().timeIntervalSince(t0)
+        }
+
+        // The RL stages are independent (each starts from SFT and owns its seed), so they run two
+        // at a time, one core each: on two cores that ends sooner than each on both cores in turn
+        // (see Parallel.jobs), and gives the same models. Listed in the report's order, which is
+        // also a good start order: measured on seed 0 at one core each (PPO 137 s, PPO β=0 146 s,
+        // GRPO 60 s, RLOO 81 s, DPO 43 s, the reference samples 8 s) the lanes end 5 s apart.
+        // No job touches `report` while the lanes run; their times are recorded after.
+        struct Job { let stage: String, model: String, run: () throws -> (GPT2, DemoReport.PPORun?) }
+        var jobs: [Job] = [.init(stage: "ppo (β=\(klCoef))", model: "ppo") { try runPPO(name: "ppo", beta: klCoef) }]
+        if klFreeRun { jobs.append(.init(stage: "ppo (β=0)", model: "ppo β=0") { try runPPO(name: "ppo-no-kl", beta: 0) }) }
+        if alternatives {
+            // GRPO and RLOO keep TRL's defaults (0.04 and 0.05): PPO's β was chosen for PPO.
+            jobs.append(.init(stage: "grpo", model: "grpo") { try runPPO(name: "grpo", beta: 0.04, estimator: .grpo) })
+            jobs.append(.init(stage: "rloo", model: "rloo") { try runPPO(name: "rloo", beta: 0.05, estimator: .rloo) })
+            jobs.append(.init(stage: "dpo", model: "dpo") { (try runDPO(), nil) })
+        }
+        let lock = NSLock()
+        var results = [(model: GPT2, run: DemoReport.PPORun?, seconds: Double, evaluation: Evaluation)?](repeating: nil, count: jobs.count)
+        note("── " + jobs.map(\.stage).joined(separator: ", ") + ", then each model's held-out evaluation; held-out samples of base, SFT and best-of-\(bestOf)"
+             + (Parallel.workers >= 2 ? " (two at a time, one core each)" : ""))
+        try Parallel.jobs(jobs.indices.map { i in {
+            let t0 = Date()
+            let finishedBefore = resuming ? log.seconds(jobs[i].stage) : nil
+            let (model, run) = try jobs[i].run()
+            let seconds = finishedBefore ?? Date().timeIntervalSince(t0)
+            try log.record(jobs[i].stage, seconds)
+            let evaluation = evaluate(model, label: jobs[i].model)
+            lock.lock(); results[i] = (model, run, seconds, evaluation); lock.unlock()
+        } } + [evaluateReferences])
+        for (job, r) in zip(jobs, results) {
+            report.stages.append((job.stage, r!.seconds))
+            if let run = r!.run { report.ppoRuns.append(run) }
+        }
+        report.stages.append(("evaluate base", baseEval!.seconds))
+        report.stages.append(("evaluate sft", sftEval!.seconds))
+        report.stages.append(("best-of-\(bestOf)", bonSeconds))
+        for (job, r) in zip(jobs, results) { report.stages.append(("evaluate \(job.model)", r!.evaluation.seconds)) }
+        report.rlStagesSideBySide = Parallel.workers >= 2
+        if alternatives { report.dpoMetrics = Metrics.read(runURL.appendingPathComponent("dpo/metrics.jsonl")) }
+
+        let bonOut = bonChoices.map(\.response)
+        let sftGold = zip(evalPrompts, sftEval!.outs).map { gold.score(prompt: $0, response: $1) }
         func seconds(_ stageName: String) -> Double { report.stages.first { $0.0 == stageName }?.1 ?? .nan }
-        func summary(_ name: String, _ outs: [String], kl: Double, stage stageName: String) -> DemoReport.ModelRow {
+        func summary(_ name: String, _ outs: [String], proxies p: [Double], kl: Double, stage stageName: String) -> DemoReport.ModelRow {
             // Each answer parsed once: its gold and the facts counted below come from the same features.
             let f = zip(evalPrompts, outs).map { gold.features(prompt: $0, response: $1) }
             let g = f.map { GoldUtility.total($0, weights: GoldUtility.goldWeights) }
@@ -501,33 +511,29 @@ struct DemoCommand: ParsableCommand {
             let wins = zip(g, sftGold).filter { $0 > $1 + 1e-9 }.count, losses = zip(g, sftGold).filter { $0 < $1 - 1e-9 }.count
             let words = outs.map { Double($0.split(separator: " ").count) }.reduce(0, +) / Double(max(outs.count, 1))
             func count(_ k: KeyPath<GoldUtility.Features, Double>) -> Int { f.filter { $0[keyPath: k] > 0 }.count }
-            let p = proxy(outs)
             return .init(name: name, gold: g.reduce(0, +) / Double(g.count), wins: wins, losses: losses, ties: g.count - wins - losses, kl: kl,
                          proxy: p.reduce(0, +) / Double(outs.count), words: words,
                          orderRight: count(\.correctOrder), orderWrong: count(\.wrongOrder), nameRight: count(\.namesCustomer), nameWrong: count(\.wrongName),
                          seconds: seconds(stageName), golds: g, proxies: p)
         }
-        let ppoOut = timed("evaluate ppo") { heldOutResponses(ppo, label: "ppo").map { $0[0] } }
-        let freeOut = ppoFree.map { m in timed("evaluate ppo (β=0)") { heldOutResponses(m, label: "ppo β=0").map { $0[0] } } }
-        let altOut = alternativeModels.map { a in timed("evaluate \(a.name)") { heldOutResponses(a.model, label: a.name).map { $0[0] } } }
+        func summary(_ name: String, _ e: Evaluation, stage: String) -> DemoReport.ModelRow {
+            summary(name, e.outs, proxies: e.proxies, kl: e.kl, stage: stage)
+        }
         report.models = [
-            summary("base", baseOut, kl: klFromSFT(base, baseOut), stage: "pretrain"),
-            summary("sft", sftOut, kl: 0, stage: "sft"),
-            summary("best-of-\(bestOf)", bonOut, kl: BestOfN.analyticKL(n: bestOf), stage: "best-of-\(bestOf)"),
-            summary("ppo", ppoOut, kl: klFromSFT(ppo, ppoOut), stage: "ppo (β=\(klCoef))"),
+            summary("base", baseEval!, stage: "pretrain"),
+            summary("sft", sftEval!, stage: "sft"),
+            summary("best-of-\(bestOf)", bonOut, proxies: bonChoices.map { $0.rewardModelScores[$0.best] },
+                    kl: BestOfN.analyticKL(n: bestOf), stage: "best-of-\(bestOf)"),
         ]
-        if let ppoFree, let freeOut { report.models.append(summary("ppo β=0", freeOut, kl: klFromSFT(ppoFree, freeOut), stage: "ppo (β=0)")) }
-        for (a, outs) in zip(alternativeModels, altOut) { report.models.append(summary(a.name, outs, kl: klFromSFT(a.model, outs), stage: a.stage)) }
+        for (job, r) in zip(jobs, results) { report.models.append(summary(job.model, r!.evaluation, stage: job.stage)) }
         // Best-of-N's frontier: N = 1, 2, 4, … from the same candidates, at the analytic KL.
         report.bestOfNFrontier = sequence(first: 1) { $0 * 2 }.prefix { $0 <= bestOf }.map { k in
-            let outs = k == bestOf ? bonOut : bestOfChoices(k)
-            let g = zip(evalPrompts, outs).map { gold.score(prompt: $0, response: $1) }.reduce(0, +) / Double(outs.count)
+            let g = zip(evalPrompts, bonChoices).map { gold.score(prompt: $0, response: $1.candidates[$1.best(amongFirst: k)]) }.reduce(0, +) / Double(bonChoices.count)
             return (BestOfN.analyticKL(n: k), g)
         }
         // One line per held-out prompt: every model's response and its gold utility.
-        var outputs: [(String, [String])] = [("base", baseOut), ("sft", sftOut), ("best-of-\(bestOf)", bonOut), ("ppo", ppoOut)]
-        if let freeOut { outputs.append(("ppo β=0", freeOut)) }
-        for (a, outs) in zip(alternativeModels, altOut) { outputs.append((a.name, outs)) }
+        let outputs: [(String, [String])] = [("base", baseEval!.outs), ("sft", sftEval!.outs), ("best-of-\(bestOf)", bonOut)]
+            + zip(jobs, results).map { ($0.model, $1!.evaluation.outs) }
         let rows: [JSONValue] = (0..<evalPrompts.count).map { i in
             var o: [String: JSONValue] = ["prompt": .string(evalPrompts[i])]
             for (name, outs) in outputs {

@@ -18,9 +18,20 @@ public enum BestOfN {
     public struct Choice: Sendable {
         public let prompt: String
         public let candidates: [String]
+        /// The total each candidate is chosen by: normalised reward-model score, weighted, plus
+        /// the weighted reward functions.
         public let scores: [Double]
-        public var best: Int { scores.indices.max { scores[$0] < scores[$1] }! }
+        /// Each candidate's normalised reward-model score alone (the proxy reward).
+        public let rewardModelScores: [Double]
+        public var best: Int { best(amongFirst: candidates.count) }
         public var response: String { candidates[best] }
+
+        /// The best of the first `k` candidates: best-of-k from the same samples, without scoring
+        /// them again (the first of equal scores wins, as in `best`).
+        public func best(amongFirst k: Int) -> Int {
+            precondition((1...candidates.count).contains(k), "best-of-\(k) from \(candidates.count) candidates")
+            return scores.indices.prefix(k).max { scores[$0] < scores[$1] }!
+        }
     }
 
     /// Scores every candidate by the reward model (normalised) plus the weighted reward functions,
@@ -29,11 +40,12 @@ public enum BestOfN {
     public static func choose(prompts: [String], candidates: [[String]], rewardModel: RewardModel, tokenizer: BPETokenizer,
                               rewardModelWeight: Double = 1, rewardFunctions: [RewardFunction] = []) -> [Choice] {
         zip(prompts, candidates).map { p, cs in
-            let raw = rewardModel.score(prompts: Array(repeating: p, count: cs.count), responses: cs, tokenizer: tokenizer)
-            let scores = zip(cs, raw).map { c, r in
-                rewardFunctions.reduce(rewardModelWeight * rewardModel.normalised(Double(r))) { $0 + $1.weight * $1.function(p, c) }
+            let proxy = rewardModel.score(prompts: Array(repeating: p, count: cs.count), responses: cs, tokenizer: tokenizer)
+                .map { rewardModel.normalised(Double($0)) }
+            let scores = zip(cs, proxy).map { c, r in
+                rewardFunctions.reduce(rewardModelWeight * r) { $0 + $1.weight * $1.function(p, c) }
             }
-            return Choice(prompt: p, candidates: cs, scores: scores)
+            return Choice(prompt: p, candidates: cs, scores: scores, rewardModelScores: proxy)
         }
     }
 }
