@@ -35,19 +35,22 @@ public struct PreferenceRecord: Codable, Equatable, Sendable {
     public var rejected: String
     public var rater: String?
     public var margin: Double?
+    /// The rater's own words on why (the label app's optional reason box): kept with the line
+    /// for whoever reviews the labels; reward training does not read it.
+    public var reason: String?
     /// Whether the line had no `"prompt"` and it was taken from the start of both responses
     /// (not written back: a record written out has its prompt explicit).
     public var promptWasImplicit = false
 
-    enum CodingKeys: String, CodingKey { case prompt, chosen, rejected, rater, margin }
+    enum CodingKeys: String, CodingKey { case prompt, chosen, rejected, rater, margin, reason }
 
     /// Equal when the lines say the same; whether the prompt was implicit is how it was read.
     public static func == (l: PreferenceRecord, r: PreferenceRecord) -> Bool {
-        l.prompt == r.prompt && l.chosen == r.chosen && l.rejected == r.rejected && l.rater == r.rater && l.margin == r.margin
+        l.prompt == r.prompt && l.chosen == r.chosen && l.rejected == r.rejected && l.rater == r.rater && l.margin == r.margin && l.reason == r.reason
     }
 
-    public init(prompt: String, chosen: String, rejected: String, rater: String? = nil, margin: Double? = nil) {
-        self.prompt = prompt; self.chosen = chosen; self.rejected = rejected; self.rater = rater; self.margin = margin
+    public init(prompt: String, chosen: String, rejected: String, rater: String? = nil, margin: Double? = nil, reason: String? = nil) {
+        self.prompt = prompt; self.chosen = chosen; self.rejected = rejected; self.rater = rater; self.margin = margin; self.reason = reason
     }
 
     public init(from decoder: Decoder) throws {
@@ -55,6 +58,7 @@ public struct PreferenceRecord: Codable, Equatable, Sendable {
         let chosen = try c.decode(String.self, forKey: .chosen), rejected = try c.decode(String.self, forKey: .rejected)
         rater = try c.decodeIfPresent(String.self, forKey: .rater)
         margin = try c.decodeIfPresent(Double.self, forKey: .margin)
+        reason = try c.decodeIfPresent(String.self, forKey: .reason)
         if let prompt = try c.decodeIfPresent(String.self, forKey: .prompt) {
             (self.prompt, self.chosen, self.rejected) = (prompt, chosen, rejected)
         } else {

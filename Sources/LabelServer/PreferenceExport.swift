@@ -4,20 +4,25 @@ import Support
 
 /// Turns votes into the preference lines `rlhf reward` trains on.
 public enum PreferenceExport {
-    /// One `PreferenceRecord` per A-or-B vote, with the rater's name. With `includeTies`, a tie or
+    /// One `PreferenceRecord` per A-or-B vote, with the rater's name and, when they gave one,
+    /// their reason (`"reason"`, which reward training ignores). With `includeTies`, a tie or
     /// both-bad vote becomes two lines with chosen and rejected swapped: under the Bradley–Terry
     /// loss the pair pulls the two rewards together, which is what "no preference" means, while
     /// a single line would teach a preference the rater did not express.
     public static func records(_ votes: [VoteRow], includeTies: Bool) -> [PreferenceRecord] {
         var out: [PreferenceRecord] = []
         for v in votes {
+            let reason = v.reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : v.reason
+            func line(_ chosen: String, over rejected: String) -> PreferenceRecord {
+                PreferenceRecord(prompt: v.prompt, chosen: chosen, rejected: rejected, rater: v.rater, reason: reason)
+            }
             switch v.choice {
-            case .a: out.append(PreferenceRecord(prompt: v.prompt, chosen: v.responseA, rejected: v.responseB, rater: v.rater))
-            case .b: out.append(PreferenceRecord(prompt: v.prompt, chosen: v.responseB, rejected: v.responseA, rater: v.rater))
+            case .a: out.append(line(v.responseA, over: v.responseB))
+            case .b: out.append(line(v.responseB, over: v.responseA))
             case .tie, .bothBad:
                 guard includeTies else { continue }
-                out.append(PreferenceRecord(prompt: v.prompt, chosen: v.responseA, rejected: v.responseB, rater: v.rater))
-                out.append(PreferenceRecord(prompt: v.prompt, chosen: v.responseB, rejected: v.responseA, rater: v.rater))
+                out.append(line(v.responseA, over: v.responseB))
+                out.append(line(v.responseB, over: v.responseA))
             }
         }
         return out

@@ -93,7 +93,7 @@ final class ImportExportTests: XCTestCase {
             _ = try await t.store.recordVote(rater: alice, itemID: item.id, side: side, reason: "")
         }
         let item = try await t.store.nextItem(for: bob, overlap: 2, aOnLeft: true)!
-        _ = try await t.store.recordVote(rater: bob, itemID: item.id, side: "left", reason: "")
+        _ = try await t.store.recordVote(rater: bob, itemID: item.id, side: "left", reason: "names the order")
         return t
     }
 
@@ -105,11 +105,13 @@ final class ImportExportTests: XCTestCase {
         XCTAssertEqual(records, [
             PreferenceRecord(prompt: "p1", chosen: "a1", rejected: "b1", rater: "alice"),
             PreferenceRecord(prompt: "p2", chosen: "b2", rejected: "a2", rater: "alice"),
-            PreferenceRecord(prompt: "p1", chosen: "a1", rejected: "b1", rater: "bob"),
+            PreferenceRecord(prompt: "p1", chosen: "a1", rejected: "b1", rater: "bob", reason: "names the order"),
         ])
         XCTAssertTrue(records.allSatisfy { PreferenceRecord.problem($0) == nil })
         let text = try String(contentsOf: out, encoding: .utf8)
+        // No reason, no field; a reason is kept beside the preference it explains.
         XCTAssertTrue(text.hasPrefix(#"{"chosen":"a1","prompt":"p1","rater":"alice","rejected":"b1"}"#), text)
+        XCTAssertTrue(text.contains(#"{"chosen":"a1","prompt":"p1","rater":"bob","reason":"names the order","rejected":"b1"}"#), text)
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: t.dir.path).filter { $0.contains(".tmp-") }
         XCTAssertEqual(leftovers, [])
     }
