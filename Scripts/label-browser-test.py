@@ -4,8 +4,9 @@
 
 It starts `rlhf label serve` on a fresh database with a few comparisons, signs in through the
 login form by typing the token, votes on several comparisons with the keyboard shortcuts (1-4, and
-R to type a reason), saves a screenshot of the comparison page, and then checks that
-`rlhf label export --include-ties` holds exactly the votes it cast, no more, no fewer.
+R to type a reason), takes the last answer back with U and answers that comparison again, saves a
+screenshot of the comparison page, and then checks that `rlhf label export --include-ties` holds
+exactly the votes that stand, no more, no fewer, with the reason given.
 
   python3 Scripts/label-browser-test.py --rlhf .build/release/rlhf --out /tmp/label-browser
 """
@@ -13,7 +14,7 @@ import argparse, base64, json, os, select, shutil, signal, subprocess, sys, temp
 from label_test_support import free_port
 
 KEYS = {"1": ("Digit1", 49), "2": ("Digit2", 50), "3": ("Digit3", 51), "4": ("Digit4", 52),
-        "r": ("KeyR", 82), "Escape": ("Escape", 27), "Enter": ("Enter", 13)}
+        "r": ("KeyR", 82), "u": ("KeyU", 85), "Escape": ("Escape", 27), "Enter": ("Enter", 13)}
 
 
 class Chromium:
@@ -179,6 +180,18 @@ def main():
             else:  # tie / both bad: exported both ways with --include-ties
                 expected += [(p, l, r), (p, r, l)]
             print(f"vote {n + 1}: item {shown['item']}, key {key}, {shown['progress']}")
+        # U takes back the last answer (a "1"): the same comparison comes back on the same sides,
+        # and a "2" replaces it.
+        last = shown
+        browser.navigate_and_wait(lambda: browser.press("u"))
+        again = browser.evaluate("""({item: document.querySelector('input[name=item]') && document.querySelector('input[name=item]').value,
+            left: document.getElementById('response-left') && document.getElementById('response-left').textContent})""")
+        if again != {"item": last["item"], "left": last["left"]}:
+            raise SystemExit(f"after undo the page shows {again}, expected item {last['item']} with the same left response")
+        expected.pop()
+        browser.navigate_and_wait(lambda: browser.press("2"))
+        expected.append((last["prompt"], last["right"], last["left"]))
+        print(f"undo: item {last['item']} came back and was answered again with 2")
         final = browser.evaluate("document.getElementById('progress').textContent")
         print("after voting:", final)
     finally:
@@ -192,8 +205,9 @@ def main():
     got_keys = sorted((g["prompt"], g["chosen"], g["rejected"]) for g in got)
     ok = got_keys == sorted(expected) and all(g["rater"] == "browser-rater" for g in got)
     reasons = subprocess.run(["sqlite3", db, "SELECT reason FROM vote WHERE reason != ''"], capture_output=True, text=True).stdout.strip()
-    ok = ok and reasons == plan[1][1]
-    print(f"export: {len(got)} lines, expected {len(expected)}; reason stored: {reasons!r}")
+    exported_reasons = sorted({g["reason"] for g in got if "reason" in g})
+    ok = ok and reasons == plan[1][1] and exported_reasons == [plan[1][1]]
+    print(f"export: {len(got)} lines, expected {len(expected)}; reason stored: {reasons!r}, exported: {exported_reasons!r}")
     print(f"screenshot: {os.path.join(out, 'comparison-page.png')}")
     print("PASS" if ok else "FAIL")
     if not ok:

@@ -44,6 +44,7 @@ public enum LabelApp {
         let signedIn = router.group().add(middleware: AuthMiddleware(store: store))
         signedIn.get("/") { _, context in try await h.comparePage(context) }
         signedIn.post("/vote") { request, context in try await h.vote(request, context) }
+        signedIn.post("/undo") { request, context in try await h.undo(request, context) }
         signedIn.get("/guidelines") { _, context in Pages.response(html: Pages.guidelines(settings.guidelines, viewer: h.viewer(context))) }
         signedIn.get("/chat") { _, context in try h.chatPage(context) }
         signedIn.post("/chat") { request, context in try await h.chat(request, context) }
@@ -159,6 +160,17 @@ struct Handlers: Sendable {
         var response = Self.redirect("/")
         // Scripts (and the load test) read whether this submit was the one that counted.
         response.headers[HTTPField.Name("X-Vote")!] = outcome == .recorded ? "recorded" : "duplicate"
+        return response
+    }
+
+    /// Takes back the rater's last answer and shows its comparison again.
+    func undo(_ request: Request, _ context: LabelRequestContext) async throws -> Response {
+        let form = try await FormBody.read(request, limit: settings.maxBodyBytes)
+        try checkCSRF(form, context)
+        let item = try await store.undoLastVote(rater: context.rater!)
+        var response = Self.redirect("/")
+        // Scripts read which comparison came back ("none": there was no answer to take back).
+        response.headers[HTTPField.Name("X-Undone")!] = item.map(String.init) ?? "none"
         return response
     }
 

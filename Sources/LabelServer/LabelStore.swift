@@ -286,6 +286,27 @@ public struct LabelStore: Sendable {
         }
     }
 
+    /// Takes back the rater's most recent answer (a slip of a key, a second thought): the vote
+    /// is deleted, its item counts one answer fewer, and the item comes up again at once on the
+    /// same sides (its assignment becomes the rater's newest open one). Called again, it takes
+    /// back the answer before. Returns the item's id, or nil when the rater has no answer.
+    public func undoLastVote(rater: Rater) async throws -> Int64? {
+        try await db.write { db in
+            guard let item = try Int64.fetchOne(db, sql: "SELECT item_id FROM vote WHERE rater_id = ? ORDER BY id DESC LIMIT 1",
+                                                arguments: [rater.id]) else { return nil }
+            try db.execute(sql: "DELETE FROM vote WHERE item_id = ? AND rater_id = ?", arguments: [item, rater.id])
+            try db.execute(sql: "UPDATE item SET vote_count = vote_count - 1 WHERE id = ?", arguments: [item])
+            // The newest open assignment is the one shown: renumbering this one (and renewing its
+            // time, so nobody else is given the item meanwhile) puts it before any the rater had open.
+            try db.execute(sql: """
+                UPDATE assignment SET id = (SELECT MAX(id) + 1 FROM assignment),
+                                      assigned_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                WHERE item_id = ? AND rater_id = ?
+                """, arguments: [item, rater.id])
+            return item
+        }
+    }
+
     /// Every vote with its comparison, oldest first.
     public func allVotes() throws -> [VoteRow] {
         try db.read { db in

@@ -65,6 +65,14 @@ public enum Pages {
         "<p class=\"progress\" id=\"progress\">Answered <b>\(done)</b> · <b>\(remaining)</b> left for you</p>"
     }
 
+    /// The button that takes back the rater's last answer: shown once they have one.
+    static func undoForm(_ viewer: Viewer, done: Int) -> String {
+        guard done > 0 else { return "" }
+        return """
+            <form method="post" action="/undo" id="undo-form" class="inline">\(csrfField(viewer))<button type="submit" id="undo">Undo my last answer <kbd>U</kbd></button></form>
+            """
+    }
+
     static func compare(_ item: ShownItem, viewer: Viewer, done: Int, remaining: Int, maxReason: Int) -> String {
         layout(title: "Compare", viewer: viewer, body: """
             \(progressLine(done: done, remaining: remaining))
@@ -83,7 +91,8 @@ public enum Pages {
             <button type="submit" name="choice" value="both_bad" data-key="4">Both bad <kbd>4</kbd></button>
             </div>
             </form>
-            <p class="hint">Keys: 1 A better, 2 B better, 3 tie, 4 both bad; R focuses the reason box, Esc leaves it.
+            \(undoForm(viewer, done: done))
+            <p class="hint">Keys: 1 A better, 2 B better, 3 tie, 4 both bad, U undoes your last answer; R focuses the reason box, Esc leaves it.
             See the <a href="/guidelines">guidelines</a>.</p>
             """)
     }
@@ -92,6 +101,7 @@ public enum Pages {
         layout(title: "All done", viewer: viewer, body: """
             \(progressLine(done: done, remaining: 0))
             <h2>Nothing left for you to compare</h2><p id="all-done">Thank you. New comparisons appear here when they are imported\(viewer.chatEnabled ? ", or start one in <a href=\"/chat\">chat</a>" : "").</p>
+            \(undoForm(viewer, done: done))
             """)
     }
 
@@ -141,18 +151,24 @@ public enum Pages {
         """
 
     static let javascript = """
-        // Keyboard shortcuts for the comparison page: 1-4 press the answer buttons, R focuses the
-        // reason box, Esc leaves it. A form submits once, even if a key is held or pressed twice.
+        // Keyboard shortcuts for the comparison page: 1-4 press the answer buttons, U undoes the
+        // last answer, R focuses the reason box, Esc leaves it. A page submits once, even if a key
+        // is held or pressed twice (an undo held down would otherwise take back several answers).
         (function () {
           var form = document.getElementById('vote-form');
-          if (!form) return;
+          var undo = document.getElementById('undo-form');
+          if (!form && !undo) return;
           var sent = false;
-          form.addEventListener('submit', function (e) { if (sent) { e.preventDefault(); } sent = true; });
+          [form, undo].forEach(function (f) {
+            if (f) f.addEventListener('submit', function (e) { if (sent) { e.preventDefault(); } sent = true; });
+          });
           document.addEventListener('keydown', function (e) {
             var t = e.target;
             var typing = t && (t.tagName === 'TEXTAREA' || t.tagName === 'INPUT');
             if (typing) { if (e.key === 'Escape') { t.blur(); } return; }
             if (e.ctrlKey || e.metaKey || e.altKey) return;
+            if ((e.key === 'u' || e.key === 'U') && undo) { e.preventDefault(); undo.querySelector('button').click(); return; }
+            if (!form) return;
             if (e.key === 'r' || e.key === 'R') { e.preventDefault(); form.querySelector('textarea').focus(); return; }
             var b = form.querySelector('button[data-key="' + e.key + '"]');
             if (b) { e.preventDefault(); b.click(); }

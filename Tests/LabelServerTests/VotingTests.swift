@@ -166,4 +166,48 @@ final class VotingTests: XCTestCase {
         let reopened = LabelStore(db: try LabelDatabase.open(path: t.dir.appendingPathComponent("labels.sqlite").path))
         XCTAssertEqual(try reopened.allVotes().map(\.choice), [.b], "left was B (a_on_left false)")
     }
+
+    func testUndoTakesBackTheLastAnswerAndShowsItsComparisonAgain() async throws {
+        let t = try TempLabelDB()
+        let token = try t.store.addRater(name: "alice")
+        try t.store.importItems(sampleItems(3))
+        try await t.app(LabelServerSettings(overlap: 1)).test(.router) { client in
+            let s = try await signIn(client, token: token)
+            let first = try await client.execute(uri: "/", method: .get, headers: s.headers).text
+            XCTAssertFalse(first.contains("id=\"undo\""), "nothing to undo before the first answer")
+            let item1 = try XCTUnwrap(itemID(in: first))
+            _ = try await vote(client, s, item: item1, choice: "left")
+            let second = try await client.execute(uri: "/", method: .get, headers: s.headers).text
+            let item2 = try XCTUnwrap(itemID(in: second))
+            let left2 = try XCTUnwrap(capture(#"id="response-left">([^<]*)<"#, in: second))
+            XCTAssertTrue(second.contains("action=\"/undo\""), second)
+            _ = try await vote(client, s, item: item2, choice: "tie")
+            // Item 3 is now open (shown); undo brings back item 2, before it, on the same sides.
+            let third = try await client.execute(uri: "/", method: .get, headers: s.headers).text
+            XCTAssertNotEqual(itemID(in: third), item2)
+            let stale = try await client.execute(uri: "/undo", method: .post, headers: s.formHeaders, body: formBody([("csrf", "0")]))
+            XCTAssertEqual(stale.status, .forbidden)
+            let undo = try await client.execute(uri: "/undo", method: .post, headers: s.formHeaders, body: formBody([("csrf", s.csrf)]))
+            XCTAssertEqual(undo.status, .seeOther)
+            XCTAssertEqual(undo.headers[HTTPField.Name("X-Undone")!], "\(item2)")
+            let back = try await client.execute(uri: "/", method: .get, headers: s.headers).text
+            XCTAssertEqual(itemID(in: back), item2)
+            XCTAssertEqual(capture(#"id="response-left">([^<]*)<"#, in: back), left2)
+            XCTAssertTrue(back.contains("Answered <b>1</b> · <b>2</b> left for you"), back)
+            XCTAssertEqual(try t.store.allVotes().map(\.itemID), [item1])
+            let counts = try await t.store.db.read { db in try Int.fetchAll(db, sql: "SELECT vote_count FROM item ORDER BY id") }
+            XCTAssertEqual(counts.reduce(0, +), 1)
+            // A new answer to the same comparison counts; a second undo, then a third, walk back
+            // to nothing, and then there is nothing to take back.
+            let again = try await vote(client, s, item: item2, choice: "right")
+            XCTAssertEqual(again.headers[HTTPField.Name("X-Vote")!], "recorded")
+            for expected in ["\(item2)", "\(item1)", "none"] {
+                let r = try await client.execute(uri: "/undo", method: .post, headers: s.formHeaders, body: formBody([("csrf", s.csrf)]))
+                XCTAssertEqual(r.headers[HTTPField.Name("X-Undone")!], expected)
+            }
+            XCTAssertEqual(try t.store.allVotes().count, 0)
+            let open = try await t.store.db.read { db in try Int.fetchOne(db, sql: "SELECT n FROM item_count_by_votes WHERE vote_count = 0") }
+            XCTAssertEqual(open, 3, "the per-count tally the progress line reads follows the undo")
+        }
+    }
 }
