@@ -1,5 +1,19 @@
 import Foundation
 
+/// Progress of the ordinary comparisons toward the answers each should get (the server's `--overlap`).
+public struct OverlapProgress: Codable, Sendable, Equatable {
+    /// Answers each ordinary comparison should get.
+    public var target: Int
+    /// Ordinary comparisons (imported, not gold), and how many have `target` answers or more.
+    public var items: Int, complete: Int
+    /// Answers still missing before every ordinary comparison has `target`.
+    public var answersNeeded: Int
+
+    public init(target: Int, items: Int, complete: Int, answersNeeded: Int) {
+        self.target = target; self.items = items; self.complete = complete; self.answersNeeded = answersNeeded
+    }
+}
+
 /// The numbers `rlhf label stats` prints: progress and gold accuracy per rater, and agreement on
 /// the items several raters answered.
 public struct LabelStats: Codable, Sendable, Equatable {
@@ -26,6 +40,8 @@ public struct LabelStats: Codable, Sendable, Equatable {
     public var fleissKappa: Double?
     public var krippendorffAlpha: Double?
     public var pairs: [PairLine]
+    /// Toward the target overlap, when the caller gives it (`rlhf label stats --overlap`).
+    public var overlap: OverlapProgress?
 
     /// How many gold items `rater` answered in `votes`, and the share answered with the known
     /// answer (nil before the first).
@@ -62,7 +78,13 @@ public struct LabelStats: Codable, Sendable, Equatable {
     public var text: String {
         func f(_ x: Double?) -> String { x.map { String(format: "%.3f", $0) } ?? "n/a" }
         func pct(_ x: Double?) -> String { x.map { String(format: "%.1f%%", 100 * $0) } ?? "n/a" }
-        var s = "\(items) comparisons, \(votes) votes, \(overlappingItems) comparisons answered by 2+ raters\n\n"
+        var s = "\(items) comparisons, \(votes) votes, \(overlappingItems) comparisons answered by 2+ raters\n"
+        if let o = overlap {
+            s += "toward \(o.target) answer\(o.target == 1 ? "" : "s") each (--overlap): \(o.complete) of \(o.items) ordinary comparisons done"
+            s += o.items > 0 ? String(format: " (%.1f%%)", 100 * Double(o.complete) / Double(o.items)) : ""
+            s += ", \(o.answersNeeded) answer\(o.answersNeeded == 1 ? "" : "s") still needed\n"
+        }
+        s += "\n"
         // As wide as the longest name: a cut name could be another rater's.
         let width = max(5, raters.map(\.rater.count).max() ?? 0)
         s += "rater".padding(toLength: width, withPad: " ", startingAt: 0) + "  votes  gold items answered  answered right\n"

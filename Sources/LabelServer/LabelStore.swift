@@ -307,6 +307,17 @@ public struct LabelStore: Sendable {
         }
     }
 
+    /// How far the ordinary comparisons (imported, not gold) are toward `overlap` answers each.
+    public func overlapProgress(overlap: Int) throws -> OverlapProgress {
+        try db.read { db in
+            let row = try Row.fetchOne(db, sql: """
+                SELECT COUNT(*) AS items, COALESCE(SUM(vote_count >= ?), 0) AS complete, COALESCE(SUM(MAX(0, ? - vote_count)), 0) AS needed
+                FROM item WHERE source = 'import' AND gold IS NULL
+                """, arguments: [overlap, overlap])!
+            return OverlapProgress(target: overlap, items: row["items"], complete: row["complete"], answersNeeded: row["needed"])
+        }
+    }
+
     /// Every vote with its comparison, oldest first.
     public func allVotes() throws -> [VoteRow] {
         try db.read { db in

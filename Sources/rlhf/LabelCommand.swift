@@ -134,10 +134,17 @@ struct LabelCommand: AsyncParsableCommand {
             abstract: "Progress per rater, gold accuracy, and agreement (percent, Fleiss' and Cohen's kappa, Krippendorff's alpha).")
         @OptionGroup var database: DatabaseOption
         @Flag(help: "Print JSON instead of a table.") var json = false
+        @Option(help: "The answers each ordinary comparison should get (the --overlap the server runs with): prints how many comparisons have them and how many answers are still needed.")
+        var overlap = 1
+
+        func validate() throws {
+            guard overlap >= 1 else { throw ValidationError("--overlap must be at least 1, found \(overlap)") }
+        }
 
         func run() throws {
             let store = try database.existingStore()
-            let stats = LabelStats(votes: try store.allVotes(), raterNames: try store.raters().map(\.name), items: try store.itemCount())
+            var stats = LabelStats(votes: try store.allVotes(), raterNames: try store.raters().map(\.name), items: try store.itemCount())
+            stats.overlap = try store.overlapProgress(overlap: overlap)
             print(json ? JSONL.line(stats) : stats.text, terminator: json ? "\n" : "")
         }
     }

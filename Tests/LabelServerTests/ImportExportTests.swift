@@ -156,6 +156,15 @@ final class ImportExportTests: XCTestCase {
         XCTAssertEqual(LabelStats.gold(of: "bob", in: try t.store.allVotes()).accuracy, 0)
     }
 
+    func testStatsCountProgressTowardTheTargetOverlap() async throws {
+        let t = try await votedStore()  // four items; alice answered all, bob the first
+        var stats = LabelStats(votes: try t.store.allVotes(), raterNames: try t.store.raters().map(\.name), items: try t.store.itemCount())
+        stats.overlap = try t.store.overlapProgress(overlap: 2)
+        XCTAssertEqual(stats.overlap, OverlapProgress(target: 2, items: 4, complete: 1, answersNeeded: 3))
+        XCTAssertTrue(stats.text.contains("toward 2 answers each (--overlap): 1 of 4 ordinary comparisons done (25.0%), 3 answers still needed"), stats.text)
+        XCTAssertEqual(try t.store.overlapProgress(overlap: 1), OverlapProgress(target: 1, items: 4, complete: 4, answersNeeded: 0))
+    }
+
     func testExportWithTiesWritesBothOrders() async throws {
         let t = try await votedStore()
         let records = PreferenceExport.records(try t.store.allVotes(), includeTies: true)
