@@ -15,4 +15,13 @@ public enum Choice: String, CaseIterable, Sendable, Codable {
         default: return nil
         }
     }
+
+    /// The same answer about the comparison with A and B swapped.
+    public var swappingSides: Choice {
+        switch self {
+        case .a: return .b
+        case .b: return .a
+        case .tie, .bothBad: return self
+        }
+    }
 }

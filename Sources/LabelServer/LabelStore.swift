@@ -142,24 +142,32 @@ public struct LabelStore: Sendable {
 
     // MARK: items
 
-    /// Adds comparisons in one transaction; ones already imported (same prompt and responses)
-    /// are skipped, and stay as they were. Returns how many were new, how many were skipped,
+    /// Adds comparisons in one transaction; ones already imported (same prompt and responses, in
+    /// either order: (B, A) is the comparison (A, B) is) are skipped, and stay as they were. Returns how many were new, how many were skipped,
     /// and how many of those came with a gold answer the existing item does not have (an admin
     /// who re-imports pairs as honeypots must hear that they did not become honeypots).
     @discardableResult
     public func importItems(_ items: [NewItem]) throws -> (added: Int, skipped: Int, goldNotApplied: Int) {
         try db.write { db in
             var added = 0, goldNotApplied = 0
+            /// The gold answer of the imported item with these texts in this order: nil when there
+            /// is no such item, .some(nil) when it has no gold answer.
+            func existingGold(_ a: String, _ b: String, of prompt: String) throws -> Choice?? {
+                guard let row = try Row.fetchOne(db, sql: "SELECT gold FROM item WHERE source = 'import' AND prompt = ? AND response_a = ? AND response_b = ?",
+                                                 arguments: [prompt, a, b]) else { return nil }
+                return .some((row["gold"] as String?).flatMap(Choice.init(rawValue:)))
+            }
             for item in items {
+                // The same comparison the other way round: its gold answer, seen from this order.
+                if let reversed = try existingGold(item.responseB, item.responseA, of: item.prompt) {
+                    if let gold = item.gold, reversed?.swappingSides != gold { goldNotApplied += 1 }
+                    continue
+                }
                 try db.execute(sql: """
                     INSERT OR IGNORE INTO item (prompt, response_a, response_b, source, gold) VALUES (?, ?, ?, 'import', ?)
                     """, arguments: [item.prompt, item.responseA, item.responseB, item.gold?.rawValue])
                 if db.changesCount > 0 { added += 1; continue }
-                if let gold = item.gold?.rawValue {
-                    let existing = try String?.fetchOne(db, sql: "SELECT gold FROM item WHERE source = 'import' AND prompt = ? AND response_a = ? AND response_b = ?",
-                                                        arguments: [item.prompt, item.responseA, item.responseB]) ?? nil
-                    if existing != gold { goldNotApplied += 1 }
-                }
+                if let gold = item.gold, try existingGold(item.responseA, item.responseB, of: item.prompt) != .some(gold) { goldNotApplied += 1 }
             }
             return (added, items.count - added, goldNotApplied)
         }

@@ -36,6 +36,23 @@ final class ImportExportTests: XCTestCase {
         XCTAssertEqual(asGold.added, 0)
         XCTAssertEqual(asGold.goldNotApplied, 4)
         XCTAssertEqual(try t.store.itemCount(), 4)
+        // (B, A) is the comparison (A, B) is: skipped; its gold answer counts as applied when it
+        // is the existing one seen from the other side (p3's tie; p2 has none).
+        let swapped = try t.store.importItems(items.map { NewItem(prompt: $0.prompt, responseA: $0.responseB, responseB: $0.responseA, gold: $0.gold) })
+        XCTAssertEqual(swapped.added, 0)
+        XCTAssertEqual(swapped.skipped, 4)
+        XCTAssertEqual(swapped.goldNotApplied, 0)
+        XCTAssertEqual(try t.store.importItems([NewItem(prompt: "p2", responseA: "bad", responseB: "good", gold: .b)]).goldNotApplied, 1)
+        XCTAssertEqual(try t.store.itemCount(), 4)
+    }
+
+    func testReversedGoldAnswerIsTheSameHoneypot() throws {
+        let t = try TempLabelDB()
+        try t.store.importItems([NewItem(prompt: "p", responseA: "x", responseB: "y", gold: .a)])
+        let r = try t.store.importItems([NewItem(prompt: "p", responseA: "y", responseB: "x", gold: .b),
+                                         NewItem(prompt: "p", responseA: "y", responseB: "x", gold: .a)])
+        XCTAssertEqual(r.added, 0)
+        XCTAssertEqual(r.goldNotApplied, 1, "y over x contradicts the stored x over y")
     }
 
     func testSampledPairsOfIdenticalOrEmptyResponsesAreLeftOutAndCounted() throws {
