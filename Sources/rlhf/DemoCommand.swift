@@ -283,15 +283,15 @@ struct DemoCommand: ParsableCommand {
 
         // 6. Reward model from the panel's preferences.
         let gold = GoldUtility()
-        func goldAccuracy(_ rm: RewardModel, _ records: [PreferenceRecord]) -> Double {
+        /// The share of `records` (pairs gold can tell apart) that the reward model orders as
+        /// gold does, from its scores of each pair's chosen and rejected text.
+        func goldAccuracy(_ records: [PreferenceRecord], scores: [(chosen: Float, rejected: Float)]) -> Double {
             var right = 0, n = 0
-            let seqs = records.flatMap { [tok.encodeIDs($0.prompt + $0.chosen), tok.encodeIDs($0.prompt + $0.rejected)] }.map { Array($0.suffix(128)) }
-            let s = rm.score(seqs)
-            for (i, r) in records.enumerated() {
+            for (r, s) in zip(records, scores) {
                 let gc = gold.score(prompt: r.prompt, response: r.chosen), gr = gold.score(prompt: r.prompt, response: r.rejected)
                 guard abs(gc - gr) > 0.1 else { continue }
                 n += 1
-                if (s[2 * i] > s[2 * i + 1]) == (gc > gr) { right += 1 }
+                if (s.chosen > s.rejected) == (gc > gr) { right += 1 }
             }
             return n > 0 ? Double(right) / Double(n) : .nan
         }
@@ -311,8 +311,17 @@ struct DemoCommand: ParsableCommand {
         }
         heldOutPrefs = rmResult.heldOut
         let rm = rmResult.model
+        // The checks below (agreement with gold, the style ranking) are timed as a step of their
+        // own, so the report's stage times add up to the run's.
+        note("── check reward model")
+        let checksStart = Date()
         report.rmAccuracyPanel = rmResult.accuracy
-        report.rmAccuracyGold = goldAccuracy(rm, heldOutPrefs)
+        // Every held-out pair scored once; the measure on SFT's pairs below reuses the scores.
+        let heldOutScores: [(chosen: Float, rejected: Float)] = {
+            let s = rm.score(heldOutPrefs.flatMap { [tok.encodeIDs($0.prompt + $0.chosen), tok.encodeIDs($0.prompt + $0.rejected)] }.map { Array($0.suffix(128)) })
+            return heldOutPrefs.indices.map { (s[2 * $0], s[2 * $0 + 1]) }
+        }()
+        report.rmAccuracyGold = goldAccuracy(heldOutPrefs, scores: heldOutScores)
         if !report.rmEpochs.isEmpty { report.rmEpochs[report.rmEpochs.count - 1].2 = report.rmAccuracyGold }
         report.rmMetrics = Metrics.read(rmDir.appendingPathComponent("metrics.jsonl"))
         note(String(format: "reward model: held-out accuracy %.3f vs panel labels, %.3f vs gold (panel ceiling %.3f)",
@@ -323,7 +332,8 @@ struct DemoCommand: ParsableCommand {
             let sftAnswers = Dictionary(sampled.map { ($0.prompt, Set($0.completions.prefix(preferenceSamples - baseAnswers))) }, uniquingKeysWith: { $0.union($1) })
             func bothSFT(_ prompt: String, _ a: String, _ b: String) -> Bool { sftAnswers[prompt].map { $0.contains(a) && $0.contains(b) } ?? false }
             report.panelSFTPairs = panel.agreement(triples.filter { bothSFT($0.prompt, $0.a, $0.b) }, seed: seed ^ 0xA9)
-            report.rmAccuracyGoldSFTPairs = goldAccuracy(rm, heldOutPrefs.filter { bothSFT($0.prompt, $0.chosen, $0.rejected) })
+            let sftPairs = heldOutPrefs.indices.filter { bothSFT(heldOutPrefs[$0].prompt, heldOutPrefs[$0].chosen, heldOutPrefs[$0].rejected) }
+            report.rmAccuracyGoldSFTPairs = goldAccuracy(sftPairs.map { heldOutPrefs[$0] }, scores: sftPairs.map { heldOutScores[$0] })
             note(String(format: "  on pairs of two SFT answers: %.3f vs gold (panel %.3f)", report.rmAccuracyGoldSFTPairs!, report.panelSFTPairs!.withGold))
         }
 
@@ -351,6 +361,7 @@ struct DemoCommand: ParsableCommand {
             note("styles by \(label): " + report.styles.sorted { $0[keyPath: key] > $1[keyPath: key] }
                 .map { "\($0.style) " + String(format: "%+.2f", $0[keyPath: key]) }.joined(separator: " > "))
         }
+        report.stages.append(("check reward model", Date().timeIntervalSince(checksStart)))
         if stopping(after: .reward) { return }
 
         // 7. PPO from the SFT model against the reward model (+ the verifiers), with the KL leash
@@ -480,6 +491,7 @@ struct DemoCommand: ParsableCommand {
         var results = [(model: GPT2, run: DemoReport.PPORun?, seconds: Double, evaluation: Evaluation)?](repeating: nil, count: jobs.count)
         note("── " + jobs.map(\.stage).joined(separator: ", ") + ", then each model's held-out evaluation; held-out samples of base, SFT and best-of-\(bestOf)"
              + (Parallel.workers >= 2 ? " (two at a time, one core each)" : ""))
+        let poolStart = Date()
         try Parallel.jobs(jobs.indices.map { i in {
             let t0 = Date()
             let finishedBefore = resuming ? log.seconds(jobs[i].stage) : nil
@@ -489,6 +501,7 @@ struct DemoCommand: ParsableCommand {
             let evaluation = evaluate(model, label: jobs[i].model)
             lock.lock(); results[i] = (model, run, seconds, evaluation); lock.unlock()
         } } + [evaluateReferences])
+        report.rlWallSeconds = Date().timeIntervalSince(poolStart)
         for (job, r) in zip(jobs, results) {
             report.stages.append((job.stage, r!.seconds))
             if let run = r!.run { report.ppoRuns.append(run) }

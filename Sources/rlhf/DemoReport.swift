@@ -65,6 +65,8 @@ struct DemoReport {
     let quick: Bool
     var stages: [(String, Double)] = []
     /// The RL stages ran two at a time, one core each, so their times overlap (see `Parallel.jobs`).
+    /// Wall time of the RL stages, DPO and every held-out evaluation, which overlap on the lanes.
+    var rlWallSeconds = Double.nan
     var rlStagesSideBySide = false
     var totalSeconds = 0.0
     var pretrainMetrics: [[String: Double]] = []
@@ -134,6 +136,8 @@ struct DemoReport {
         }
         struct Summary: Encodable {
             let seed: UInt64; let quick: Bool; let total_seconds: Double; let stages: [Stage]
+            /// The RL stages and evaluations side by side on the lanes: their wall time.
+            let rl_wall_seconds: Double
             let models: [String: Model]; let reward_model: RM; let styles: [Style]; let pretrain_unigram_baseline: Double
             let ppo: [String: PPO]
             let kl_leash: Leash?
@@ -144,7 +148,7 @@ struct DemoReport {
             return (r.name, PPO(algorithm: r.estimator == .gae ? "ppo" : r.estimator.rawValue, beta: r.beta, steps: r.metrics.count, first_proxy: p0, last_proxy: p1, first_gold: g0, last_gold: g1,
                                 last_kl: k1, overoptimization: r.onset, time_split: r.timeSplit))
         })
-        let s = Summary(seed: seed, quick: quick, total_seconds: totalSeconds, stages: stages.map { Stage(name: $0.0, seconds: $0.1) },
+        let s = Summary(seed: seed, quick: quick, total_seconds: totalSeconds, stages: stages.map { Stage(name: $0.0, seconds: $0.1) }, rl_wall_seconds: rlWallSeconds,
                         models: Dictionary(uniqueKeysWithValues: models.map { m in
                             let e = efficiency(m), gain = m.name == "sft" ? nil : gainOverSFT(m)
                             return (m.name, Model(gold_utility: m.gold, win_rate_vs_sft: m.winRate, wins_vs_sft: m.wins, losses_vs_sft: m.losses, ties_vs_sft: m.ties, kl_from_sft: m.kl, proxy_score: m.proxy, mean_words: m.words,
@@ -302,7 +306,7 @@ struct DemoReport {
         for (n, s) in stages { h += "<tr><td>\(DemoReport.esc(n))</td><td class=\"n\">\(Progress.formatDuration(s))</td></tr>" }
         h += "</table>"
         if rlStagesSideBySide {
-            h += "<p class=\"note\">The RL stages ran two at a time, one core each, so their times overlap and each is longer than it would be alone on both cores; the whole run took \(Progress.formatDuration(totalSeconds)).</p>"
+            h += "<p class=\"note\">The RL stages ran two at a time, one core each, so their times overlap and each is longer than it would be alone on both cores; together with the evaluations they took \(Progress.formatDuration(rlWallSeconds)) of wall time, and the whole run took \(Progress.formatDuration(totalSeconds)).</p>"
         }
         h += "</body></html>\n"
         return h
