@@ -165,7 +165,7 @@ def main():
                 progress: document.getElementById('progress') && document.getElementById('progress').textContent})""")
             if not shown["item"]:
                 raise SystemExit(f"no comparison shown at vote {n + 1}: {shown}")
-            if n == 0:
+            if n == 1:  # after one answer: the page shows the undo button too
                 browser.screenshot(os.path.join(out, "comparison-page.png"))
             if reason:
                 browser.press("r")

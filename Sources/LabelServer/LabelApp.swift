@@ -133,8 +133,9 @@ struct Handlers: Sendable {
         let item = try await store.nextItem(for: v.rater, overlap: settings.overlap, aOnLeft: Bool.random(),
                                             preferGold: Double.random(in: 0..<1) < settings.goldRate)
         let (done, remaining) = try await store.progress(for: v.rater, overlap: settings.overlap)
-        guard let item else { return Pages.response(html: Pages.allDone(viewer: v, done: done)) }
-        return Pages.response(html: Pages.compare(item, viewer: v, done: done, remaining: remaining, maxReason: settings.maxReasonLength))
+        let last = try await store.lastVotedItem(rater: v.rater)
+        guard let item else { return Pages.response(html: Pages.allDone(viewer: v, done: done, lastVoted: last)) }
+        return Pages.response(html: Pages.compare(item, viewer: v, done: done, remaining: remaining, lastVoted: last, maxReason: settings.maxReasonLength))
     }
 
     func vote(_ request: Request, _ context: LabelRequestContext) async throws -> Response {
@@ -163,11 +164,15 @@ struct Handlers: Sendable {
         return response
     }
 
-    /// Takes back the rater's last answer and shows its comparison again.
+    /// Takes back the rater's last answer, if it is the one the page offered (`item`), and
+    /// shows its comparison again.
     func undo(_ request: Request, _ context: LabelRequestContext) async throws -> Response {
         let form = try await FormBody.read(request, limit: settings.maxBodyBytes)
         try checkCSRF(form, context)
-        let item = try await store.undoLastVote(rater: context.rater!)
+        guard let itemText = form["item"], let expected = Int64(itemText) else {
+            throw PageError(.badRequest, "field \"item\" is missing or not a comparison id: it names the answer to take back")
+        }
+        let item = try await store.undoLastVote(rater: context.rater!, item: expected)
         var response = Self.redirect("/")
         // Scripts read which comparison came back ("none": there was no answer to take back).
         response.headers[HTTPField.Name("X-Undone")!] = item.map(String.init) ?? "none"

@@ -158,16 +158,19 @@ public struct LabelStore: Sendable {
                 return .some((row["gold"] as String?).flatMap(Choice.init(rawValue:)))
             }
             for item in items {
-                // The same comparison the other way round: its gold answer, seen from this order.
+                // The same order first (a database from before reversed pairs were caught may
+                // hold both orders), then the other way round, its gold answer seen from this order.
+                if let same = try existingGold(item.responseA, item.responseB, of: item.prompt) {
+                    if let gold = item.gold, same != gold { goldNotApplied += 1 }
+                    continue
+                }
                 if let reversed = try existingGold(item.responseB, item.responseA, of: item.prompt) {
                     if let gold = item.gold, reversed?.swappingSides != gold { goldNotApplied += 1 }
                     continue
                 }
-                try db.execute(sql: """
-                    INSERT OR IGNORE INTO item (prompt, response_a, response_b, source, gold) VALUES (?, ?, ?, 'import', ?)
-                    """, arguments: [item.prompt, item.responseA, item.responseB, item.gold?.rawValue])
-                if db.changesCount > 0 { added += 1; continue }
-                if let gold = item.gold, try existingGold(item.responseA, item.responseB, of: item.prompt) != .some(gold) { goldNotApplied += 1 }
+                try db.execute(sql: "INSERT INTO item (prompt, response_a, response_b, source, gold) VALUES (?, ?, ?, 'import', ?)",
+                               arguments: [item.prompt, item.responseA, item.responseB, item.gold?.rawValue])
+                added += 1
             }
             return (added, items.count - added, goldNotApplied)
         }
@@ -294,14 +297,24 @@ public struct LabelStore: Sendable {
         }
     }
 
-    /// Takes back the rater's most recent answer (a slip of a key, a second thought): the vote
-    /// is deleted, its item counts one answer fewer, and the item comes up again at once on the
-    /// same sides (its assignment becomes the rater's newest open one). Called again, it takes
-    /// back the answer before. Returns the item's id, or nil when the rater has no answer.
-    public func undoLastVote(rater: Rater) async throws -> Int64? {
+    /// The comparison of the rater's most recent answer, or nil before their first.
+    public func lastVotedItem(rater: Rater) async throws -> Int64? {
+        try await db.read { db in
+            try Int64.fetchOne(db, sql: "SELECT item_id FROM vote WHERE rater_id = ? ORDER BY id DESC LIMIT 1", arguments: [rater.id])
+        }
+    }
+
+    /// Takes back the rater's most recent answer (a slip of a key, a second thought), if it is
+    /// the answer to `item` (the one the page offered to undo): the vote is deleted, its item
+    /// counts one answer fewer, and the item comes up again at once on the same sides (its
+    /// assignment becomes the rater's newest open one). A repeated request (a double click, a
+    /// retry) then finds another newest answer and takes back nothing, as a vote submitted twice
+    /// counts once; the page after an undo offers the answer before. Returns the item's id, or
+    /// nil when nothing was taken back.
+    public func undoLastVote(rater: Rater, item expected: Int64) async throws -> Int64? {
         try await db.write { db in
             guard let item = try Int64.fetchOne(db, sql: "SELECT item_id FROM vote WHERE rater_id = ? ORDER BY id DESC LIMIT 1",
-                                                arguments: [rater.id]) else { return nil }
+                                                arguments: [rater.id]), item == expected else { return nil }
             try db.execute(sql: "DELETE FROM vote WHERE item_id = ? AND rater_id = ?", arguments: [item, rater.id])
             try db.execute(sql: "UPDATE item SET vote_count = vote_count - 1 WHERE id = ?", arguments: [item])
             // The newest open assignment is the one shown: renumbering this one (and renewing its

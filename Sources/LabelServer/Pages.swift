@@ -65,15 +65,16 @@ public enum Pages {
         "<p class=\"progress\" id=\"progress\">Answered <b>\(done)</b> · <b>\(remaining)</b> left for you</p>"
     }
 
-    /// The button that takes back the rater's last answer: shown once they have one.
-    static func undoForm(_ viewer: Viewer, done: Int) -> String {
-        guard done > 0 else { return "" }
+    /// The button that takes back the rater's last answer (`lastVoted`, named in the form so
+    /// that a second click takes back nothing more): shown once they have one.
+    static func undoForm(_ viewer: Viewer, lastVoted: Int64?) -> String {
+        guard let lastVoted else { return "" }
         return """
-            <form method="post" action="/undo" id="undo-form" class="inline">\(csrfField(viewer))<button type="submit" id="undo">Undo my last answer <kbd>U</kbd></button></form>
+            <form method="post" action="/undo" id="undo-form" class="inline">\(csrfField(viewer))<input type="hidden" name="item" value="\(lastVoted)"><button type="submit" id="undo">Undo my last answer <kbd>U</kbd></button></form>
             """
     }
 
-    static func compare(_ item: ShownItem, viewer: Viewer, done: Int, remaining: Int, maxReason: Int) -> String {
+    static func compare(_ item: ShownItem, viewer: Viewer, done: Int, remaining: Int, lastVoted: Int64? = nil, maxReason: Int) -> String {
         layout(title: "Compare", viewer: viewer, body: """
             \(progressLine(done: done, remaining: remaining))
             <section class="prompt"><h2>Prompt</h2><div class="text" id="prompt">\(HTML.escape(item.prompt))</div></section>
@@ -91,17 +92,17 @@ public enum Pages {
             <button type="submit" name="choice" value="both_bad" data-key="4">Both bad <kbd>4</kbd></button>
             </div>
             </form>
-            \(undoForm(viewer, done: done))
-            <p class="hint">Keys: 1 A better, 2 B better, 3 tie, 4 both bad, U undoes your last answer; R focuses the reason box, Esc leaves it.
+            \(undoForm(viewer, lastVoted: lastVoted))
+            <p class="hint">Keys: 1 A better, 2 B better, 3 tie, 4 both bad\(lastVoted == nil ? "" : ", U undoes your last answer"); R focuses the reason box, Esc leaves it.
             See the <a href="/guidelines">guidelines</a>.</p>
             """)
     }
 
-    static func allDone(viewer: Viewer, done: Int) -> String {
+    static func allDone(viewer: Viewer, done: Int, lastVoted: Int64? = nil) -> String {
         layout(title: "All done", viewer: viewer, body: """
             \(progressLine(done: done, remaining: 0))
             <h2>Nothing left for you to compare</h2><p id="all-done">Thank you. New comparisons appear here when they are imported\(viewer.chatEnabled ? ", or start one in <a href=\"/chat\">chat</a>" : "").</p>
-            \(undoForm(viewer, done: done))
+            \(undoForm(viewer, lastVoted: lastVoted))
             """)
     }
 

@@ -185,11 +185,20 @@ final class VotingTests: XCTestCase {
             // Item 3 is now open (shown); undo brings back item 2, before it, on the same sides.
             let third = try await client.execute(uri: "/", method: .get, headers: s.headers).text
             XCTAssertNotEqual(itemID(in: third), item2)
-            let stale = try await client.execute(uri: "/undo", method: .post, headers: s.formHeaders, body: formBody([("csrf", "0")]))
-            XCTAssertEqual(stale.status, .forbidden)
-            let undo = try await client.execute(uri: "/undo", method: .post, headers: s.formHeaders, body: formBody([("csrf", s.csrf)]))
-            XCTAssertEqual(undo.status, .seeOther)
-            XCTAssertEqual(undo.headers[HTTPField.Name("X-Undone")!], "\(item2)")
+            XCTAssertTrue(third.contains("name=\"item\" value=\"\(item2)\"><button type=\"submit\" id=\"undo\""), "the undo form names the last answer")
+            func undo(_ item: Int64, csrf: String? = nil) async throws -> TestResponse {
+                try await client.execute(uri: "/undo", method: .post, headers: s.formHeaders, body: formBody([("csrf", csrf ?? s.csrf), ("item", "\(item)")]))
+            }
+            let wrongCSRF = try await undo(item2, csrf: "0")
+            XCTAssertEqual(wrongCSRF.status, .forbidden)
+            let noItem = try await client.execute(uri: "/undo", method: .post, headers: s.formHeaders, body: formBody([("csrf", s.csrf)]))
+            XCTAssertEqual(noItem.status, .badRequest)
+            let undone = try await undo(item2)
+            XCTAssertEqual(undone.status, .seeOther)
+            XCTAssertEqual(undone.headers[HTTPField.Name("X-Undone")!], "\(item2)")
+            // The same request again (a double click, a retry) takes back nothing more.
+            let twice = try await undo(item2)
+            XCTAssertEqual(twice.headers[HTTPField.Name("X-Undone")!], "none")
             let back = try await client.execute(uri: "/", method: .get, headers: s.headers).text
             XCTAssertEqual(itemID(in: back), item2)
             XCTAssertEqual(capture(#"id="response-left">([^<]*)<"#, in: back), left2)
@@ -201,13 +210,55 @@ final class VotingTests: XCTestCase {
             // to nothing, and then there is nothing to take back.
             let again = try await vote(client, s, item: item2, choice: "right")
             XCTAssertEqual(again.headers[HTTPField.Name("X-Vote")!], "recorded")
-            for expected in ["\(item2)", "\(item1)", "none"] {
-                let r = try await client.execute(uri: "/undo", method: .post, headers: s.formHeaders, body: formBody([("csrf", s.csrf)]))
+            for (item, expected) in [(item2, "\(item2)"), (item1, "\(item1)"), (item1, "none")] {
+                let r = try await undo(item)
                 XCTAssertEqual(r.headers[HTTPField.Name("X-Undone")!], expected)
             }
             XCTAssertEqual(try t.store.allVotes().count, 0)
             let open = try await t.store.db.read { db in try Int.fetchOne(db, sql: "SELECT n FROM item_count_by_votes WHERE vote_count = 0") }
             XCTAssertEqual(open, 3, "the per-count tally the progress line reads follows the undo")
         }
+    }
+
+    func testUndoTakesBackOnlyTheRatersOwnAnswerIncludingGoldAndChat() async throws {
+        let t = try TempLabelDB()
+        _ = try t.store.addRater(name: "alice")
+        _ = try t.store.addRater(name: "bob")
+        try t.store.importItems([NewItem(prompt: "p", responseA: "x", responseB: "y"),
+                                 NewItem(prompt: "g", responseA: "good", responseB: "bad", gold: .a)])
+        let alice = try t.store.raters()[0], bob = try t.store.raters()[1]
+        func tally() async throws -> [Int] { try await t.store.db.read { db in try Int.fetchAll(db, sql: "SELECT n FROM item_count_by_votes ORDER BY vote_count") } }
+        for r in [alice, bob] {
+            let item = try await t.store.nextItem(for: r, overlap: 2, aOnLeft: true)!
+            XCTAssertEqual(item.prompt, "p")
+            _ = try await t.store.recordVote(rater: r, itemID: item.id, side: "left", reason: "")
+        }
+        // Alice cannot name Bob's newest answer as hers; her own goes, his stays.
+        let gold = try await t.store.nextItem(for: bob, overlap: 2, aOnLeft: true, preferGold: true)!
+        _ = try await t.store.recordVote(rater: bob, itemID: gold.id, side: "right", reason: "")
+        let talliedBefore = try await tally()
+        let notHers = try await t.store.undoLastVote(rater: alice, item: gold.id)
+        XCTAssertNil(notHers)
+        let hers = try await t.store.undoLastVote(rater: alice, item: 1)
+        XCTAssertEqual(hers, 1)
+        XCTAssertEqual(try t.store.allVotes().map(\.rater), ["bob", "bob"])
+        // Bob's gold answer: taken back without touching the ordinary items' tally.
+        let afterAlice = try await tally()
+        let bobs = try await t.store.undoLastVote(rater: bob, item: gold.id)
+        XCTAssertEqual(bobs, gold.id)
+        let afterBob = try await tally()
+        XCTAssertEqual(afterBob, afterAlice)
+        XCTAssertNotEqual(afterAlice, talliedBefore, "alice's undo moved item 1 from 2 answers to 1")
+        let bobNext = try await t.store.nextItem(for: bob, overlap: 2, aOnLeft: false)
+        XCTAssertEqual(bobNext?.id, gold.id, "the gold item comes back")
+        XCTAssertEqual(bobNext?.aOnLeft, true, "on the sides it was first shown on")
+        // A chat answer comes back too.
+        let chat = try await t.store.addChatItem(rater: alice, prompt: "c", responseA: "m", responseB: "n", aOnLeft: true)
+        _ = try await t.store.nextItem(for: alice, overlap: 2, aOnLeft: true)  // the chat item, newest
+        _ = try await t.store.recordVote(rater: alice, itemID: chat, side: "tie", reason: "")
+        let chatUndone = try await t.store.undoLastVote(rater: alice, item: chat)
+        XCTAssertEqual(chatUndone, chat)
+        let aliceNext = try await t.store.nextItem(for: alice, overlap: 2, aOnLeft: false)
+        XCTAssertEqual(aliceNext?.id, chat)
     }
 }
