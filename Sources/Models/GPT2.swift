@@ -45,6 +45,16 @@ public final class GPT2 {
 
     /// Dropout is applied only while `training` is true (pretraining, SFT, reward training).
     public var training = false
+
+    /// Runs `body` with dropout off, restoring `training` after. The flag is written only when it
+    /// is on: a model that inference shares between threads (the demo's SFT and reward models,
+    /// read by two lanes at once) is then never written to by them.
+    public func withDropoutOff<T>(_ body: () throws -> T) rethrows -> T {
+        guard training else { return try body() }
+        training = false
+        defer { training = true }
+        return try body()
+    }
     /// Draws dropout masks; part of a checkpoint's state so a resumed run matches.
     public var dropoutRNG = RNG(seed: 0, stream: 11)
 

@@ -38,6 +38,10 @@ extension GPT2 {
     /// left-padded: pads are masked from attention and positions count only real tokens, as in
     /// transformers' `generate`, so each row gets the same tokens as it would alone.
     public func generate(prompts: [[Int32]], options: SamplingOptions, rng: inout RNG) -> Generation {
+        withDropoutOff { sample(prompts: prompts, options: options, rng: &rng) }
+    }
+
+    private func sample(prompts: [[Int32]], options: SamplingOptions, rng: inout RNG) -> Generation {
         let b = prompts.count
         guard b > 0 else { return Generation(tokens: [], logProbs: [], finished: []) }
         let p = prompts.map(\.count).max()!
@@ -46,10 +50,6 @@ extension GPT2 {
         guard capacity <= config.nPositions else {
             fatalError("generate: prompt of \(p) tokens + \(options.maxNewTokens) new exceeds n_positions \(config.nPositions)")
         }
-        let wasTraining = training
-        training = false
-        defer { training = wasTraining }
-
         let cache = makeCache(batch: b, capacity: capacity)
         var mask = [Float](repeating: 1, count: b * capacity)
         var ids = [Int32](repeating: 0, count: b * p)

@@ -84,18 +84,15 @@ extension GPT2 {
     /// prompt then completion (`completionStart[i]` = prompt length). No gradient.
     /// Used to measure KL between policies on the same samples.
     public func completionLogProbs(_ sequences: [[Int32]], completionStart: [Int], temperature: Float = 1, batchSize: Int = 16) -> [Double] {
-        var out: [Double] = []
-        let was = training
-        training = false
-        defer { training = was }
-        for start in stride(from: 0, to: sequences.count, by: batchSize) {
-            let end = min(start + batchSize, sequences.count)
-            let batch = LanguageModelBatch(sequences: Array(sequences[start..<end]), lossFrom: Array(completionStart[start..<end]),
-                                           maxLength: config.nPositions)
-            let lp = withNoGrad { sequenceLogProbs(batch, temperature: temperature) }
-            for b in 0..<batch.batch { out.append(Double(lp[b])) }
+        withDropoutOff {
+            stride(from: 0, to: sequences.count, by: batchSize).flatMap { start -> [Double] in
+                let end = min(start + batchSize, sequences.count)
+                let batch = LanguageModelBatch(sequences: Array(sequences[start..<end]), lossFrom: Array(completionStart[start..<end]),
+                                               maxLength: config.nPositions)
+                let lp = withNoGrad { sequenceLogProbs(batch, temperature: temperature) }
+                return (0..<batch.batch).map { Double(lp[$0]) }
+            }
         }
-        return out
     }
 
     /// `[B]`: Σ log π of each row's predicted tokens (targets ≥ 0) at `temperature`, with

@@ -83,14 +83,11 @@ public final class RewardModel {
 
     /// Scores of token sequences of any lengths, batched `batchSize` at a time, without gradient.
     public func score(_ sequences: [[Int32]], batchSize: Int = 16) -> [Float] {
-        var out: [Float] = []
-        let was = trunk.training
-        trunk.training = false
-        defer { trunk.training = was }
-        for start in stride(from: 0, to: sequences.count, by: batchSize) {
-            out += withNoGrad { scores(Array(sequences[start..<min(start + batchSize, sequences.count)])) }.toArray()
+        trunk.withDropoutOff {
+            stride(from: 0, to: sequences.count, by: batchSize).flatMap { start in
+                withNoGrad { scores(Array(sequences[start..<min(start + batchSize, sequences.count)])) }.toArray()
+            }
         }
-        return out
     }
 
     /// Scores of `prompt + response` texts, each encoded with `tokenizer` and cut from the left

@@ -126,15 +126,14 @@ public final class LanguageModelTrainer {
 
     /// Mean NLL per predicted token over the held-out batches.
     public func evaluate() -> Double {
-        let was = model.training
-        model.training = false
-        defer { model.training = was }
-        var total = 0.0, tokens = 0
-        for b in evalBatches {
-            let (s, n) = model.negativeLogLikelihood(b)
-            total += s; tokens += n
+        model.withDropoutOff {
+            var total = 0.0, tokens = 0
+            for b in evalBatches {
+                let (s, n) = model.negativeLogLikelihood(b)
+                total += s; tokens += n
+            }
+            return tokens > 0 ? total / Double(tokens) : .nan
         }
-        return tokens > 0 ? total / Double(tokens) : .nan
     }
 
     /// Runs from the current step to `config.steps`. Throws `RLHFError.nonFinite` naming the step

@@ -137,20 +137,19 @@ public final class RewardTrainer {
     /// Held-out accuracy (chosen scored above rejected) and mean loss.
     public func evaluate(_ pairs: [Pair]) -> (accuracy: Double, loss: Double) {
         guard !pairs.isEmpty else { return (.nan, .nan) }
-        let was = model.trunk.training
-        model.trunk.training = false
-        defer { model.trunk.training = was }
-        var correct = 0, loss = 0.0
-        for start in stride(from: 0, to: pairs.count, by: config.batchSize) {
-            let b = pairs[start..<min(start + config.batchSize, pairs.count)]
-            let s = withNoGrad { scores(b) }
-            for i in 0..<b.count {
-                let d = Double(s.chosen[i] - s.rejected[i])
-                if d > 0 { correct += 1 }
-                loss += Foundation.log(1 + Foundation.exp(-d))
+        return model.trunk.withDropoutOff {
+            var correct = 0, loss = 0.0
+            for start in stride(from: 0, to: pairs.count, by: config.batchSize) {
+                let b = pairs[start..<min(start + config.batchSize, pairs.count)]
+                let s = withNoGrad { scores(b) }
+                for i in 0..<b.count {
+                    let d = Double(s.chosen[i] - s.rejected[i])
+                    if d > 0 { correct += 1 }
+                    loss += Foundation.log(1 + Foundation.exp(-d))
+                }
             }
+            return (Double(correct) / Double(pairs.count), loss / Double(pairs.count))
         }
-        return (Double(correct) / Double(pairs.count), loss / Double(pairs.count))
     }
 
     /// Trains for `config.epochs` over `train`, evaluating on `eval` after each epoch, from

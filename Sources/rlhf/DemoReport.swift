@@ -65,9 +65,9 @@ struct DemoReport {
     let quick: Bool
     var stages: [(String, Double)] = []
     /// The RL stages ran two at a time, one core each, so their times overlap (see `Parallel.jobs`).
+    var rlStagesSideBySide = false
     /// Wall time of the RL stages, DPO and every held-out evaluation, which overlap on the lanes.
     var rlWallSeconds = Double.nan
-    var rlStagesSideBySide = false
     var totalSeconds = 0.0
     var pretrainMetrics: [[String: Double]] = []
     var pretrainUnigram = 0.0

@@ -99,8 +99,8 @@ public final class DPOTrainer {
         self.tokenizer = tokenizer
         self.config = config
         self.runDirectory = runDirectory
-        policy.training = false
-        reference.training = false
+        // Written only when on: the demo's lanes share the reference (its SFT model) read-only.
+        for m in [policy, reference] where m.training { m.training = false }
         var truncated = 0
         func tokenise(_ records: [PreferenceRecord]) -> [Pair] {
             // SFTData's layout (prompt, completion, EOS; long pairs keep the prompt's end), so a

@@ -77,7 +77,8 @@ public final class PPOTrainer {
         value = config.usesCritic
             ? ValueFunction(kind: config.valueModel, rewardModel: rewardModel, policy: policy, rewardModelReadsPolicyTokens: rewardTokenizer == nil)
             : nil
-        for m in [policy, reference, rewardModel.trunk] + (value?.trunk.map { [$0] } ?? []) { m.training = false }
+        // Written only when on: the demo's lanes share the reward model read-only.
+        for m in [policy, reference, rewardModel.trunk] + (value?.trunk.map { [$0] } ?? []) where m.training { m.training = false }
 
         (promptIDs, truncatedPrompts) = Sampling.encodePrompts(prompts, tokenizer, context: policy.config.nPositions, maxNewTokens: config.maxNewTokens)
         promptTexts = prompts
