@@ -134,5 +134,17 @@ final class BestOfNTests: XCTestCase {
         let whatever = RewardFunction(name: "whatever", weight: 1000) { _, r in r.contains("whatever") ? 1 : 0 }
         let forced = BestOfN.choose(prompts: ["order 3 is"], candidates: [cands], rewardModel: rm, tokenizer: tok, rewardFunctions: [whatever])[0]
         XCTAssertEqual(forced.response, " late. whatever.")
+        // The proxy alone is kept beside the total the choice is made by.
+        XCTAssertEqual(forced.rewardModelScores, raw)
+        XCTAssertEqual(forced.scores, zip(raw, cands).map { $0 + ($1.contains("whatever") ? 1000 : 0) })
+    }
+
+    /// Best-of-k from the first k of N scored candidates is the choice among those k alone;
+    /// equal scores go to the first, as in `best`.
+    func testBestOfTheFirstKCandidates() {
+        let c = BestOfN.Choice(prompt: "p", candidates: ["a", "b", "c", "d", "e"], scores: [0.1, 0.5, 0.5, 0.2, 0.9], rewardModelScores: [0, 0, 0, 0, 0])
+        XCTAssertEqual((1...5).map { c.best(amongFirst: $0) }, [0, 1, 1, 1, 4])
+        XCTAssertEqual(c.best, 4)
+        XCTAssertEqual(c.response, "e")
     }
 }
