@@ -143,9 +143,10 @@ public struct LabelStore: Sendable {
     // MARK: items
 
     /// Adds comparisons in one transaction; ones already imported (same prompt and responses, in
-    /// either order: (B, A) is the comparison (A, B) is) are skipped, and stay as they were. Returns how many were new, how many were skipped,
-    /// and how many of those came with a gold answer the existing item does not have (an admin
-    /// who re-imports pairs as honeypots must hear that they did not become honeypots).
+    /// either order: (B, A) is the comparison (A, B) is) are skipped, and stay as they were.
+    /// Returns how many were new, how many were skipped, and how many of those came with a gold
+    /// answer the existing item does not have (an admin who re-imports pairs as honeypots must
+    /// hear that they did not become honeypots).
     @discardableResult
     public func importItems(_ items: [NewItem]) throws -> (added: Int, skipped: Int, goldNotApplied: Int) {
         try db.write { db in
@@ -299,9 +300,11 @@ public struct LabelStore: Sendable {
 
     /// The comparison of the rater's most recent answer, or nil before their first.
     public func lastVotedItem(rater: Rater) async throws -> Int64? {
-        try await db.read { db in
-            try Int64.fetchOne(db, sql: "SELECT item_id FROM vote WHERE rater_id = ? ORDER BY id DESC LIMIT 1", arguments: [rater.id])
-        }
+        try await db.read { db in try Self.lastVotedItem(db, rater: rater) }
+    }
+
+    private static func lastVotedItem(_ db: Database, rater: Rater) throws -> Int64? {
+        try Int64.fetchOne(db, sql: "SELECT item_id FROM vote WHERE rater_id = ? ORDER BY id DESC LIMIT 1", arguments: [rater.id])
     }
 
     /// Takes back the rater's most recent answer (a slip of a key, a second thought), if it is
@@ -313,8 +316,7 @@ public struct LabelStore: Sendable {
     /// nil when nothing was taken back.
     public func undoLastVote(rater: Rater, item expected: Int64) async throws -> Int64? {
         try await db.write { db in
-            guard let item = try Int64.fetchOne(db, sql: "SELECT item_id FROM vote WHERE rater_id = ? ORDER BY id DESC LIMIT 1",
-                                                arguments: [rater.id]), item == expected else { return nil }
+            guard let item = try Self.lastVotedItem(db, rater: rater), item == expected else { return nil }
             try db.execute(sql: "DELETE FROM vote WHERE item_id = ? AND rater_id = ?", arguments: [item, rater.id])
             try db.execute(sql: "UPDATE item SET vote_count = vote_count - 1 WHERE id = ?", arguments: [item])
             // The newest open assignment is the one shown: renumbering this one (and renewing its

@@ -462,14 +462,15 @@ struct DemoCommand: ParsableCommand {
         // job. Best-of-N picks by the same total PPO maximises (reward model + verifiers), so the
         // two are compared on one objective; every candidate is scored once, and the first k of
         // the N give best-of-k for the frontier.
-        var baseEval: Evaluation?, sftEval: Evaluation?, bonChoices: [BestOfN.Choice] = [], bonSeconds = 0.0
+        var baseEval: Evaluation?, sftEval: Evaluation?, bonEval: Evaluation?, bonChoices: [BestOfN.Choice] = []
         func evaluateReferences() {
             baseEval = evaluate(base, label: "base")
             sftEval = evaluate(sft, label: "sft", kl: false)
             let t0 = Date()
             let candidates = heldOutResponses(sft, n: bestOf, stream: 7, label: "best-of-\(bestOf)")
             bonChoices = BestOfN.choose(prompts: evalPrompts, candidates: candidates, rewardModel: rm, tokenizer: tok, rewardFunctions: verifiers)
-            bonSeconds = Date().timeIntervalSince(t0)
+            bonEval = Evaluation(outs: bonChoices.map(\.response), proxies: bonChoices.map { $0.rewardModelScores[$0.best] },
+                                 kl: BestOfN.analyticKL(n: bestOf), seconds: Date().timeIntervalSince(t0))
         }
 
         // The RL stages are independent (each starts from SFT and owns its seed), so they run two
@@ -508,15 +509,15 @@ struct DemoCommand: ParsableCommand {
         }
         report.stages.append(("evaluate base", baseEval!.seconds))
         report.stages.append(("evaluate sft", sftEval!.seconds))
-        report.stages.append(("best-of-\(bestOf)", bonSeconds))
+        report.stages.append(("best-of-\(bestOf)", bonEval!.seconds))
         for (job, r) in zip(jobs, results) { report.stages.append(("evaluate \(job.model)", r!.evaluation.seconds)) }
         report.rlStagesSideBySide = Parallel.workers >= 2
         if alternatives { report.dpoMetrics = Metrics.read(runURL.appendingPathComponent("dpo/metrics.jsonl")) }
 
-        let bonOut = bonChoices.map(\.response)
         let sftGold = zip(evalPrompts, sftEval!.outs).map { gold.score(prompt: $0, response: $1) }
         func seconds(_ stageName: String) -> Double { report.stages.first { $0.0 == stageName }?.1 ?? .nan }
-        func summary(_ name: String, _ outs: [String], proxies p: [Double], kl: Double, stage stageName: String) -> DemoReport.ModelRow {
+        func summary(_ name: String, _ e: Evaluation, stage stageName: String) -> DemoReport.ModelRow {
+            let outs = e.outs, p = e.proxies
             // Each answer parsed once: its gold and the facts counted below come from the same features.
             let f = zip(evalPrompts, outs).map { gold.features(prompt: $0, response: $1) }
             let g = f.map { GoldUtility.total($0, weights: GoldUtility.goldWeights) }
@@ -524,19 +525,15 @@ struct DemoCommand: ParsableCommand {
             let wins = zip(g, sftGold).filter { $0 > $1 + 1e-9 }.count, losses = zip(g, sftGold).filter { $0 < $1 - 1e-9 }.count
             let words = outs.map { Double($0.split(separator: " ").count) }.reduce(0, +) / Double(max(outs.count, 1))
             func count(_ k: KeyPath<GoldUtility.Features, Double>) -> Int { f.filter { $0[keyPath: k] > 0 }.count }
-            return .init(name: name, gold: g.reduce(0, +) / Double(g.count), wins: wins, losses: losses, ties: g.count - wins - losses, kl: kl,
+            return .init(name: name, gold: g.reduce(0, +) / Double(g.count), wins: wins, losses: losses, ties: g.count - wins - losses, kl: e.kl,
                          proxy: p.reduce(0, +) / Double(outs.count), words: words,
                          orderRight: count(\.correctOrder), orderWrong: count(\.wrongOrder), nameRight: count(\.namesCustomer), nameWrong: count(\.wrongName),
                          seconds: seconds(stageName), golds: g, proxies: p)
         }
-        func summary(_ name: String, _ e: Evaluation, stage: String) -> DemoReport.ModelRow {
-            summary(name, e.outs, proxies: e.proxies, kl: e.kl, stage: stage)
-        }
         report.models = [
             summary("base", baseEval!, stage: "pretrain"),
             summary("sft", sftEval!, stage: "sft"),
-            summary("best-of-\(bestOf)", bonOut, proxies: bonChoices.map { $0.rewardModelScores[$0.best] },
-                    kl: BestOfN.analyticKL(n: bestOf), stage: "best-of-\(bestOf)"),
+            summary("best-of-\(bestOf)", bonEval!, stage: "best-of-\(bestOf)"),
         ]
         for (job, r) in zip(jobs, results) { report.models.append(summary(job.model, r!.evaluation, stage: job.stage)) }
         // Best-of-N's frontier: N = 1, 2, 4, … from the same candidates, at the analytic KL.
@@ -545,7 +542,7 @@ struct DemoCommand: ParsableCommand {
             return (BestOfN.analyticKL(n: k), g)
         }
         // One line per held-out prompt: every model's response and its gold utility.
-        let outputs: [(String, [String])] = [("base", baseEval!.outs), ("sft", sftEval!.outs), ("best-of-\(bestOf)", bonOut)]
+        let outputs: [(String, [String])] = [("base", baseEval!.outs), ("sft", sftEval!.outs), ("best-of-\(bestOf)", bonEval!.outs)]
             + zip(jobs, results).map { ($0.model, $1!.evaluation.outs) }
         let rows: [JSONValue] = (0..<evalPrompts.count).map { i in
             var o: [String: JSONValue] = ["prompt": .string(evalPrompts[i])]

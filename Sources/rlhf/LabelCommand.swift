@@ -42,7 +42,7 @@ struct LabelCommand: AsyncParsableCommand {
         @Option(help: "Random seed for chat sampling.") var seed: UInt64 = 0
 
         func validate() throws {
-            guard overlap >= 1 else { throw ValidationError("--overlap must be at least 1") }
+            try FlagCheck.atLeast(1, overlap, "--overlap")
             guard (1...65535).contains(port) else { throw ValidationError("--port must be in 1...65535") }
         }
 
@@ -137,9 +137,7 @@ struct LabelCommand: AsyncParsableCommand {
         @Option(help: "The answers each ordinary comparison should get (the --overlap the server runs with): prints how many comparisons have them and how many answers are still needed.")
         var overlap = 1
 
-        func validate() throws {
-            guard overlap >= 1 else { throw ValidationError("--overlap must be at least 1, found \(overlap)") }
-        }
+        func validate() throws { try FlagCheck.atLeast(1, overlap, "--overlap") }
 
         func run() throws {
             let store = try database.existingStore()
