@@ -88,8 +88,13 @@ let package = Package(
             name: "LabelServerTests",
             dependencies: [
                 "LabelServer", "Feedback", "Support",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                // Not HummingbirdTesting: its HTTP client brings TLS and BoringSSL's C sources,
+                // a third of a clean build (Tests/LabelServerTests/RouterClient.swift).
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]

@@ -1,6 +1,5 @@
 import HTTPTypes
 import Hummingbird
-import HummingbirdTesting
 import XCTest
 @testable import LabelServer
 
@@ -8,7 +7,7 @@ final class AuthTests: XCTestCase {
     func testSignInSetsHttpOnlyLaxSessionCookieAndShowsRater() async throws {
         let t = try TempLabelDB()
         let token = try t.store.addRater(name: "alice")
-        try await t.app().test(.router) { client in
+        try await t.withClient { client in
             let page = try await client.execute(uri: "/login", method: .get)
             XCTAssertEqual(page.status, .ok)
             let loginCSRF = try XCTUnwrap(page.cookie(SessionCookie.loginCSRFName))
@@ -33,7 +32,7 @@ final class AuthTests: XCTestCase {
 
     func testMissingCredentialsAre401WithTheSignInForm() async throws {
         let t = try TempLabelDB()
-        try await t.app().test(.router) { client in
+        try await t.withClient { client in
             for (uri, method) in [("/", HTTPRequest.Method.get), ("/guidelines", .get), ("/vote", .post)] {
                 let res = try await client.execute(uri: uri, method: method, headers: formType, body: formBody([("item", "1")]))
                 XCTAssertEqual(res.status, .unauthorized, uri)
@@ -45,7 +44,7 @@ final class AuthTests: XCTestCase {
     func testWrongTokensAre401() async throws {
         let t = try TempLabelDB()
         _ = try t.store.addRater(name: "alice")
-        try await t.app().test(.router) { client in
+        try await t.withClient { client in
             let bearer = try await client.execute(uri: "/", method: .get, headers: [.authorization: "Bearer " + String(repeating: "0", count: 64)])
             XCTAssertEqual(bearer.status, .unauthorized)
             XCTAssertTrue(bearer.text.contains("invalid bearer token"))
@@ -70,7 +69,7 @@ final class AuthTests: XCTestCase {
         let t = try TempLabelDB()
         let token = try t.store.addRater(name: "bot")
         try t.store.importItems(sampleItems(1))
-        try await t.app().test(.router) { client in
+        try await t.withClient { client in
             let auth: HTTPFields = [.authorization: "Bearer \(token)"]
             let page = try await client.execute(uri: "/", method: .get, headers: auth)
             XCTAssertEqual(page.status, .ok)
@@ -90,7 +89,7 @@ final class AuthTests: XCTestCase {
         let t = try TempLabelDB()
         let token = try t.store.addRater(name: "alice")
         try t.store.importItems(sampleItems(1))
-        try await t.app().test(.router) { client in
+        try await t.withClient { client in
             let s = try await signIn(client, token: token)
             let page = try await client.execute(uri: "/", method: .get, headers: s.headers)
             let item = try XCTUnwrap(itemID(in: page.text))
@@ -118,7 +117,7 @@ final class AuthTests: XCTestCase {
     func testSignOutEndsTheSession() async throws {
         let t = try TempLabelDB()
         let token = try t.store.addRater(name: "alice")
-        try await t.app().test(.router) { client in
+        try await t.withClient { client in
             let s = try await signIn(client, token: token)
             let out = try await client.execute(uri: "/logout", method: .post, headers: s.formHeaders, body: formBody([("csrf", s.csrf)]))
             XCTAssertEqual(out.status, .seeOther)
@@ -131,7 +130,7 @@ final class AuthTests: XCTestCase {
         let t = try TempLabelDB()
         let old = try t.store.addRater(name: "alice")
         XCTAssertThrowsError(try t.store.newToken(forRater: "bob")) { XCTAssertEqual($0 as? LabelError, .noSuchRater("bob")) }
-        try await t.app().test(.router) { client in
+        try await t.withClient { client in
             let s = try await signIn(client, token: old)
             let new = try t.store.newToken(forRater: "alice")
             XCTAssertNotEqual(new, old)
@@ -151,7 +150,7 @@ final class AuthTests: XCTestCase {
         try t.store.importItems(sampleItems(1))
         var settings = LabelServerSettings()
         settings.maxBodyBytes = 4096
-        try await t.app(settings).test(.router) { client in
+        try await t.withClient(settings) { client in
             let s = try await signIn(client, token: token)
             let page = try await client.execute(uri: "/", method: .get, headers: s.headers)
             let item = try XCTUnwrap(itemID(in: page.text))
@@ -192,7 +191,7 @@ final class AuthTests: XCTestCase {
 
     func testSecurityHeadersOnPagesAndErrors() async throws {
         let t = try TempLabelDB()
-        try await t.app().test(.router) { client in
+        try await t.withClient { client in
             for uri in ["/login", "/"] {
                 let res = try await client.execute(uri: uri, method: .get)
                 let csp = try XCTUnwrap(res.headers[.contentSecurityPolicy], uri)

@@ -1,7 +1,6 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
-import HummingbirdTesting
 import XCTest
 @testable import LabelServer
 
@@ -11,7 +10,7 @@ final class ChatTests: XCTestCase {
         let aliceToken = try t.store.addRater(name: "alice")
         let bobToken = try t.store.addRater(name: "bob")
         let sampler = try ModelSampler(directory: FixturePaths.url("tiny-gpt2-hub"), maxNewTokens: 8, seed: 1)
-        try await t.app(LabelServerSettings(overlap: 2, sampler: sampler)).test(.router) { client in
+        try await t.withClient(LabelServerSettings(overlap: 2, sampler: sampler)) { client in
             let alice = try await signIn(client, token: aliceToken)
             let form = try await client.execute(uri: "/chat", method: .get, headers: alice.headers)
             XCTAssertEqual(form.status, .ok)
@@ -41,7 +40,7 @@ final class ChatTests: XCTestCase {
     func testChatIsOffWithoutAModel() async throws {
         let t = try TempLabelDB()
         let token = try t.store.addRater(name: "alice")
-        try await t.app().test(.router) { client in
+        try await t.withClient { client in
             let s = try await signIn(client, token: token)
             let res = try await client.execute(uri: "/chat", method: .get, headers: s.headers)
             XCTAssertEqual(res.status, .notFound)

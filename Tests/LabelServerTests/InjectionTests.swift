@@ -1,7 +1,6 @@
 import GRDB
 import HTTPTypes
 import Hummingbird
-import HummingbirdTesting
 import XCTest
 @testable import LabelServer
 
@@ -17,7 +16,7 @@ final class InjectionTests: XCTestCase {
         let prompt = "P \(sql) \(script)", a = "A \(script)", b = "B \(sql)"
         try t.store.importItems([NewItem(prompt: prompt, responseA: a, responseB: b)])
         let reason = "R \(sql) \(script)"
-        try await t.app().test(.router) { client in
+        try await t.withClient { client in
             let s = try await signIn(client, token: token)
             let page = try await client.execute(uri: "/", method: .get, headers: s.headers).text
             XCTAssertFalse(page.contains("<script>alert"), "raw markup reached the page")
@@ -44,7 +43,7 @@ final class InjectionTests: XCTestCase {
     func testErrorPagesEscapeWhatTheyQuote() async throws {
         let t = try TempLabelDB()
         let token = try t.store.addRater(name: "alice")
-        try await t.app().test(.router) { client in
+        try await t.withClient { client in
             let s = try await signIn(client, token: token)
             let res = try await client.execute(uri: "/vote", method: .post, headers: s.formHeaders,
                                                body: ByteBuffer(string: "csrf=\(s.csrf)&%3Cscript%3E=%ZZ"))

@@ -2,7 +2,6 @@ import Foundation
 import GRDB
 import HTTPTypes
 import Hummingbird
-import HummingbirdTesting
 import XCTest
 @testable import LabelServer
 
@@ -26,8 +25,9 @@ final class TempLabelDB: @unchecked Sendable {
 
     deinit { try? FileManager.default.removeItem(at: dir) }
 
-    func app(_ settings: LabelServerSettings = LabelServerSettings()) -> some ApplicationProtocol {
-        Application(router: LabelApp.router(store: store, settings: settings))
+    /// Runs `test` with a client of the label app on this database.
+    func withClient<T>(_ settings: LabelServerSettings = LabelServerSettings(), _ test: (RouterClient) async throws -> T) async throws -> T {
+        try await test(RouterClient(responder: LabelApp.router(store: store, settings: settings).buildResponder()))
     }
 
     /// Number of rows in `table`.
@@ -48,18 +48,6 @@ func formBody(_ fields: [(String, String)]) -> ByteBuffer {
 
 let formType: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
 
-extension TestResponse {
-    var text: String { String(buffer: body) }
-    /// The value of cookie `name` from the Set-Cookie headers, with the whole header line.
-    func cookie(_ name: String) -> (value: String, line: String)? {
-        for line in headers[values: .setCookie] where line.hasPrefix(name + "=") {
-            let value = line.dropFirst(name.count + 1).prefix { $0 != ";" }
-            return (String(value), line)
-        }
-        return nil
-    }
-}
-
 /// First capture of `pattern` in `text`.
 func capture(_ pattern: String, in text: String) -> String? {
     guard let re = try? NSRegularExpression(pattern: pattern),
@@ -77,7 +65,7 @@ struct BrowserSession {
 }
 
 /// Signs in through the login form as a browser would; fails the test if any step does.
-func signIn(_ client: some TestClientProtocol, token: String, file: StaticString = #filePath, line: UInt = #line) async throws -> BrowserSession {
+func signIn(_ client: RouterClient, token: String, file: StaticString = #filePath, line: UInt = #line) async throws -> BrowserSession {
     let page = try await client.execute(uri: "/login", method: .get)
     let loginCSRF = try XCTUnwrap(page.cookie(SessionCookie.loginCSRFName)?.value, file: file, line: line)
     XCTAssertEqual(capture(#"name="csrf" value="([0-9a-f]+)""#, in: page.text), loginCSRF, file: file, line: line)

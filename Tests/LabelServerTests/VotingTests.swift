@@ -1,12 +1,11 @@
 import GRDB
 import HTTPTypes
 import Hummingbird
-import HummingbirdTesting
 import XCTest
 @testable import LabelServer
 
 /// Posts a vote with the browser session; returns the response.
-func vote(_ client: some TestClientProtocol, _ s: BrowserSession, item: Int64, choice: String, reason: String = "") async throws -> TestResponse {
+func vote(_ client: RouterClient, _ s: BrowserSession, item: Int64, choice: String, reason: String = "") async throws -> TestResponse {
     try await client.execute(uri: "/vote", method: .post, headers: s.formHeaders,
                              body: formBody([("csrf", s.csrf), ("item", "\(item)"), ("choice", choice), ("reason", reason)]))
 }
@@ -16,7 +15,7 @@ final class VotingTests: XCTestCase {
         let t = try TempLabelDB()
         let token = try t.store.addRater(name: "alice")
         try t.store.importItems(sampleItems(3))
-        try await t.app().test(.router) { client in
+        try await t.withClient { client in
             let s = try await signIn(client, token: token)
             let page = try await client.execute(uri: "/", method: .get, headers: s.headers).text
             XCTAssertTrue(page.contains("<div class=\"text\" id=\"prompt\">prompt 1</div>"))
@@ -41,7 +40,7 @@ final class VotingTests: XCTestCase {
         let t = try TempLabelDB()
         let token = try t.store.addRater(name: "alice")
         try t.store.importItems(sampleItems(2))
-        try await t.app().test(.router) { client in
+        try await t.withClient { client in
             let s = try await signIn(client, token: token)
             let page = try await client.execute(uri: "/", method: .get, headers: s.headers).text
             let item = try XCTUnwrap(itemID(in: page))
@@ -69,7 +68,7 @@ final class VotingTests: XCTestCase {
         let t = try TempLabelDB()
         let token = try t.store.addRater(name: "alice")
         try t.store.importItems(sampleItems(2))
-        try await t.app().test(.router) { client in
+        try await t.withClient { client in
             let s = try await signIn(client, token: token)
             let home = try await client.execute(uri: "/", method: .get, headers: s.headers)
             let item = try XCTUnwrap(itemID(in: home.text))
@@ -103,7 +102,7 @@ final class VotingTests: XCTestCase {
         let aliceToken = try t.store.addRater(name: "alice")
         let bobToken = try t.store.addRater(name: "bob")
         try t.store.importItems(sampleItems(2))
-        try await t.app(LabelServerSettings(overlap: 1)).test(.router) { client in
+        try await t.withClient(LabelServerSettings(overlap: 1)) { client in
             let alice = try await signIn(client, token: aliceToken)
             let bob = try await signIn(client, token: bobToken)
             let alicePage = try await client.execute(uri: "/", method: .get, headers: alice.headers)
@@ -171,7 +170,7 @@ final class VotingTests: XCTestCase {
         let t = try TempLabelDB()
         let token = try t.store.addRater(name: "alice")
         try t.store.importItems(sampleItems(3))
-        try await t.app(LabelServerSettings(overlap: 1)).test(.router) { client in
+        try await t.withClient(LabelServerSettings(overlap: 1)) { client in
             let s = try await signIn(client, token: token)
             let first = try await client.execute(uri: "/", method: .get, headers: s.headers).text
             XCTAssertFalse(first.contains("id=\"undo\""), "nothing to undo before the first answer")
