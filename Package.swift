@@ -89,7 +89,7 @@ let package = Package(
             dependencies: [
                 "LabelServer", "Feedback", "Support",
                 // Not HummingbirdTesting: its HTTP client brings TLS and BoringSSL's C sources,
-                // a third of a clean build (Tests/LabelServerTests/RouterClient.swift).
+                // 44% of a clean build (Tests/LabelServerTests/RouterClient.swift).
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

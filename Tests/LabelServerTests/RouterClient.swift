@@ -9,7 +9,7 @@ import NIOEmbedded
 /// middleware (sign-in, CSRF, headers) and the pages run as they do behind the server.
 ///
 /// The tests used HummingbirdTesting's router mode for this. That product links an HTTP client
-/// with TLS (AsyncHTTPClient, swift-nio-ssl and BoringSSL's C sources), which was a third of a
+/// with TLS (AsyncHTTPClient, swift-nio-ssl and BoringSSL's C sources), which was 44% of a
 /// clean release build for a mode that never opens a connection. Hummingbird's public API is
 /// enough to do the same: build a `Request`, a context, ask the responder, collect the body.
 struct RouterClient: Sendable {
