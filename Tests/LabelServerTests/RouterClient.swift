@@ -21,7 +21,7 @@ struct RouterClient: Sendable {
         if let body { headers[.contentLength] = String(body.readableBytes) }
         let request = Request(head: HTTPRequest(method: method, scheme: "http", authority: "localhost", path: uri, headerFields: headers),
                               body: RequestBody(buffer: body ?? ByteBuffer()))
-        let context = LabelRequestContext(source: ApplicationRequestContextSource(channel: EmbeddedChannel(), logger: logger))
+        let context = LabelRequestContext(source: ApplicationRequestContextSource(channel: NIOAsyncTestingChannel(), logger: logger))
         let response: Response
         do {
             // The router turns HTTP errors into their responses itself; anything else thrown is a
