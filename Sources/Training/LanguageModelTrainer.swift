@@ -116,9 +116,9 @@ public final class LanguageModelTrainer {
 
     /// Restores weights, optimiser and random streams from `DIR/checkpoint-last`.
     public func resume() throws {
+        let state = try TrainingCheckpoint.load(from: checkpointURL, optimizer: optimizer, configuration: try TrainingCheckpoint.recorded(config))
         let loaded = try GPT2.load(directory: checkpointURL)
         model.copyWeights(from: loaded)
-        let state = try TrainingCheckpoint.load(from: checkpointURL, optimizer: optimizer)
         step = state.step
         dataRNG = state.dataRNG
         model.dropoutRNG = state.dropoutRNG
@@ -222,7 +222,8 @@ public final class LanguageModelTrainer {
     }
 
     public func saveCheckpoint() throws {
-        let state = TrainerState(step: step, optimizerStep: optimizer.step, dataRNG: dataRNG, dropoutRNG: model.dropoutRNG)
+        let state = TrainerState(step: step, optimizerStep: optimizer.step, dataRNG: dataRNG, dropoutRNG: model.dropoutRNG,
+                                 configuration: try TrainingCheckpoint.recorded(config))
         try TrainingCheckpoint.save(to: checkpointURL, state: state, optimizer: optimizer) { dir in
             try model.save(to: dir, tokenizer: tokenizer)
         }

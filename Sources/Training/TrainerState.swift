@@ -12,9 +12,14 @@ public struct TrainerState: Codable {
     public var dropoutRNG: RNG
     /// Free-form numbers a trainer wants back (e.g. best eval loss, KL coefficient).
     public var extra: [String: Double] = [:]
+    /// The training configuration the checkpoint was made with (`TrainingCheckpoint.recorded`),
+    /// so that a resume with another recipe is refused instead of quietly mixing two runs.
+    /// `nil` in checkpoints written before it was stored.
+    public var configuration: JSONValue?
 
-    public init(step: Int, optimizerStep: Int, dataRNG: RNG, dropoutRNG: RNG, extra: [String: Double] = [:]) {
+    public init(step: Int, optimizerStep: Int, dataRNG: RNG, dropoutRNG: RNG, extra: [String: Double] = [:], configuration: JSONValue? = nil) {
         self.step = step; self.optimizerStep = optimizerStep; self.dataRNG = dataRNG; self.dropoutRNG = dropoutRNG; self.extra = extra
+        self.configuration = configuration
     }
 }
 
@@ -39,8 +44,33 @@ public enum TrainingCheckpoint {
         }
     }
 
+    /// Settings that say how often to evaluate or save and change no number of the run: they
+    /// may differ between the run that wrote a checkpoint and the one that resumes it.
+    static let cadenceKeys: Set<String> = ["checkpointEvery", "evalEvery"]
+
+    /// `config` as a checkpoint stores it: its JSON, without the cadence settings.
+    public static func recorded<C: Encodable>(_ config: C) throws -> JSONValue {
+        guard case .object(let fields) = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(config)) else {
+            throw RLHFError.invalidArgument("a training configuration must encode as a JSON object")
+        }
+        return .object(fields.filter { !cadenceKeys.contains($0.key) })
+    }
+
+    /// Throws unless `state` was written with the configuration `now`, naming each field that
+    /// differs. Compared on the fields the checkpoint has, so one from a build with fewer
+    /// settings still resumes; one with no configuration at all (older builds) is trusted.
+    public static func check(_ state: TrainerState, madeWith now: JSONValue, checkpoint dir: URL) throws {
+        guard case .object(let saved)? = state.configuration, case .object(let current) = now else { return }
+        let differ = saved.keys.sorted().filter { current[$0] != saved[$0] }
+        guard !differ.isEmpty else { return }
+        let fields = differ.map { "\($0) \(saved[$0]!) in the checkpoint, \(current[$0]?.description ?? "none") now" }
+        throw RLHFError.invalidFile(path: dir.path, message: "was written by a run with other training settings (" + fields.joined(separator: "; ")
+                                    + "); resuming would mix two recipes. Resume with the same settings, or train into a new output folder")
+    }
+
     /// Reads the state and restores the optimiser's moments; the caller loads the weights.
-    public static func load(from dir: URL, optimizer: AdamW) throws -> TrainerState {
+    /// With `configuration`, first checks the checkpoint was made with it (`check`).
+    public static func load(from dir: URL, optimizer: AdamW, configuration: JSONValue? = nil) throws -> TrainerState {
         let stateURL = dir.appendingPathComponent("trainer_state.json")
         guard let data = FileManager.default.contents(atPath: stateURL.path) else {
             throw RLHFError.io(path: stateURL.path, message: "no trainer state to resume from")
@@ -49,6 +79,7 @@ public enum TrainingCheckpoint {
         do { state = try JSONDecoder().decode(TrainerState.self, from: data) } catch {
             throw RLHFError.invalidFile(path: stateURL.path, message: "cannot decode trainer state (\(error))")
         }
+        if let configuration { try check(state, madeWith: configuration, checkpoint: dir) }
         let st = try SafeTensors.load(dir.appendingPathComponent("optimizer.safetensors"))
         for (i, (name, p)) in optimizer.parameters.enumerated() {
             for (prefix, target) in [("m.", optimizer.m[i]), ("v.", optimizer.v[i])] {

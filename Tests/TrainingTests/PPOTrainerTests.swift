@@ -121,6 +121,37 @@ final class PPOTrainerTests: XCTestCase {
         }
     }
 
+    /// A checkpoint made with one learning-rate schedule is not continued under another: the
+    /// resume is refused naming the field, and the checkpoint is left as it was. How often to
+    /// save may change; a checkpoint from before configurations were stored is trusted.
+    func testResumeRefusesAnotherRecipe() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = smallConfig()
+        try makeTrainer(dir, config: config).train(stopAt: 2)
+        let stateURL = dir.appendingPathComponent("checkpoint-last/trainer_state.json")
+        let before = try Data(contentsOf: stateURL)
+
+        var constant = config
+        constant.decay = .constant
+        XCTAssertThrowsError(try makeTrainer(dir, config: constant).resume()) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("checkpoint-last") && text.contains("decay \"linear\" in the checkpoint, \"constant\" now"), text)
+        }
+        XCTAssertEqual(try Data(contentsOf: stateURL), before)
+
+        var cadence = config
+        cadence.checkpointEvery = 7
+        let resumed = try makeTrainer(dir, config: cadence)
+        try resumed.resume()
+        XCTAssertEqual(resumed.step, 2)
+
+        var old = try JSONDecoder().decode(TrainerState.self, from: before)
+        XCTAssertEqual(old.configuration?["decay"], .string("linear"))
+        old.configuration = nil
+        XCTAssertNoThrow(try TrainingCheckpoint.check(old, madeWith: try TrainingCheckpoint.recorded(constant), checkpoint: dir))
+    }
+
     /// A reward function that returns NaN stops the run naming the step and the function, and
     /// the checkpoint of the last good step stays.
     func testNonFiniteRewardStopsWithStepAndCause() throws {

@@ -276,7 +276,8 @@ public final class DPOTrainer {
     /// `checkpoint-last/`: the policy (a model folder), AdamW's moments and the step — the data
     /// order and KL sampling are functions of (seed, step), so that is all a resume needs.
     public func saveCheckpoint() throws {
-        let state = TrainerState(step: step, optimizerStep: optimizer.step, dataRNG: RNG(seed: config.seed, stream: 41), dropoutRNG: policy.dropoutRNG)
+        let state = TrainerState(step: step, optimizerStep: optimizer.step, dataRNG: RNG(seed: config.seed, stream: 41), dropoutRNG: policy.dropoutRNG,
+                                 configuration: try TrainingCheckpoint.recorded(config))
         try TrainingCheckpoint.save(to: checkpointURL, state: state, optimizer: optimizer) { dir in
             try policy.save(to: dir, tokenizer: tokenizer)
         }
@@ -284,9 +285,9 @@ public final class DPOTrainer {
 
     /// Continues from `runDirectory/checkpoint-last`.
     public func resume() throws {
+        let state = try TrainingCheckpoint.load(from: checkpointURL, optimizer: optimizer, configuration: try TrainingCheckpoint.recorded(config))
         let loaded = try GPT2.load(directory: checkpointURL)
         policy.copyWeights(from: loaded)
-        let state = try TrainingCheckpoint.load(from: checkpointURL, optimizer: optimizer)
         step = state.step
     }
 

@@ -361,7 +361,8 @@ public final class PPOTrainer {
     public func saveCheckpoint() throws {
         let state = TrainerState(step: step, optimizerStep: optimizer.step, dataRNG: rng, dropoutRNG: policy.dropoutRNG,
                                  extra: ["beta": kl.beta, "generated_tokens": Double(generatedTokens)]
-                                     .merging(timing.map { ("time/\($0.key)", $0.value) }) { a, _ in a })
+                                     .merging(timing.map { ("time/\($0.key)", $0.value) }) { a, _ in a },
+                                 configuration: try TrainingCheckpoint.recorded(config))
         try TrainingCheckpoint.save(to: checkpointURL, state: state, optimizer: optimizer) { dir in
             try policy.save(to: dir, tokenizer: tokenizer)
             try value?.save(in: dir)
@@ -370,10 +371,10 @@ public final class PPOTrainer {
 
     /// Continues from `runDirectory/checkpoint-last`.
     public func resume() throws {
+        let state = try TrainingCheckpoint.load(from: checkpointURL, optimizer: optimizer, configuration: try TrainingCheckpoint.recorded(config))
         let loaded = try GPT2.load(directory: checkpointURL)
         policy.copyWeights(from: loaded)
         try value?.load(from: checkpointURL)
-        let state = try TrainingCheckpoint.load(from: checkpointURL, optimizer: optimizer)
         step = state.step
         rng = state.dataRNG
         kl.restore(beta: state.extra["beta"] ?? kl.beta)
