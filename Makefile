@@ -27,7 +27,7 @@ bench: build
 	.build/release/rlhf bench kernels
 
 # swift-rlhf beside transformers and a nanoGPT-style PyTorch model, one table (Scripts/bench/compare.sh).
-# make bench-compare PYTHON=/work/venv/bin/python BENCH_ARGS="tiny 16 128 1024"
+# make bench-compare PYTHON=/work/venv/bin/python BENCH_ARGS="tiny 16 128 1024" [ROUNDS=3: training rounds, medians]
 PYTHON ?= .venv/bin/python
 BENCH_ARGS ?= gpt2 4 64
 bench-compare: deps

@@ -9,17 +9,23 @@
 # Each workload runs in its own process (`--only train|generate`), so each peak resident memory
 # (getrusage's ru_maxrss) is that workload's alone; the Python peaks include torch's libraries
 # (the footer says how much was resident after the imports alone).
+# Training runs in ROUNDS rounds (default 3), the three sides taking turns in each, and the table
+# gives each side's median round: this machine's speed drifts by 10-20% within minutes (two
+# one-round runs five minutes apart on 2026-12-05 gave 1.37x and 1.02x against nanoGPT-style),
+# and taking turns spreads that drift over all sides. Each round's ratios are printed under it.
 # Run it on an idle machine: the header prints the load average from before the run. On a busy
 # one, torch's OpenMP threads spin-wait for cores they do not get (measured: the tiny model
 # trained about 7x slower at 2 threads under a load of 4, and at full speed with OMP_WAIT_POLICY=PASSIVE),
 # so the peers' numbers collapse far more than swift-rlhf's.
 # The peers run in the reference virtualenv: PYTHON names its interpreter, or else .venv is used and,
 # when missing, created from PyPI (Scripts/reference/requirements.txt). The Swift side needs none of it.
-#   [LLMC=path/to/llm.c] Scripts/bench/compare.sh [preset] [batch] [context] [vocab]
+#   [LLMC=path/to/llm.c] [ROUNDS=3] Scripts/bench/compare.sh [preset] [batch] [context] [vocab]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 preset=${1:-gpt2}; batch=${2:-4}; context=${3:-64}; vocab=${4:-50257}
 threads=${RLHF_THREADS:-$(nproc)}
+rounds=${ROUNDS:-3}
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS must be a positive whole number, found '$rounds'" >&2; exit 64; }
 py=${PYTHON:-.venv/bin/python}
 if [ -z "${PYTHON:-}" ] && [ ! -x "$py" ]; then
   echo "creating .venv for the PyTorch peers (torch, transformers; a few minutes, once)" >&2
@@ -31,9 +37,16 @@ args=(--preset "$preset" --batch "$batch" --context "$context" --vocab-size "$vo
 # The Makefile's flags, so switching between make and this script does not rebuild everything.
 swift build -c release -Xswiftc -enable-testing --product rlhf >/dev/null
 rlhf() { RLHF_THREADS=$threads .build/release/rlhf "$@"; }
-ours_train=$(rlhf bench model "${args[@]}" --only train)
-hf_train=$("$py" Scripts/bench/pytorch_gpt2.py "${args[@]}" --threads "$threads" --only train 2>/dev/null)
-nano_train=$("$py" Scripts/bench/nanogpt_peer.py "${args[@]}" --threads "$threads")
+# Each side's training result per round, as JSON arrays for the table below.
+ours_train="[" hf_train="[" nano_train="["
+for ((r = 1; r <= rounds; r++)); do
+  sep=$([ "$r" -gt 1 ] && echo , || true)
+  echo "training, round $r of $rounds" >&2
+  ours_train+="$sep$(rlhf bench model "${args[@]}" --only train)"
+  hf_train+="$sep$("$py" Scripts/bench/pytorch_gpt2.py "${args[@]}" --threads "$threads" --only train 2>/dev/null)"
+  nano_train+="$sep$("$py" Scripts/bench/nanogpt_peer.py "${args[@]}" --threads "$threads")"
+done
+ours_train+="]" hf_train+="]" nano_train+="]"
 ours_gen=$(rlhf bench model "${args[@]}" --only generate)
 hf_gen=$("$py" Scripts/bench/pytorch_gpt2.py "${args[@]}" --threads "$threads" --only generate 2>/dev/null)
 llmc_train=null
@@ -43,13 +56,18 @@ fi
 ceiling=$(rlhf bench gemm --seconds 0.3 | awk 'NR>2 {s+=$2; n++} END {printf "%.1f", s/n}')
 "$py" - "$ours_train" "$ours_gen" "$hf_train" "$hf_gen" "$nano_train" "$llmc_train" "$ceiling" "$load" <<'PY'
 import json, sys
-ot, og, ht, hg, nt, lt = (json.loads(v) for v in sys.argv[1:7])
+ots, og, hts, hg, nts, lt = (json.loads(v) for v in sys.argv[1:7])
 ceil, load = float(sys.argv[7]), sys.argv[8]
+def median_round(results):
+    """The round with the median training rate (the lower middle one for an even count)."""
+    return sorted(results, key=lambda d: d["train"]["tokensPerSecond"])[(len(results) - 1) // 2]
+ot, ht, nt = median_round(ots), median_round(hts), median_round(nts)
 print(f"preset {ot['preset']}, {ot['threads']} threads, torch {ht['torch']}, nanoGPT-style AdamW {nt['adamw']}, "
       f"sgemm ceiling {ceil:.1f} GFLOP/s (OpenBLAS, mean of GPT-2 shapes)")
 busy = "" if load == "?" or float(load) < 0.5 else "  (NOT idle: numbers are not comparable, see the script's header)"
 print(f"load average (1 min) before the run: {load}{busy}")
 print("ratio = how many times better swift-rlhf is (rates: swift/peer; s/step and memory: peer/swift)")
+print(f"training: each side's median of {len(ots)} round(s), the sides taking turns in each round")
 cols = ["swift-rlhf", "transformers", "nanoGPT-style", "x transformers", "x nanoGPT"] + (["llm.c", "x llm.c"] if lt else [])
 print(f"{'measure':30}" + "".join(f"{c:>16}" for c in cols))
 def row(name, fmt, a, b, c=None, d=None, lower_is_better=False):
@@ -70,4 +88,8 @@ row("peak RSS train (MB)", "{:.0f}", ot["peakRSSMB"], ht["peakRSSMB"], nt["peakR
 row("peak RSS generate (MB)", "{:.0f}", og["peakRSSMB"], hg["peakRSSMB"], lower_is_better=True)
 print(f"Python peaks include what was resident after importing, before any model: transformers {ht['importRSSMB']:.0f} MB, "
       f"nanoGPT-style {nt['importRSSMB']:.0f} MB")
+if len(ots) > 1:
+    rate = lambda d: d["train"]["tokensPerSecond"]
+    print("train tokens/s by round (swift-rlhf / transformers / nanoGPT-style, x transformers, x nanoGPT): " + "; ".join(
+        f"{rate(o):.0f} / {rate(h):.0f} / {rate(n):.0f}, {rate(o) / rate(h):.2f}, {rate(o) / rate(n):.2f}" for o, h, n in zip(ots, hts, nts)))
 PY

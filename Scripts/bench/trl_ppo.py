@@ -10,8 +10,14 @@ folders `rlhf` writes: the SFT policy (also the reference) and the reward model
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
+
+# transformers 4.53 imports the `kernels` package whenever it is installed, and the one that
+# transformers 5 brings into the virtualenv needs a newer huggingface_hub than the one pinned for
+# trl 0.19. PPO on the CPU uses no hub kernels, so hide the package (find_spec then reports none).
+sys.modules["kernels"] = None
 
 import torch
 from datasets import Dataset
