@@ -10,7 +10,7 @@
 # (getrusage's ru_maxrss) is that workload's alone; the Python peaks include torch's libraries
 # (the footer says how much was resident after the imports alone).
 # Training runs in ROUNDS rounds (default 3), the three sides taking turns in each, and the table
-# gives each side's median round: this machine's speed drifts by 10-20% within minutes (two
+# gives each side's median round: this machine's speed drifts by up to 40% within minutes (two
 # one-round runs five minutes apart on 2026-12-05 gave 1.37x and 1.02x against nanoGPT-style),
 # and taking turns spreads that drift over all sides. Each round's ratios are printed under it.
 # Run it on an idle machine: the header prints the load average from before the run. On a busy

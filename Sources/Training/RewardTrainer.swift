@@ -55,8 +55,8 @@ public final class RewardTrainer {
     /// What fixes the run's plan of minibatches and its schedule (the flags and the training
     /// pairs), saved with each checkpoint: a resume with other data or flags would continue a
     /// plan that is not the one it started, so `train` refuses it.
-    private var runFingerprint: [String: Double] = [:]
-    private var resumedFingerprint: [String: Double] = [:]
+    private var runRecord: JSONValue?
+    private var resumedRecord: JSONValue?
     /// Called after each epoch with (epoch, held-out accuracy, held-out loss).
     public var onEpoch: ((Int, Double, Double) -> Void)?
 
@@ -169,8 +169,9 @@ public final class RewardTrainer {
             return RewardTrainer.minibatches(train, groupOrder: order, batchSize: config.batchSize)
         }
         let total = plan.map(\.count).reduce(0, +)
-        runFingerprint = fingerprint(train)
-        try checkResumable(fingerprint: runFingerprint)
+        let record = try record(train)
+        try checkResumable(record: record)
+        runRecord = record
         let epochEnds = plan.reduce(into: [Int]()) { $0.append(($0.last ?? 0) + $1.count) }
         let schedule = LearningRateSchedule(peak: config.learningRate, warmupSteps: config.warmupSteps, totalSteps: total, decay: .linear, minRatio: 0)
         let progress = Progress("reward", total: total, unit: "step")
@@ -223,7 +224,7 @@ public final class RewardTrainer {
     public func saveCheckpoint() throws {
         guard let checkpointURL else { return }
         let state = TrainerState(step: step, optimizerStep: optimizer.step, dataRNG: RNG(seed: config.seed, stream: 4), dropoutRNG: model.trunk.dropoutRNG,
-                                 extra: runFingerprint)
+                                 configuration: runRecord)
         try TrainingCheckpoint.save(to: checkpointURL, state: state, optimizer: optimizer) { dir in
             try model.save(to: dir, tokenizer: tokenizer)
         }
@@ -234,10 +235,10 @@ public final class RewardTrainer {
         checkpointURL.map { FileManager.default.fileExists(atPath: $0.path) } ?? false
     }
 
-    /// What fixes a run's plan of minibatches and its schedule: the flags, and the training
+    /// What fixes a run's plan of minibatches and its schedule: the config, and the training
     /// pairs (their count, tokens and a 52-bit FNV-1a hash of their ids, margins and groups,
     /// so that relabelled data of the same size differs too; 52 bits survive JSON's doubles).
-    func fingerprint(_ train: [Pair]) -> [String: Double] {
+    func record(_ train: [Pair]) throws -> JSONValue {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         func mix(_ v: UInt64) { hash = (hash ^ v) &* 0x100_0000_01b3 }
         for p in train {
@@ -246,39 +247,24 @@ public final class RewardTrainer {
             for id in p.rejected { mix(UInt64(UInt32(bitPattern: id))) }
             mix(UInt64(p.margin.bitPattern)); mix(UInt64(p.group))
         }
-        return [
-            "run_epochs": Double(config.epochs), "run_batch_size": Double(config.batchSize), "run_learning_rate": Double(config.learningRate),
-            "run_warmup_steps": Double(config.warmupSteps), "run_weight_decay": Double(config.weightDecay), "run_max_grad_norm": Double(config.maxGradNorm),
-            "run_use_margins": config.useMargins ? 1 : 0, "run_seed": Double(config.seed), "run_train_pairs": Double(train.count),
-            "run_train_tokens": Double(train.reduce(0) { $0 + $1.chosen.count + $1.rejected.count }),
-            "run_train_hash": Double(hash & (1 << 52 - 1)),
-        ]
+        return try TrainingCheckpoint.recorded(config, adding: [
+            "train_pairs": .number(Double(train.count)),
+            "train_tokens": .number(Double(train.reduce(0) { $0 + $1.chosen.count + $1.rejected.count })),
+            "train_hash": .number(Double(hash & (1 << 52 - 1))),
+        ])
     }
 
     /// Throws if `resume()` loaded a checkpoint made with other flags or training pairs than
     /// `train` and this trainer's config (checked by `train` too; callable first, before
-    /// anything is written). Checkpoints written before fingerprints existed have none, and are
+    /// anything is written). Checkpoints written before records existed have none, and are
     /// trusted.
     public func checkResumable(_ train: [Pair]) throws {
-        try checkResumable(fingerprint: fingerprint(train))
+        try checkResumable(record: try record(train))
     }
 
-    private func checkResumable(fingerprint: [String: Double]) throws {
-        guard !resumedFingerprint.isEmpty else { return }
-        // Compared on the keys the checkpoint has: one from an older build may lack some.
-        let now = fingerprint.filter { resumedFingerprint[$0.key] != nil }
-        guard resumedFingerprint != now else { return }
-        let floats: Set<String> = ["run_learning_rate", "run_weight_decay", "run_max_grad_norm"]
-        func show(_ key: String, _ v: Double?) -> String {
-            guard let v else { return "none" }
-            if key == "run_train_hash" { return String(UInt64(v), radix: 16) }
-            if floats.contains(key) { return "\(Float(v))" }
-            return v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : "\(v)"
-        }
-        let differ = now.keys.sorted().filter { resumedFingerprint[$0] != now[$0] }
-            .map { "\($0.dropFirst(4)) \(show($0, resumedFingerprint[$0])) in the checkpoint, \(show($0, now[$0])) now" }
-        throw RLHFError.invalidArgument("cannot resume the reward model with other data or flags than it started with: " + differ.joined(separator: "; ")
-                                        + ". Resume with the same ones, or train into a new output folder")
+    private func checkResumable(record: JSONValue) throws {
+        guard let checkpointURL else { return }
+        try TrainingCheckpoint.check(saved: resumedRecord, now: record, checkpoint: checkpointURL)
     }
 
     /// Continues from `runDirectory/checkpoint-last`: the next `train` call with the same pairs
@@ -291,7 +277,7 @@ public final class RewardTrainer {
         let state = try TrainingCheckpoint.load(from: checkpointURL, optimizer: optimizer)
         step = state.step
         model.trunk.dropoutRNG = state.dropoutRNG
-        resumedFingerprint = state.extra.filter { $0.key.hasPrefix("run_") }
+        resumedRecord = state.configuration
     }
 
     /// Mean and standard deviation of the model's scores on `sequences` (the SFT policy's own

@@ -48,24 +48,25 @@ public enum TrainingCheckpoint {
     /// may differ between the run that wrote a checkpoint and the one that resumes it.
     static let cadenceKeys: Set<String> = ["checkpointEvery", "evalEvery"]
 
-    /// `config` as a checkpoint stores it: its JSON, without the cadence settings.
-    public static func recorded<C: Encodable>(_ config: C) throws -> JSONValue {
+    /// `config` as a checkpoint stores it: its JSON, without the cadence settings, plus `adding`
+    /// (what else fixes the run, such as a hash of the training data).
+    public static func recorded<C: Encodable>(_ config: C, adding: [String: JSONValue] = [:]) throws -> JSONValue {
         guard case .object(let fields) = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(config)) else {
             throw RLHFError.invalidArgument("a training configuration must encode as a JSON object")
         }
-        return .object(fields.filter { !cadenceKeys.contains($0.key) })
+        return .object(fields.filter { !cadenceKeys.contains($0.key) }.merging(adding) { _, added in added })
     }
 
-    /// Throws unless `state` was written with the configuration `now`, naming each field that
+    /// Throws unless the checkpoint's record `saved` equals `now`, naming each field that
     /// differs. Compared on the fields the checkpoint has, so one from a build with fewer
-    /// settings still resumes; one with no configuration at all (older builds) is trusted.
-    public static func check(_ state: TrainerState, madeWith now: JSONValue, checkpoint dir: URL) throws {
-        guard case .object(let saved)? = state.configuration, case .object(let current) = now else { return }
+    /// settings still resumes; one with no record at all (older builds) is trusted.
+    public static func check(saved: JSONValue?, now: JSONValue, checkpoint dir: URL) throws {
+        guard case .object(let saved)? = saved, case .object(let current) = now else { return }
         let differ = saved.keys.sorted().filter { current[$0] != saved[$0] }
         guard !differ.isEmpty else { return }
         let fields = differ.map { "\($0) \(saved[$0]!) in the checkpoint, \(current[$0]?.description ?? "none") now" }
-        throw RLHFError.invalidFile(path: dir.path, message: "was written by a run with other training settings (" + fields.joined(separator: "; ")
-                                    + "); resuming would mix two recipes. Resume with the same settings, or train into a new output folder")
+        throw RLHFError.invalidFile(path: dir.path, message: "was written by a run with other training settings or data (" + fields.joined(separator: "; ")
+                                    + "); resuming would mix two runs. Resume with the same ones, or train into a new output folder")
     }
 
     /// Reads the state and restores the optimiser's moments; the caller loads the weights.
@@ -79,7 +80,7 @@ public enum TrainingCheckpoint {
         do { state = try JSONDecoder().decode(TrainerState.self, from: data) } catch {
             throw RLHFError.invalidFile(path: stateURL.path, message: "cannot decode trainer state (\(error))")
         }
-        if let configuration { try check(state, madeWith: configuration, checkpoint: dir) }
+        if let configuration { try check(saved: state.configuration, now: configuration, checkpoint: dir) }
         let st = try SafeTensors.load(dir.appendingPathComponent("optimizer.safetensors"))
         for (i, (name, p)) in optimizer.parameters.enumerated() {
             for (prefix, target) in [("m.", optimizer.m[i]), ("v.", optimizer.v[i])] {

@@ -149,7 +149,7 @@ final class PPOTrainerTests: XCTestCase {
         var old = try JSONDecoder().decode(TrainerState.self, from: before)
         XCTAssertEqual(old.configuration?["decay"], .string("linear"))
         old.configuration = nil
-        XCTAssertNoThrow(try TrainingCheckpoint.check(old, madeWith: try TrainingCheckpoint.recorded(constant), checkpoint: dir))
+        XCTAssertNoThrow(try TrainingCheckpoint.check(saved: old.configuration, now: try TrainingCheckpoint.recorded(constant), checkpoint: dir))
     }
 
     /// A reward function that returns NaN stops the run naming the step and the function, and
