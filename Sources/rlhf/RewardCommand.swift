@@ -165,7 +165,28 @@ struct ScoreCommand: ParsableCommand {
         let tok = try BPETokenizer.load(directory: dir)
         try rm.trunk.config.checkFits(tok, directory: dir)
         let url = URL(fileURLWithPath: data)
-        let lines = try JSONL.read(Line.self, from: url)
+        // The first line decides the file's kind (pairs or texts); every line is checked against
+        // it as it is read, so the error names the first bad line, whatever is wrong with it.
+        var pairs: Bool?
+        let read = try JSONL.readLenient(Line.self, from: url) { l in
+            let isPair = pairs ?? (l.chosen != nil && l.rejected != nil)
+            pairs = isPair
+            if isPair {
+                // Without "prompt" (TRL's implicit prompt) chosen and rejected are whole texts.
+                guard let c = l.chosen, let r = l.rejected else {
+                    return "preference lines need \"chosen\" and \"rejected\" (and \"prompt\", unless both hold the whole text)"
+                }
+                let p = l.prompt ?? ""
+                if (p + c).isEmpty || (p + r).isEmpty { return "prompt and \((p + c).isEmpty ? "chosen" : "rejected") are both empty: there is no token to score" }
+            } else {
+                guard let t = l.text ?? l.prompt.flatMap({ p in l.completion.map { p + $0 } }) else { return "expected \"text\" or \"prompt\"+\"completion\"" }
+                // The head reads the last token: a text with none has no score.
+                if t.isEmpty { return "the text is empty: there is no token to score" }
+            }
+            return nil
+        }
+        if let first = read.invalid.first { throw first }
+        let lines = read.records
         let ctx = rm.trunk.config.nPositions
         // Cut from the left, as the reward model was trained: its score reads the last token.
         var truncated = 0
@@ -175,17 +196,7 @@ struct ScoreCommand: ParsableCommand {
             if e.count > ctx { truncated += 1 }
             return e.count <= ctx ? e : Array(e.suffix(ctx))
         }
-        if lines.first.map({ $0.chosen != nil && $0.rejected != nil }) == true {
-            for (i, l) in lines.enumerated() {
-                // Without "prompt" (TRL's implicit prompt) chosen and rejected are whole texts.
-                guard let c = l.chosen, let r = l.rejected else {
-                    throw RLHFError.invalidLine(path: url.path, line: i + 1, message: "preference lines need \"chosen\" and \"rejected\" (and \"prompt\", unless both hold the whole text)")
-                }
-                let p = l.prompt ?? ""
-                if (p + c).isEmpty || (p + r).isEmpty {
-                    throw RLHFError.invalidLine(path: url.path, line: i + 1, message: "prompt and \((p + c).isEmpty ? "chosen" : "rejected") are both empty: there is no token to score")
-                }
-            }
+        if pairs == true {
             let chosen = rm.score(lines.map { ids(($0.prompt ?? "") + $0.chosen!) })
             let rejected = rm.score(lines.map { ids(($0.prompt ?? "") + $0.rejected!) })
             var correct = 0
@@ -196,15 +207,7 @@ struct ScoreCommand: ParsableCommand {
             let acc = Double(correct) / Double(max(lines.count, 1))
             print(json ? JSONL.line(["accuracy": acc]) : String(format: "accuracy %.4f over %d pairs", acc, lines.count))
         } else {
-            let texts = try lines.enumerated().map { (i, l) -> String in
-                if let t = l.text { return t }
-                if let p = l.prompt, let c = l.completion { return p + c }
-                throw RLHFError.invalidLine(path: url.path, line: i + 1, message: "expected \"text\" or \"prompt\"+\"completion\"")
-            }
-            // The head reads the last token: a text with none has no score.
-            if let empty = texts.firstIndex(where: { $0.isEmpty }) {
-                throw RLHFError.invalidLine(path: url.path, line: empty + 1, message: "the text is empty: there is no token to score")
-            }
+            let texts = lines.map { $0.text ?? $0.prompt! + $0.completion! }
             for s in rm.score(texts.map(ids)) { print(json ? JSONL.line(["score": s]) : String(format: "%.4f", s)) }
         }
     }
