@@ -46,7 +46,8 @@ public enum JSONValue: Codable, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .null: return "null"
         case .bool(let b): return "\(b)"
-        case .number(let d): return d == d.rounded() && abs(d) < 1e15 ? "\(Int64(d))" : "\(d)"
+        // Whole numbers up to 2^53 (every integer a double holds exactly, 52-bit hashes too) without ".0".
+        case .number(let d): return d == d.rounded() && abs(d) <= 9_007_199_254_740_992 ? "\(Int64(d))" : "\(d)"
         case .string(let s): return "\"\(s)\""
         case .array(let a): return "[\(a.map(\.description).joined(separator: ", "))]"
         case .object(let o): return "{\(o.keys.sorted().map { "\"\($0)\": \(o[$0]!)" }.joined(separator: ", "))}"

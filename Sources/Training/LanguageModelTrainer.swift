@@ -29,6 +29,8 @@ public struct LanguageModelTrainingConfig: Codable, Sendable {
 /// trainer's saved RNG state reproduces the data order on resume.
 public protocol BatchSource {
     func next(_ rng: inout RNG) -> LanguageModelBatch
+    /// The data's fingerprint (`Fingerprint`), recorded in checkpoints: a resume on other data is refused.
+    var fingerprint: JSONValue { get }
 }
 
 /// nanoGPT-style pretraining data: every document encoded and joined with EOS into one stream,
@@ -51,6 +53,12 @@ public struct TokenStream: BatchSource {
         }
         return LanguageModelBatch(windows: windows)
     }
+
+    public var fingerprint: JSONValue {
+        var f = Fingerprint()
+        f.mix(ids: tokens)
+        return f.json
+    }
 }
 
 /// SFT data: (prompt, completion + EOS) examples, each batch drawn uniformly at random with
@@ -68,6 +76,12 @@ public struct ExampleBatches: BatchSource {
         let picked = (0..<batchSize).map { _ in examples[rng.below(examples.count)] }
         return LanguageModelBatch(sequences: picked.map(\.ids), lossFrom: picked.map(\.completionStart),
                                   maxLength: contextLength)
+    }
+
+    public var fingerprint: JSONValue {
+        var f = Fingerprint()
+        for e in examples { f.mix(ids: e.ids); f.mix(UInt64(e.completionStart) | 1 << 40) }
+        return f.json
     }
 }
 
@@ -98,6 +112,9 @@ public final class LanguageModelTrainer {
     /// gradients and the activations per extra lane.
     public var lanes = 1
     private var replicas: [GPT2] = []
+    /// What the checkpoints record and a resume must match: the config, the model's shape, its
+    /// starting weights (the given model as it is at `init`) and the training data.
+    let runRecord: JSONValue
 
     public init(model: GPT2, tokenizer: BPETokenizer, config: LanguageModelTrainingConfig, source: BatchSource,
                 evalBatches: [LanguageModelBatch], runDirectory: URL) {
@@ -109,6 +126,11 @@ public final class LanguageModelTrainer {
                                         totalSteps: config.steps, decay: config.decay, minRatio: config.minLearningRateRatio)
         dataRNG = RNG(seed: config.seed, stream: 2)
         model.dropoutRNG = RNG(seed: config.seed, stream: 11)
+        runRecord = (try? TrainingCheckpoint.recorded(config, adding: [
+            "model": TrainingCheckpoint.shape(model.config),
+            "initial_weights": TrainingCheckpoint.weights(model.parameters),
+            "train_data": source.fingerprint,
+        ])) ?? .null
     }
 
     var checkpointURL: URL { runDirectory.appendingPathComponent(TrainingCheckpoint.folderName) }
@@ -116,7 +138,7 @@ public final class LanguageModelTrainer {
 
     /// Restores weights, optimiser and random streams from `DIR/checkpoint-last`.
     public func resume() throws {
-        let state = try TrainingCheckpoint.load(from: checkpointURL, optimizer: optimizer, configuration: try TrainingCheckpoint.recorded(config))
+        let state = try TrainingCheckpoint.load(from: checkpointURL, optimizer: optimizer, configuration: runRecord)
         let loaded = try GPT2.load(directory: checkpointURL)
         model.copyWeights(from: loaded)
         step = state.step
@@ -223,7 +245,7 @@ public final class LanguageModelTrainer {
 
     public func saveCheckpoint() throws {
         let state = TrainerState(step: step, optimizerStep: optimizer.step, dataRNG: dataRNG, dropoutRNG: model.dropoutRNG,
-                                 configuration: try TrainingCheckpoint.recorded(config))
+                                 configuration: runRecord)
         try TrainingCheckpoint.save(to: checkpointURL, state: state, optimizer: optimizer) { dir in
             try model.save(to: dir, tokenizer: tokenizer)
         }

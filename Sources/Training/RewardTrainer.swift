@@ -57,6 +57,8 @@ public final class RewardTrainer {
     /// plan that is not the one it started, so `train` refuses it.
     private var runRecord: JSONValue?
     private var resumedRecord: JSONValue?
+    /// The model's weights as given, before any training or resume: the run's starting point.
+    private let initialWeights: JSONValue
     /// Called after each epoch with (epoch, held-out accuracy, held-out loss).
     public var onEpoch: ((Int, Double, Double) -> Void)?
 
@@ -65,6 +67,7 @@ public final class RewardTrainer {
         self.config = config
         self.runDirectory = runDirectory
         optimizer = AdamW(parameters: model.parameters, hyper: .init(learningRate: config.learningRate, weightDecay: config.weightDecay))
+        initialWeights = TrainingCheckpoint.weights(model.parameters)
     }
 
     /// Tokenises preferences; pairs longer than `maxLength` keep the prompt's end. Records with
@@ -239,18 +242,16 @@ public final class RewardTrainer {
     /// pairs (their count, tokens and a 52-bit FNV-1a hash of their ids, margins and groups,
     /// so that relabelled data of the same size differs too; 52 bits survive JSON's doubles).
     func record(_ train: [Pair]) throws -> JSONValue {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        func mix(_ v: UInt64) { hash = (hash ^ v) &* 0x100_0000_01b3 }
+        var data = Fingerprint()
         for p in train {
-            for id in p.chosen { mix(UInt64(UInt32(bitPattern: id))) }
-            mix(0xC4)
-            for id in p.rejected { mix(UInt64(UInt32(bitPattern: id))) }
-            mix(UInt64(p.margin.bitPattern)); mix(UInt64(p.group))
+            data.mix(ids: p.chosen); data.mix(0xC4); data.mix(ids: p.rejected)
+            data.mix(UInt64(p.margin.bitPattern)); data.mix(UInt64(p.group))
         }
         return try TrainingCheckpoint.recorded(config, adding: [
             "train_pairs": .number(Double(train.count)),
             "train_tokens": .number(Double(train.reduce(0) { $0 + $1.chosen.count + $1.rejected.count })),
-            "train_hash": .number(Double(hash & (1 << 52 - 1))),
+            "train_hash": data.json,
+            "initial_weights": initialWeights,
         ])
     }
 

@@ -57,6 +57,24 @@ public enum TrainingCheckpoint {
         return .object(fields.filter { !cadenceKeys.contains($0.key) }.merging(adding) { _, added in added })
     }
 
+    /// The weights' fingerprint, for a record's `*_weights` fields: a run that starts from (or
+    /// scores with, or stays close to) other weights is another run.
+    public static func weights(_ parameters: [(String, Tensor)]) -> JSONValue {
+        var f = Fingerprint()
+        for (name, t) in parameters {
+            f.mix(name)
+            f.mix(floats: UnsafeBufferPointer(t.buffer))
+        }
+        return f.json
+    }
+
+    /// A model's shape in words, for a record's `model` field: in a refusal it reads
+    /// "4 layers × 128 wide, …" rather than as two hashes.
+    public static func shape(_ c: GPT2Config) -> JSONValue {
+        .string("\(c.nLayer) layers × \(c.nEmbd) wide, \(c.nHead) heads, context \(c.nPositions), vocabulary \(c.vocabSize), "
+                + "dropout \(c.residPdrop)/\(c.embdPdrop)/\(c.attnPdrop)")
+    }
+
     /// Throws unless the checkpoint's record `saved` equals `now`, naming each field that
     /// differs. Compared on the fields the checkpoint has, so one from a build with fewer
     /// settings still resumes; one with no record at all (older builds) is trusted.

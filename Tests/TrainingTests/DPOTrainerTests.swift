@@ -18,16 +18,15 @@ final class DPOTrainerTests: XCTestCase {
         }
     }
 
-    func makeTrainer(_ dir: URL, config: DPOTrainer.Config) throws -> DPOTrainer {
+    func makeTrainer(_ dir: URL, config: DPOTrainer.Config, trainPairs: Range<Int> = 0..<64, referenceSeed: UInt64? = nil) throws -> DPOTrainer {
         let tok = try BPETokenizer.train(texts: Self.texts, vocabSize: 300, specialTokens: ["<|endoftext|>", "<|pad|>"], padToken: "<|pad|>")
         var c = try GPT2Config.preset("tiny", vocabSize: tok.vocabSize, context: 32)
         c.nLayer = 2; c.nEmbd = 32; c.nHead = 2
         c.residPdrop = 0.1; c.embdPdrop = 0.1; c.attnPdrop = 0.1  // on in the config; DPO turns it off
         c.eosTokenID = tok.eosTokenID; c.padTokenID = tok.padTokenID
         let policy = GPT2(config: c, seed: 5)
-        let reference = GPT2(config: c)
-        reference.copyWeights(from: policy)
-        return try DPOTrainer(policy: policy, reference: reference, tokenizer: tok, train: Self.preferences(0..<64),
+        let reference = GPT2(config: c, seed: referenceSeed ?? 5)
+        return try DPOTrainer(policy: policy, reference: reference, tokenizer: tok, train: Self.preferences(trainPairs),
                               heldOut: Self.preferences(64..<80), config: config, runDirectory: dir)
     }
 
@@ -90,6 +89,11 @@ final class DPOTrainerTests: XCTestCase {
         try straight.train()
         let first = try makeTrainer(b, config: c)
         try first.train(stopAt: 5)
+        // Other pairs or another reference would continue a different run: refused, by name.
+        for (other, field) in [(try makeTrainer(b, config: c, trainPairs: 1..<65), "train_data"),
+                               (try makeTrainer(b, config: c, referenceSeed: 6), "reference_weights")] {
+            XCTAssertThrowsError(try other.resume()) { error in XCTAssertTrue("\(error)".contains(field), "\(error)") }
+        }
         let resumed = try makeTrainer(b, config: c)
         try resumed.resume()
         XCTAssertEqual(resumed.step, 4, "resumes from the last checkpoint (every 4 steps)")

@@ -6,12 +6,13 @@ import Tokenizers
 @testable import Training
 
 final class LanguageModelTrainerTests: XCTestCase {
-    func makeRun(_ dir: URL, steps: Int, batchSize: Int = 4, accumulation: Int = 1, lanes: Int = 1, dropout: Double = 0.1) throws -> LanguageModelTrainer {
-        let texts = (0..<200).map { "order \($0 % 17) is \(["late", "broken", "fine"][$0 % 3]). thank you." }
+    func makeRun(_ dir: URL, steps: Int, batchSize: Int = 4, accumulation: Int = 1, lanes: Int = 1, dropout: Double = 0.1,
+                 modelSeed: UInt64 = 1, layers: Int = 2, lastWord: String = "you") throws -> LanguageModelTrainer {
+        let texts = (0..<200).map { "order \($0 % 17) is \(["late", "broken", "fine"][$0 % 3]). thank \(lastWord)." }
         let tok = try BPETokenizer.train(texts: texts, vocabSize: 300, specialTokens: ["<|endoftext|>"])
         var c = try GPT2Config.preset("tiny", vocabSize: tok.vocabSize, context: 32)
-        c.nLayer = 2; c.nEmbd = 32; c.nHead = 2; c.residPdrop = dropout; c.embdPdrop = dropout; c.attnPdrop = dropout
-        let model = GPT2(config: c, seed: 1)
+        c.nLayer = layers; c.nEmbd = 32; c.nHead = 2; c.residPdrop = dropout; c.embdPdrop = dropout; c.attnPdrop = dropout
+        let model = GPT2(config: c, seed: modelSeed)
         var stream: [Int32] = []
         for t in texts { stream += tok.encodeIDs(t) + [Int32(tok.eosTokenID!)] }
         var config = LanguageModelTrainingConfig()
@@ -103,6 +104,27 @@ final class LanguageModelTrainerTests: XCTestCase {
         XCTAssertEqual(la.map { $0["loss"]! }, lb.map { $0["loss"]! })
         XCTAssertEqual(la.last!["eval_loss"], lb.last!["eval_loss"])
         XCTAssertLessThan(la.last!["loss"]!, la.first!["loss"]!)
+    }
+
+    /// A resume with other data, another starting model or another shape is refused, naming
+    /// what differs, and leaves the checkpoint as it was; the same inputs resume.
+    func testResumeRefusesOtherDataOrStartingPoint() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lmt-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try makeRun(dir, steps: 8).train(stopAt: 5)  // checkpoint at 4
+        let stateURL = dir.appendingPathComponent("checkpoint-last/trainer_state.json")
+        let before = try Data(contentsOf: stateURL)
+        for (other, field) in [(try makeRun(dir, steps: 8, lastWord: "u"), "train_data"),
+                               (try makeRun(dir, steps: 8, modelSeed: 2), "initial_weights"),
+                               (try makeRun(dir, steps: 8, layers: 3), "model \"2 layers")] {
+            XCTAssertThrowsError(try other.resume()) { error in
+                XCTAssertTrue("\(error)".contains(field) && "\(error)".contains("in the checkpoint"), "\(error)")
+            }
+        }
+        XCTAssertEqual(try Data(contentsOf: stateURL), before)
+        let same = try makeRun(dir, steps: 8)
+        try same.resume()
+        XCTAssertEqual(same.step, 4)
     }
 
     /// NaN in the loss stops training with the step named.

@@ -11,7 +11,8 @@ final class PPOTrainerTests: XCTestCase {
 
     /// A tiny random policy and a reward model initialised from it, on a tokenizer with a pad
     /// token distinct from EOS.
-    func makeTrainer(_ dir: URL, config: PPOConfig, rewardFunctions: [RewardFunction] = [], monitors: [RewardFunction] = []) throws -> PPOTrainer {
+    func makeTrainer(_ dir: URL, config: PPOConfig, rewardFunctions: [RewardFunction] = [], monitors: [RewardFunction] = [],
+                     rewardSeed: UInt64 = 4, promptCount: Int = 24) throws -> PPOTrainer {
         let tok = try BPETokenizer.train(texts: Self.texts, vocabSize: 300, specialTokens: ["<|endoftext|>", "<|pad|>"], padToken: "<|pad|>")
         var c = try GPT2Config.preset("tiny", vocabSize: tok.vocabSize, context: 48)
         c.nLayer = 2; c.nEmbd = 32; c.nHead = 2
@@ -19,9 +20,9 @@ final class PPOTrainerTests: XCTestCase {
         c.residPdrop = 0.1; c.embdPdrop = 0.1; c.attnPdrop = 0.1
         c.eosTokenID = tok.eosTokenID; c.padTokenID = tok.padTokenID
         let policy = GPT2(config: c, seed: 3)
-        let rm = RewardModel(initializedFrom: policy, seed: 4)
+        let rm = RewardModel(initializedFrom: policy, seed: rewardSeed)
         rm.normalization = (0.5, 2)
-        let prompts = (0..<24).map { "order \($0) is" + ($0 % 3 == 0 ? " late and I am waiting for it" : "") }
+        let prompts = (0..<promptCount).map { "order \($0) is" + ($0 % 3 == 0 ? " late and I am waiting for it" : "") }
         return try PPOTrainer(policy: policy, rewardModel: rm, tokenizer: tok, rewardTokenizer: nil, prompts: prompts,
                               rewardFunctions: rewardFunctions, monitors: monitors, config: config, runDirectory: dir)
     }
@@ -137,6 +138,15 @@ final class PPOTrainerTests: XCTestCase {
         XCTAssertThrowsError(try makeTrainer(dir, config: constant).resume()) { error in
             let text = "\(error)"
             XCTAssertTrue(text.contains("checkpoint-last") && text.contains("decay \"linear\" in the checkpoint, \"constant\" now"), text)
+        }
+        XCTAssertEqual(try Data(contentsOf: stateURL), before)
+
+        // Other inputs than the run's: prompts, reward model, programmatic rewards.
+        let bonus = RewardFunction(name: "bonus", weight: 1) { _, _ in 1 }
+        for (other, field) in [(try makeTrainer(dir, config: config, promptCount: 23), "prompts"),
+                               (try makeTrainer(dir, config: config, rewardSeed: 5), "reward_model_weights"),
+                               (try makeTrainer(dir, config: config, rewardFunctions: [bonus]), "reward_functions")] {
+            XCTAssertThrowsError(try other.resume()) { error in XCTAssertTrue("\(error)".contains(field), "\(error)") }
         }
         XCTAssertEqual(try Data(contentsOf: stateURL), before)
 

@@ -79,6 +79,9 @@ public final class DPOTrainer {
     public var label = "dpo"
     /// The last held-out evaluation, for callers (the demo's report, tests).
     public private(set) var lastEval: [String: Double] = [:]
+    /// What the checkpoints record and a resume must match: the config, the starting and the
+    /// reference weights, and the training pairs.
+    let runRecord: JSONValue
 
     public var stepsPerEpoch: Int { (train.count + config.batchSize - 1) / config.batchSize }
     public var totalSteps: Int { stepsPerEpoch * config.epochs }
@@ -121,6 +124,13 @@ public final class DPOTrainer {
         schedule = LearningRateSchedule(peak: config.learningRate, warmupSteps: config.warmupSteps,
                                         totalSteps: (trainRecords.count + config.batchSize - 1) / config.batchSize * config.epochs,
                                         decay: config.decay, minRatio: 0)
+        var data = Fingerprint()
+        for p in train { data.mix(ids: p.chosen); data.mix(0xC4); data.mix(ids: p.rejected); data.mix(UInt64(p.chosenStart) << 32 | UInt64(p.rejectedStart)) }
+        runRecord = try TrainingCheckpoint.recorded(config, adding: [
+            "initial_weights": TrainingCheckpoint.weights(policy.parameters),
+            "reference_weights": TrainingCheckpoint.weights(reference.parameters),
+            "train_data": data.json,
+        ])
         train = fillReference(train)
         heldOut = fillReference(heldOut)
     }
@@ -277,7 +287,7 @@ public final class DPOTrainer {
     /// order and KL sampling are functions of (seed, step), so that is all a resume needs.
     public func saveCheckpoint() throws {
         let state = TrainerState(step: step, optimizerStep: optimizer.step, dataRNG: RNG(seed: config.seed, stream: 41), dropoutRNG: policy.dropoutRNG,
-                                 configuration: try TrainingCheckpoint.recorded(config))
+                                 configuration: runRecord)
         try TrainingCheckpoint.save(to: checkpointURL, state: state, optimizer: optimizer) { dir in
             try policy.save(to: dir, tokenizer: tokenizer)
         }
@@ -285,7 +295,7 @@ public final class DPOTrainer {
 
     /// Continues from `runDirectory/checkpoint-last`.
     public func resume() throws {
-        let state = try TrainingCheckpoint.load(from: checkpointURL, optimizer: optimizer, configuration: try TrainingCheckpoint.recorded(config))
+        let state = try TrainingCheckpoint.load(from: checkpointURL, optimizer: optimizer, configuration: runRecord)
         let loaded = try GPT2.load(directory: checkpointURL)
         policy.copyWeights(from: loaded)
         step = state.step

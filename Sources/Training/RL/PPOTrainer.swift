@@ -55,6 +55,9 @@ public final class PPOTrainer {
     /// Mean ratio π/π_old over the first minibatch of the first epoch of the last iteration:
     /// exactly 1 when the rollout's and the training pass's log-probabilities agree.
     public private(set) var firstRatio: Float = .nan
+    /// What the checkpoints record and a resume must match: the config, the reference's and
+    /// the reward model's weights, the prompts and the programmatic rewards.
+    let runRecord: JSONValue
 
     public init(policy: GPT2, rewardModel: RewardModel, tokenizer: BPETokenizer, rewardTokenizer: BPETokenizer?,
                 prompts: [String], rewardFunctions: [RewardFunction] = [], monitors: [RewardFunction] = [],
@@ -89,6 +92,14 @@ public final class PPOTrainer {
         schedule = LearningRateSchedule(peak: config.learningRate, warmupSteps: 0, totalSteps: updates, decay: config.decay, minRatio: 0)
         kl = config.klTarget.map { .adaptive(initial: config.klCoef, target: $0, horizon: config.klHorizon) } ?? .fixed(config.klCoef)
         rng = RNG(seed: config.seed, stream: 31)
+        var promptPrint = Fingerprint()
+        for p in prompts { promptPrint.mix(p) }
+        runRecord = try TrainingCheckpoint.recorded(config, adding: [
+            "reference_weights": TrainingCheckpoint.weights(reference.parameters),
+            "reward_model_weights": TrainingCheckpoint.weights(rewardModel.parameters),
+            "prompts": promptPrint.json,
+            "reward_functions": .string(rewardFunctions.map { "\($0.name):\($0.weight)" }.joined(separator: ", ")),
+        ])
     }
 
     var checkpointURL: URL { runDirectory.appendingPathComponent(TrainingCheckpoint.folderName) }
@@ -362,7 +373,7 @@ public final class PPOTrainer {
         let state = TrainerState(step: step, optimizerStep: optimizer.step, dataRNG: rng, dropoutRNG: policy.dropoutRNG,
                                  extra: ["beta": kl.beta, "generated_tokens": Double(generatedTokens)]
                                      .merging(timing.map { ("time/\($0.key)", $0.value) }) { a, _ in a },
-                                 configuration: try TrainingCheckpoint.recorded(config))
+                                 configuration: runRecord)
         try TrainingCheckpoint.save(to: checkpointURL, state: state, optimizer: optimizer) { dir in
             try policy.save(to: dir, tokenizer: tokenizer)
             try value?.save(in: dir)
@@ -371,7 +382,7 @@ public final class PPOTrainer {
 
     /// Continues from `runDirectory/checkpoint-last`.
     public func resume() throws {
-        let state = try TrainingCheckpoint.load(from: checkpointURL, optimizer: optimizer, configuration: try TrainingCheckpoint.recorded(config))
+        let state = try TrainingCheckpoint.load(from: checkpointURL, optimizer: optimizer, configuration: runRecord)
         let loaded = try GPT2.load(directory: checkpointURL)
         policy.copyWeights(from: loaded)
         try value?.load(from: checkpointURL)
