@@ -73,6 +73,7 @@ extension GPT2 {
                 throw RLHFError.invalidFile(path: weights.path, message: "tensor \"\(found)\" has shape \(shape) but config.json implies \(p.shape)")
             }
             p.assign(try weights.tensor(found))
+            try Self.checkFinite(p, name: found, path: weights.path)
             used.insert(found)
         }
         for name in weights.names where !used.contains(name) && !extraAllowed.contains(name) {
@@ -81,6 +82,14 @@ extension GPT2 {
             // A tied head saved anyway (some exporters do) must equal wte; anything else is a mismatch.
             if bare == "lm_head.weight" && config.tieWordEmbeddings { continue }
             throw RLHFError.invalidFile(path: weights.path, message: "unexpected tensor \"\(name)\" (not part of a GPT-2 with this config)")
+        }
+    }
+
+    /// A NaN or infinity in a weight (a run that diverged) would only show later as empty
+    /// samples or a NaN score: refused at load, naming the tensor.
+    static func checkFinite(_ t: Tensor, name: String, path: String) throws {
+        if let i = t.buffer.firstIndex(where: { !$0.isFinite }) {
+            throw RLHFError.invalidFile(path: path, message: "tensor \"\(name)\" holds \(t.buffer[i]) at element \(i): the weights are broken (from a run that diverged?)")
         }
     }
 

@@ -105,8 +105,10 @@ public struct GPT2Config: Codable, Equatable, Sendable {
             guard let b = v.boolValue else { throw RLHFError.invalidFile(path: path, message: "field \"tie_word_embeddings\" should be true or false, found \(v)") }
             tieWordEmbeddings = b
         }
-        if obj["bos_token_id"] != nil { bosTokenID = try int("bos_token_id") }
-        if obj["eos_token_id"] != nil { eosTokenID = try int("eos_token_id") }
+        // Absent, they are transformers' defaults (50256), which a smaller vocabulary does not
+        // hold: then there is no such token, as transformers loads that config without one.
+        if obj["bos_token_id"] != nil { bosTokenID = try int("bos_token_id") } else if vocabSize <= 50256 { bosTokenID = nil }
+        if obj["eos_token_id"] != nil { eosTokenID = try int("eos_token_id") } else if vocabSize <= 50256 { eosTokenID = nil }
         padTokenID = try int("pad_token_id")
         if let v = take("architectures"), v != .null {
             guard case .array(let a) = v, a.allSatisfy({ $0.stringValue != nil }) else {

@@ -56,6 +56,7 @@ public final class RewardModel {
             throw RLHFError.invalidFile(path: weights.path, message: "score.bias is present; GPT2ForSequenceClassification's score head has no bias")
         }
         let rm = RewardModel(trunk: trunk, scoreWeight: try weights.tensor("score.weight"))
+        try GPT2.checkFinite(rm.scoreWeight, name: "score.weight", path: weights.path)
         if case .object(let n)? = config.extra["rlhf_reward_normalization"], let m = n["mean"]?.doubleValue, let s = n["std"]?.doubleValue {
             rm.normalization = (m, s)
         }

@@ -5,7 +5,11 @@ import Foundation
 public enum AtomicFile {
     public static func write(_ data: Data, to url: URL) throws {
         let dir = url.deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try makeFolder(dir)
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue {
+            throw RLHFError.io(path: url.path, message: "is a folder; expected the path of a file to write")
+        }
         let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         do {
             guard FileManager.default.createFile(atPath: tmp.path, contents: nil) else {
@@ -24,6 +28,20 @@ public enum AtomicFile {
         }
     }
 
+    /// Creates `dir` and its parents if missing, with an error that names the path and says
+    /// why (a file in the way, no permission) instead of Foundation's dump.
+    public static func makeFolder(_ dir: URL) throws {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir) {
+            guard isDir.boolValue else { throw RLHFError.io(path: dir.path, message: "is a file; expected a folder") }
+            return
+        }
+        do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
+            let reason = (error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription
+            throw RLHFError.io(path: dir.path, message: "cannot create the folder (\(reason))")
+        }
+    }
+
     public static func write(_ string: String, to url: URL) throws {
         try write(Data(string.utf8), to: url)
     }
@@ -34,7 +52,7 @@ public enum AtomicFile {
     public static func writeDirectory(_ url: URL, _ build: (URL) throws -> Void) throws {
         let fm = FileManager.default
         let parent = url.deletingLastPathComponent()
-        try fm.createDirectory(at: parent, withIntermediateDirectories: true)
+        try makeFolder(parent)
         let tmp = parent.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         try fm.createDirectory(at: tmp, withIntermediateDirectories: true)
         do {

@@ -101,7 +101,24 @@ public enum JSONL {
             let p = path(ctx)
             return "missing field \"\(p.isEmpty ? key.stringValue : p + "." + key.stringValue)\""
         case let .typeMismatch(type, ctx):
-            return "field \"\(path(ctx))\" should be \(type)"
+            // Foundation says what it found as "… but found number instead."
+            var found = ""
+            if let r = ctx.debugDescription.range(of: "but found ") {
+                var what = ctx.debugDescription[r.upperBound...]
+                if let end = what.range(of: " instead") { what = what[..<end.lowerBound] }
+                let plain = ["number": "a number", "bool": "true or false", "a dictionary": "an object", "an array": "a list", "a string": "a string"]
+                found = ", found " + (plain[String(what)] ?? String(what))
+            }
+            let expected: String
+            switch "\(type)" {
+            case "String": expected = "a string"
+            case "Int", "Int32", "Int64", "UInt64", "Double", "Float": expected = "a number"
+            case "Bool": expected = "true or false"
+            case let t where t.hasPrefix("Array"): expected = "a list"
+            case let t where t.hasPrefix("Dictionary"): expected = "an object"
+            case let t: expected = t
+            }
+            return ctx.codingPath.isEmpty ? "the line should be a JSON object\(found)" : "field \"\(path(ctx))\" should be \(expected)\(found)"
         case let .valueNotFound(type, ctx):
             return "field \"\(path(ctx))\" is null, expected \(type)"
         case let .dataCorrupted(ctx):

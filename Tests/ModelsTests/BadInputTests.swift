@@ -47,4 +47,18 @@ final class BadInputTests: XCTestCase {
         try c.write(to: tmp.appendingPathComponent("config.json"))
         expectError("missing tensor \"transformer.h.2.ln_1.weight\"") { _ = try GPT2.load(directory: self.tmp) }
     }
+
+    /// Weights holding a NaN (a diverged run's) are refused at load, naming the tensor: they
+    /// would otherwise sample nothing but EOS, or score NaN, without a word.
+    func testNonFiniteWeightsAreRefused() throws {
+        let model = try GPT2.load(directory: FixturePaths.url("tiny-gpt2-hub"))
+        model.blocks[1].fcWeight.pointer[7] = .nan
+        try model.save(to: tmp)
+        expectError("tensor \"transformer.h.1.mlp.c_fc.weight\" holds nan at element 7") { _ = try GPT2.load(directory: self.tmp) }
+        let rm = RewardModel(initializedFrom: try GPT2.load(directory: FixturePaths.url("tiny-gpt2-hub")), seed: 1)
+        rm.scoreWeight.pointer[0] = .infinity
+        let rmDir = tmp.appendingPathComponent("rm")
+        try rm.save(to: rmDir)
+        expectError("tensor \"score.weight\" holds inf") { _ = try RewardModel.load(directory: rmDir) }
+    }
 }

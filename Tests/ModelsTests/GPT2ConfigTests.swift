@@ -48,6 +48,11 @@ final class GPT2ConfigTests: XCTestCase {
         XCTAssertEqual(c.bosTokenID, 50256); XCTAssertEqual(c.eosTokenID, 50256); XCTAssertNil(c.padTokenID)
         XCTAssertNil(c.numLabels)
         XCTAssertEqual(c, GPT2Config())
+        // A smaller vocabulary does not hold the default 50256: no such token, as transformers
+        // loads it (an explicit id outside the vocabulary stays an error).
+        let small = try GPT2Config.load(config(#"{"model_type": "gpt2", "vocab_size": 1024}"#))
+        XCTAssertNil(small.bosTokenID); XCTAssertNil(small.eosTokenID)
+        XCTAssertThrowsError(try GPT2Config.load(config(#"{"model_type": "gpt2", "vocab_size": 1024, "eos_token_id": 50256}"#)))
     }
 
     func testOldAliasesAndExplicitValues() throws {

@@ -99,16 +99,23 @@ public struct PPOConfig: Codable, Equatable, Sendable {
         if gradientAccumulation < 1 || mini % gradientAccumulation != 0 {
             throw bad("a minibatch of \(mini) rollouts must split into --grad-accum \(gradientAccumulation) equal micro-batches")
         }
-        if ppoEpochs < 1 { throw bad("--ppo-epochs must be at least 1") }
-        if !(temperature > 0) { throw bad("--temperature must be > 0, found \(temperature)") }
+        // GRPO's flags carry TRL's GRPO names; every other method's, PPO's.
+        let klFlag = advantageEstimator == .grpo ? "--beta" : "--kl-coef", epochsFlag = advantageEstimator == .grpo ? "--num-iterations" : "--ppo-epochs"
+        if ppoEpochs < 1 { throw bad("\(epochsFlag) must be at least 1, found \(ppoEpochs)") }
+        if !(learningRate > 0 && learningRate.isFinite) { throw bad("--learning-rate must be a finite number > 0, found \(learningRate)") }
+        if !(temperature > 0 && temperature.isFinite) { throw bad("--temperature must be a finite number > 0, found \(temperature)") }
         if maxNewTokens < 1 { throw bad("--max-new-tokens must be at least 1") }
         if rolloutBatchSize < 1 { throw bad("--rollout-batch-size must be at least 1, found \(rolloutBatchSize)") }
         if let k = topK, k < 1 { throw bad("--top-k must be at least 1, found \(k) (leave it out for no top-k)") }
         if let p = topP, !(p > 0 && p <= 1) { throw bad("--top-p must be in (0, 1], found \(p) (leave it out for no nucleus sampling)") }
-        if klCoef < 0 { throw bad("--kl-coef must be ≥ 0, found \(klCoef)") }
-        if let t = klTarget, !(t > 0) { throw bad("--kl-target must be > 0, found \(t)") }
-        if !(klHorizon > 0) { throw bad("--kl-horizon must be > 0") }
-        if !(clipRange > 0) || !(valueClipRange > 0) { throw bad("clip ranges must be > 0") }
+        if !(klCoef >= 0 && klCoef.isFinite) { throw bad("\(klFlag) must be a finite number ≥ 0, found \(klCoef)") }
+        if let t = klTarget, !(t > 0 && t.isFinite) { throw bad("--kl-target must be a finite number > 0, found \(t)") }
+        if !(klHorizon > 0 && klHorizon.isFinite) { throw bad("--kl-horizon must be a finite number > 0, found \(klHorizon)") }
+        if !(clipRange > 0 && clipRange.isFinite) { throw bad("--cliprange must be a finite number > 0, found \(clipRange)") }
+        if !(valueClipRange > 0 && valueClipRange.isFinite) { throw bad("--cliprange-value must be a finite number > 0, found \(valueClipRange)") }
+        if !(valueCoef >= 0 && valueCoef.isFinite) { throw bad("--vf-coef must be a finite number ≥ 0, found \(valueCoef)") }
+        if !missingEOSPenalty.isFinite { throw bad("--missing-eos-penalty must be a finite number, found \(missingEOSPenalty)") }
+        if !rewardModelWeight.isFinite { throw bad("--rm-weight must be a finite number, found \(rewardModelWeight)") }
         if !(lambda >= 0 && lambda <= 1) || !(gamma >= 0 && gamma <= 1) { throw bad("--gamma and --lam must lie in [0, 1]") }
         if checkpointEvery < 1 { throw bad("--checkpoint-every must be at least 1") }
         if !usesCritic && (numGenerations < 2 || batchSize % numGenerations != 0) {
