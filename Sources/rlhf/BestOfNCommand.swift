@@ -36,6 +36,7 @@ struct BestOfNCommand: ParsableCommand {
     struct Line: Encodable { let prompt: String; let completion: String; let score: Double; let candidates: [String]?; let scores: [Double]? }
 
     func validate() throws {
+        guard rmWeight.isFinite else { throw ValidationError("--rm-weight must be a finite number, found \(rmWeight)") }
         try FlagCheck.atLeast(1, n, "--n"); try FlagCheck.atLeast(1, maxNewTokens, "--max-new-tokens")
         try FlagCheck.atLeast(1, batchSize, "--batch-size")
         // At temperature 0 every candidate would be the same greedy answer: nothing to choose from.
@@ -43,12 +44,11 @@ struct BestOfNCommand: ParsableCommand {
     }
 
     func run() throws {
+        try checkOutputFile(out)
         let (gpt, tok) = try loadModelAndTokenizer(policy)
         try FlagCheck.room(forNewTokens: maxNewTokens, context: gpt.config.nPositions)
-        let rmURL = URL(fileURLWithPath: reward)
-        let rm = try RewardModel.load(directory: rmURL)
-        let rmTok = (try? BPETokenizer.load(directory: rmURL)) ?? tok
-        try rm.trunk.config.checkFits(rmTok, directory: rmURL)
+        let (rm, rmTokenizer) = try PPOStage.loadRewardModel(reward, policy: gpt, tokenizer: tok)
+        let rmTok = rmTokenizer ?? tok
         let ps = try readPrompts(prompts)
         let fns = try PPOStage.rewardFunctions(rewardFn), monitors = try PPOStage.rewardFunctions(monitorFn)
         var rng = RNG(seed: seed, stream: 5)
@@ -56,6 +56,12 @@ struct BestOfNCommand: ParsableCommand {
                                          batchSize: batchSize, rng: &rng, label: "best-of-\(n)")
         let choices = BestOfN.choose(prompts: ps, candidates: candidates, rewardModel: rm, tokenizer: rmTok,
                                      rewardModelWeight: rmWeight, rewardFunctions: fns)
+        // A NaN would be "chosen" by no comparison and written as a score JSON cannot hold.
+        for (i, c) in choices.enumerated() {
+            if let j = c.scores.firstIndex(where: { !$0.isFinite }) {
+                throw RLHFError.invalidArgument("candidate \(j + 1) of prompt \(i + 1) in \(prompts) scored \(c.scores[j]): the reward model at \(reward) or a --reward-fn gives non-finite scores")
+            }
+        }
         try JSONL.write(choices.map { c in
             Line(prompt: c.prompt, completion: c.response, score: c.scores[c.best],
                  candidates: keepCandidates ? c.candidates : nil, scores: keepCandidates ? c.scores : nil)

@@ -4,6 +4,7 @@ import Foundation
 import Models
 import Support
 import Tokenizers
+import Training
 
 /// `--grad-accum` and `--lanes` of the language-model trainers (`rlhf pretrain`, `rlhf sft`),
 /// checked together: every lane needs at least one micro-batch.
@@ -66,7 +67,19 @@ func readCorpus(_ path: String) throws -> [String] {
     guard let text = String(data: data, encoding: .utf8) else {
         throw RLHFError.invalidFile(path: url.path, message: "not valid UTF-8 text")
     }
-    return text.components(separatedBy: "\n\n").filter { !$0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
+    // Documents end at blank lines: empty or whitespace-only, with LF or CRLF endings (a file
+    // from Windows split only at "\n\n" was one document, "\r" and all).
+    var docs: [String] = [], current: [Substring] = []
+    // (Swift reads "\r\n" as one Character, so it is replaced before splitting at "\n".)
+    for line in text.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false) {
+        if line.allSatisfy(\.isWhitespace) {
+            if !current.isEmpty { docs.append(current.joined(separator: "\n")); current = [] }
+        } else {
+            current.append(line)
+        }
+    }
+    if !current.isEmpty { docs.append(current.joined(separator: "\n")) }
+    return docs
 }
 
 /// The prompts of a `{"prompt"}` JSONL file (sample, best-of-n, ppo, grpo, rloo): an empty one
@@ -92,19 +105,34 @@ func note(_ message: String) {
 
 /// A run's `run_config.json`: written at the start of a fresh run; with `resume`, read back
 /// instead of the flags, so a resumed run continues with exactly the settings it began with.
-func runConfiguration<C: Codable>(_ config: C, in out: URL, resume: Bool) throws -> C {
+/// With `defaults` (the config the command gives when no optional flag is set), a resume also
+/// refuses flags set to something else than the saved run's: `rlhf ppo … --resume` alone
+/// continues the run, and `--lr 1e-3 --resume` on a run at 2e-4 is an error, not ignored.
+func runConfiguration<C: Codable>(_ config: C, defaults: C? = nil, in out: URL, resume: Bool) throws -> C {
     let url = out.appendingPathComponent("run_config.json")
     if resume {
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw RLHFError.io(path: url.path, message: "no run configuration to resume from")
         }
-        do {
-            let saved = try JSONDecoder().decode(C.self, from: data)
-            note("resuming with the configuration saved in \(url.path)")
-            return saved
-        } catch {
+        let saved: C
+        do { saved = try JSONDecoder().decode(C.self, from: data) } catch {
             throw RLHFError.invalidFile(path: url.path, message: "cannot decode the run configuration (\(error))")
         }
+        if let defaults {
+            func fields(_ c: C) throws -> [String: JSONValue] {
+                guard case .object(let f) = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(c)) else { return [:] }
+                return f
+            }
+            let given = try fields(config), unset = try fields(defaults), kept = try fields(saved)
+            let conflicts = given.keys.sorted().filter { given[$0] != unset[$0] && given[$0] != kept[$0] }
+            if !conflicts.isEmpty {
+                let list = conflicts.map { "\($0) \(given[$0]!) now, \(kept[$0]?.description ?? "none") in the run" }.joined(separator: "; ")
+                throw RLHFError.invalidArgument("--resume continues the run in \(out.path) with the settings saved in run_config.json, "
+                                                + "and flags given now differ from them (\(list)). Resume without those flags, or start a new run in another --out")
+            }
+        }
+        note("resuming with the configuration saved in \(url.path)")
+        return saved
     }
     try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
     let encoder = JSONEncoder()
@@ -112,4 +140,60 @@ func runConfiguration<C: Codable>(_ config: C, in out: URL, resume: Bool) throws
     try AtomicFile.write(try encoder.encode(config), to: url)
     try? FileManager.default.removeItem(at: out.appendingPathComponent("metrics.jsonl"))
     return config
+}
+
+/// `--overwrite-output-dir` of the training commands (transformers' flag of that name).
+struct OutputOptions: ParsableArguments {
+    @Flag(help: "Train into a non-empty --out, replacing the run there (its checkpoint, metrics and model files).")
+    var overwriteOutputDir = false
+}
+
+/// Checks a training command's `--out` before any work, so that no input and no finished run is
+/// lost to a mistyped path:
+/// - a file there, or an input folder (`inputs`: flag and path), is refused;
+/// - `resume` needs the run's checkpoint-last/;
+/// - otherwise the folder must be new or empty, unless `overwrite`, which first removes the
+///   previous run's checkpoint, metrics and model files (a killed run must not leave a folder
+///   that looks finished with the old model in it).
+func prepareRunFolder(_ out: String, resume: Bool, overwrite: Bool, inputs: [(flag: String, path: String?)]) throws {
+    let fm = FileManager.default
+    let url = URL(fileURLWithPath: out)
+    let real = url.resolvingSymlinksInPath().standardizedFileURL.path
+    for case let (flag, path?) in inputs where URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path == real {
+        throw RLHFError.invalidArgument("--out \(out) is also \(flag): the run would write over its own input; give another --out")
+    }
+    var isDir: ObjCBool = false
+    let exists = fm.fileExists(atPath: url.path, isDirectory: &isDir)
+    if exists && !isDir.boolValue { throw RLHFError.invalidArgument("--out \(out) is a file; a run writes a folder there") }
+    if resume {
+        guard fm.fileExists(atPath: url.appendingPathComponent(TrainingCheckpoint.folderName).path) else {
+            throw RLHFError.invalidArgument("--out \(out) holds no \(TrainingCheckpoint.folderName)/ to resume from")
+        }
+        return
+    }
+    let entries = exists ? ((try? fm.contentsOfDirectory(atPath: url.path)) ?? []).filter { !$0.hasPrefix(".") }.sorted() : []
+    guard !entries.isEmpty else { return }
+    guard overwrite else {
+        let shown = entries.prefix(4).joined(separator: ", ") + (entries.count > 4 ? ", …" : "")
+        throw RLHFError.invalidArgument("--out \(out) is not empty (\(shown)); --resume continues the run there, --overwrite-output-dir replaces it, or give a new folder")
+    }
+    for name in runArtifacts where entries.contains(name) {
+        try fm.removeItem(at: url.appendingPathComponent(name))
+    }
+}
+
+/// What a training command writes into its --out: removed by `--overwrite-output-dir`.
+let runArtifacts = [TrainingCheckpoint.folderName, "metrics.jsonl", "run_config.json", "summary.json", "model.safetensors", "config.json",
+                    "generation_config.json", "value_model", "tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json",
+                    "special_tokens_map.json"]
+
+/// Checks a JSONL `--out` before any work (sampling can take minutes): a folder there, or a
+/// parent that cannot be made, is an error now rather than after the work is done.
+func checkOutputFile(_ out: String) throws {
+    let url = URL(fileURLWithPath: out)
+    var isDir: ObjCBool = false
+    if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue {
+        throw RLHFError.invalidArgument("--out \(out) is a folder; give the path of the JSONL file to write")
+    }
+    try AtomicFile.makeFolder(url.deletingLastPathComponent())
 }

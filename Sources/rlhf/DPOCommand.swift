@@ -46,17 +46,26 @@ struct DPOCommand: ParsableCommand {
     @Option(help: "Tokens sampled per held-out prompt for the KL.") var klMaxNewTokens = 64
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Flag(help: "Skip invalid lines (reporting how many) instead of stopping at the first.") var skipInvalid = false
-    @Flag(help: "Continue from --out/checkpoint-last with the run's saved configuration.") var resume = false
+    @Flag(help: "Continue from --out/checkpoint-last with the run's saved configuration and the same inputs; a flag set to another value than the run's is refused.") var resume = false
+    @OptionGroup var output: OutputOptions
 
     func validate() throws {
         if evalData == nil { try FlagCheck.heldOutFraction(evalFraction) }
     }
 
-    func run() throws {
+    func makeConfig() -> DPOTrainer.Config {
         var c = DPOTrainer.Config()
         c.beta = beta; c.loss = loss; c.labelSmoothing = labelSmoothing; c.epochs = epochs; c.batchSize = batchSize
         c.learningRate = learningRate; c.warmupSteps = warmupSteps; c.decay = lrSchedulerType; c.evalEvery = evalEvery
         c.checkpointEvery = checkpointEvery; c.klPrompts = klPrompts; c.klMaxNewTokens = klMaxNewTokens; c.seed = seed
+        return c
+    }
+
+    func run() throws {
+        let c = makeConfig()
+        try prepareRunFolder(out, resume: resume, overwrite: output.overwriteOutputDir, inputs: [("--policy", policy), ("--ref-model", refModel)])
+        // Parsed with the required flags alone: what the optional ones default to (`runConfiguration`).
+        let defaults = try Self.parse(["--policy", policy, "--data", data, "--out", out]).makeConfig()
         try c.validate()
         let records = try readPreferences(data, skipInvalid: skipInvalid)
         let (train, heldOut) = try evalData.map { (records, try readPreferences($0, skipInvalid: skipInvalid)) }
@@ -67,7 +76,7 @@ struct DPOCommand: ParsableCommand {
             throw RLHFError.invalidArgument("--ref-model \(refModel ?? policy) has another tokenizer than --policy \(policy); DPO compares log-probabilities of the same tokens")
         }
         let trainer = try DPOStage.make(policy: model, reference: reference, tokenizer: tok, train: train, heldOut: heldOut,
-                                        config: c, out: URL(fileURLWithPath: out), resume: resume)
+                                        config: c, defaults: defaults, out: URL(fileURLWithPath: out), resume: resume)
         try trainer.train()
         try trainer.saveFinal()
         note("policy written to \(out)")
@@ -79,8 +88,8 @@ extension DPOLossType: ExpressibleByArgument {}
 /// The DPO stage as calls shared by `rlhf dpo` and `rlhf demo`.
 enum DPOStage {
     static func make(policy: GPT2, reference: GPT2, tokenizer: BPETokenizer, train: [PreferenceRecord], heldOut: [PreferenceRecord],
-                     config: DPOTrainer.Config, out: URL, resume: Bool) throws -> DPOTrainer {
-        let config = try runConfiguration(config, in: out, resume: resume)
+                     config: DPOTrainer.Config, defaults: DPOTrainer.Config? = nil, out: URL, resume: Bool) throws -> DPOTrainer {
+        let config = try runConfiguration(config, defaults: defaults, in: out, resume: resume)
         note("dpo: \(train.count) training pairs, \(heldOut.count) held out; reference log-probabilities computed once")
         let trainer = try DPOTrainer(policy: policy, reference: reference, tokenizer: tokenizer, train: train, heldOut: heldOut,
                                      config: config, runDirectory: out)

@@ -57,7 +57,7 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Pairs per reward-model step (default: 16 prompts' pairs, 16·K(K−1)/2).") var rmBatchSize: Int?
     @Option(name: .customLong("base"), help: "Start from this pretrained model folder (config.json, model.safetensors, tokenizer files; for example an earlier demo's base/ at the same seed) instead of pretraining one. Its tokenizer is used by every stage.")
     var baseModel: String?
-    @Flag(help: "Continue the run in --out where it stopped, with the flags saved in its run_config.json: finished stages are loaded from the run folder, an interrupted pretraining, SFT, reward model, PPO, GRPO, RLOO or DPO continues from its last checkpoint. Other flags given with it are ignored. The models and numbers are those of an uninterrupted run; an interrupted stage's time counts from the resume.")
+    @Flag(help: "Continue the run in --out where it stopped, with the flags saved in its run_config.json: finished stages are loaded from the run folder, an interrupted pretraining, SFT, reward model, PPO, GRPO, RLOO or DPO continues from its last checkpoint. A flag that changes results, set to another value than the run's, is refused. The models and numbers are those of an uninterrupted run; an interrupted stage's time counts from the resume.")
     var resume = false
     @Option(help: "Stop after this stage (pretrain, sft, pairs, reward) and leave the run to be continued with --resume.")
     var stopAfter: StopPoint?
@@ -116,14 +116,10 @@ struct DemoCommand: ParsableCommand {
         guard resume, let out else { return try runStages(resuming: false) }
         let url = URL(fileURLWithPath: out).appendingPathComponent("run_config.json")
         var resumed = self
-        var saved = try runConfiguration(Settings(self), in: URL(fileURLWithPath: out), resume: true)
-        saved.baseResponses = saved.baseResponses ?? 0
         // Flags that differ from both the defaults and the saved run were given on purpose:
-        // say they are not used rather than let a run quietly ignore them.
-        let given = Settings(self)
-        if given != saved, let defaults = try? DemoCommand.parse([]), given != Settings(defaults) {
-            note("warning: flags given with --resume are ignored; the run continues with those in \(url.path)")
-        }
+        // refused, rather than quietly ignored.
+        var saved = try runConfiguration(Settings(self), defaults: Settings(try DemoCommand.parse([])), in: URL(fileURLWithPath: out), resume: true)
+        saved.baseResponses = saved.baseResponses ?? 0
         try saved.apply(to: &resumed, from: url)
         try resumed.runStages(resuming: true)
     }

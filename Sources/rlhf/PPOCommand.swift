@@ -30,7 +30,7 @@ struct OnPolicyOptions: ParsableArguments {
 
     @Option(help: "Adaptive β: target KL per response, in nats (default: β fixed).") var klTarget: Double?
     @Option(help: "Adaptive β: horizon in rollouts.") var klHorizon: Double = 10_000
-    @Option(help: "Subtracted from the score of responses cut off without EOS.") var missingEosPenalty: Double = 1
+    @Option(help: "Subtracted from the score of responses cut off without EOS (0: off, which is TRL's default; on here so that a policy learns to end its answers).") var missingEosPenalty: Double = 1
     @Option(help: "Weight of the reward model's normalised score.") var rmWeight: Double = 1
     @Option(parsing: .singleValue, help: ArgumentHelp("Programmatic reward NAME or NAME:WEIGHT, added to the score (repeatable).",
             discussion: "Built in: \(ProgrammaticRewards.names.joined(separator: ", ")).")) var rewardFn: [String] = []
@@ -39,7 +39,8 @@ struct OnPolicyOptions: ParsableArguments {
 
     @Option(help: "Checkpoint every N iterations.") var checkpointEvery = 10
     @Option(help: "Random seed.") var seed: UInt64 = 0
-    @Flag(help: "Continue from --out/checkpoint-last with the run's saved configuration.") var resume = false
+    @Flag(help: "Continue from --out/checkpoint-last with the run's saved configuration and the same inputs; a flag set to another value than the run's is refused.") var resume = false
+    @OptionGroup var output: OutputOptions
 
     func config(klCoef: Double, epochs: Int) -> PPOConfig {
         var c = PPOConfig()
@@ -51,11 +52,17 @@ struct OnPolicyOptions: ParsableArguments {
         return c
     }
 
-    func run(_ config: PPOConfig) throws {
+    /// The required flags alone: parsed again with these, a command gives its defaults.
+    var requiredArguments: [String] { ["--policy", policy, "--reward", reward, "--prompts", prompts, "--out", out] }
+
+    /// - Parameter defaults: the config the command gives without optional flags; on `--resume`
+    ///   a flag set to something else than both it and the saved run's value is refused.
+    func run(_ config: PPOConfig, defaults: PPOConfig) throws {
         try config.validate()  // before anything is written to --out
+        try prepareRunFolder(out, resume: resume, overwrite: output.overwriteOutputDir, inputs: [("--policy", policy), ("--reward", reward)])
         let trainer = try PPOStage.make(policyDir: policy, rewardDir: reward, prompts: try readPrompts(prompts),
                                         rewardFns: try PPOStage.rewardFunctions(rewardFn), monitors: try PPOStage.rewardFunctions(monitorFn),
-                                        config: config, out: URL(fileURLWithPath: out), resume: resume)
+                                        config: config, defaults: defaults, out: URL(fileURLWithPath: out), resume: resume)
         trainer.label = config.advantageEstimator == .gae ? "ppo" : config.advantageEstimator.rawValue
         try PPOStage.run(trainer)
         note("policy written to \(out)")
@@ -87,12 +94,14 @@ struct PPOCommand: ParsableCommand {
     @Option(help: "Value model: 'separate' (own trunk from the reward model, as TRL) or 'shared' (head on the policy).")
     var valueModel: PPOConfig.ValueModel = .separate
 
-    func run() throws {
+    func makeConfig() -> PPOConfig {
         var c = common.config(klCoef: klCoef, epochs: ppoEpochs)
         c.gamma = gamma; c.lambda = lam; c.valueClipRange = cliprangeValue; c.valueCoef = vfCoef
         c.whitenRewards = whitenRewards; c.valueModel = valueModel
-        try common.run(c)
+        return c
     }
+
+    func run() throws { try common.run(makeConfig(), defaults: try Self.parse(common.requiredArguments).makeConfig()) }
 }
 
 struct GRPOCommand: ParsableCommand {
@@ -112,11 +121,13 @@ struct GRPOCommand: ParsableCommand {
     @Option(name: [.customLong("beta"), .customLong("kl-coef")], help: "β of the k3 KL loss term.") var beta: Double = 0.04
     @Option(name: [.customLong("num-iterations"), .customLong("ppo-epochs")], help: "Passes over each iteration's samples (TRL's μ).") var numIterations = 1
 
-    func run() throws {
+    func makeConfig() -> PPOConfig {
         var c = common.config(klCoef: beta, epochs: numIterations)
         c.advantageEstimator = .grpo; c.numGenerations = numGenerations
-        try common.run(c)
+        return c
     }
+
+    func run() throws { try common.run(makeConfig(), defaults: try Self.parse(common.requiredArguments).makeConfig()) }
 }
 
 struct RLOOCommand: ParsableCommand {
@@ -136,11 +147,13 @@ struct RLOOCommand: ParsableCommand {
     @Option(help: "β of the KL penalty in the sequence reward.") var klCoef: Double = 0.05
     @Option(help: "Passes over each iteration's samples.") var ppoEpochs = 4
 
-    func run() throws {
+    func makeConfig() -> PPOConfig {
         var c = common.config(klCoef: klCoef, epochs: ppoEpochs)
         c.advantageEstimator = .rloo; c.numGenerations = rlooK
-        try common.run(c)
+        return c
     }
+
+    func run() throws { try common.run(makeConfig(), defaults: try Self.parse(common.requiredArguments).makeConfig()) }
 }
 
 extension PPOConfig.ValueModel: ExpressibleByArgument {}
@@ -164,31 +177,11 @@ enum PPOStage {
     /// Loads the models, checks their tokenizers agree (or re-tokenises, saying so), and builds
     /// the trainer; with `resume`, reads the run's saved configuration and its checkpoint.
     static func make(policyDir: String, rewardDir: String, prompts: [String], rewardFns: [RewardFunction], monitors: [RewardFunction],
-                     config: PPOConfig, out: URL, resume: Bool) throws -> PPOTrainer {
+                     config: PPOConfig, defaults: PPOConfig? = nil, out: URL, resume: Bool) throws -> PPOTrainer {
         let (policy, tok) = try loadModelAndTokenizer(policyDir)
-        let rmURL = URL(fileURLWithPath: rewardDir)
-        let rm = try RewardModel.load(directory: rmURL)
-        if rm.normalization == nil {
-            note("warning: \(rewardDir) stores no reward normalisation (rlhf_reward_normalization); raw scores are used")
-        }
-        let rmTok: BPETokenizer?
-        if let t = try? BPETokenizer.load(directory: rmURL) {
-            if t.vocab == tok.vocab && t.merges.elementsEqual(tok.merges, by: { $0 == $1 }) {
-                rmTok = nil
-            } else {
-                note("note: the reward model's tokenizer differs from the policy's; responses are decoded and re-tokenized for scoring")
-                rmTok = t
-            }
-        } else {
-            guard rm.trunk.config.vocabSize == policy.config.vocabSize else {
-                throw RLHFError.invalidFile(path: rmURL.path, message: "has no tokenizer files and a vocabulary of \(rm.trunk.config.vocabSize), not the policy's \(policy.config.vocabSize); cannot score the policy's tokens")
-            }
-            note("note: \(rewardDir) has no tokenizer files; assuming the policy's (same vocabulary size \(policy.config.vocabSize))")
-            rmTok = nil
-        }
-        try rm.trunk.config.checkFits(rmTok ?? tok, directory: rmURL)
+        let (rm, rmTok) = try loadRewardModel(rewardDir, policy: policy, tokenizer: tok)
         // Written only once the models are known to fit: a refused run leaves --out as it was.
-        let config = try runConfiguration(config, in: out, resume: resume)
+        let config = try runConfiguration(config, defaults: defaults, in: out, resume: resume)
         let trainer = try PPOTrainer(policy: policy, rewardModel: rm, tokenizer: tok, rewardTokenizer: rmTok, prompts: prompts,
                                      rewardFunctions: rewardFns, monitors: monitors, config: config, runDirectory: out)
         if config.valueModel == .separate, rmTok != nil || rm.trunk.config.nPositions < policy.config.nPositions {
@@ -202,6 +195,34 @@ enum PPOStage {
             note("resumed at step \(trainer.step) of \(config.steps)")
         }
         return trainer
+    }
+
+    /// The reward model at `dir`, and its tokenizer when it is not the policy's (nil: the same,
+    /// so responses are scored as sampled): another tokenizer means decoding and re-tokenizing,
+    /// said in a note; none at all is assumed to be the policy's only if the vocabularies agree.
+    static func loadRewardModel(_ dir: String, policy: GPT2, tokenizer tok: BPETokenizer) throws -> (RewardModel, BPETokenizer?) {
+        let rmURL = URL(fileURLWithPath: dir)
+        let rm = try RewardModel.load(directory: rmURL)
+        if rm.normalization == nil {
+            note("warning: \(dir) stores no reward normalisation (rlhf_reward_normalization); raw scores are used")
+        }
+        let rmTok: BPETokenizer?
+        if let t = try? BPETokenizer.load(directory: rmURL) {
+            if t.vocab == tok.vocab && t.merges.elementsEqual(tok.merges, by: { $0 == $1 }) {
+                rmTok = nil
+            } else {
+                note("note: the reward model's tokenizer differs from the policy's; responses are decoded and re-tokenized for scoring")
+                rmTok = t
+            }
+        } else {
+            guard rm.trunk.config.vocabSize == policy.config.vocabSize else {
+                throw RLHFError.invalidFile(path: rmURL.path, message: "has no tokenizer files and a vocabulary of \(rm.trunk.config.vocabSize), not the policy's \(policy.config.vocabSize); cannot score the policy's tokens")
+            }
+            note("note: \(dir) has no tokenizer files; assuming the policy's (same vocabulary size \(policy.config.vocabSize))")
+            rmTok = nil
+        }
+        try rm.trunk.config.checkFits(rmTok ?? tok, directory: rmURL)
+        return (rm, rmTok)
     }
 
     static func run(_ trainer: PPOTrainer, stopAt: Int? = nil) throws {

@@ -29,6 +29,7 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Optimiser steps.") var steps = 1000
     @Option(help: "Sequences per micro-batch.") var batchSize = 16
     @OptionGroup var accumulation: AccumulationOptions
+    @OptionGroup var output: OutputOptions
     @Option(name: [.customLong("lr"), .customLong("learning-rate")], help: "Peak learning rate (--learning-rate is the same flag, as in TRL and in ppo, dpo, grpo and rloo).") var lr: Float = 1e-3
     @Option(help: "Warm-up steps.") var warmup = 50
     @Option(help: "AdamW weight decay (matrices only).") var weightDecay: Float = 0.1
@@ -48,6 +49,7 @@ struct PretrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        try prepareRunFolder(out, resume: resume, overwrite: output.overwriteOutputDir, inputs: [("--tokenizer", tokenizer)])
         let outURL = URL(fileURLWithPath: out)
         var config = LanguageModelTrainingConfig()
         config.steps = steps; config.batchSize = batchSize; config.gradientAccumulation = accumulation.gradAccum
@@ -63,24 +65,24 @@ struct PretrainCommand: ParsableCommand {
 
         let checkpoint = outURL.appendingPathComponent(TrainingCheckpoint.folderName)
         let tok: BPETokenizer
-        let model: GPT2
-        if resume {
+        if let tokenizer { tok = try BPETokenizer.load(directory: URL(fileURLWithPath: tokenizer)) } else if resume {
+            // The tokenizer this run trained, as its checkpoint holds it (training it again
+            // would give the same one, slowly).
             tok = try BPETokenizer.load(directory: checkpoint)
-            model = try GPT2.load(directory: checkpoint)
         } else {
-            if let tokenizer { tok = try BPETokenizer.load(directory: URL(fileURLWithPath: tokenizer)) } else {
-                tok = try BPETokenizer.train(texts: trainTexts, vocabSize: vocabSize, specialTokens: ["<|endoftext|>", "<|pad|>"],
-                                             padToken: "<|pad|>", showProgress: true)
-            }
-            var c = try GPT2Config.preset(preset, vocabSize: tok.vocabSize, context: context)
-            if let nLayer { c.nLayer = nLayer }
-            if let nEmbd { c.nEmbd = nEmbd }
-            if let nHead { c.nHead = nHead }
-            guard c.nEmbd % c.nHead == 0 else { throw ValidationError("n_embd \(c.nEmbd) must be divisible by n_head \(c.nHead)") }
-            c.residPdrop = dropout; c.embdPdrop = dropout; c.attnPdrop = dropout
-            c.bosTokenID = tok.eosTokenID; c.eosTokenID = tok.eosTokenID; c.padTokenID = tok.padTokenID
-            model = GPT2(config: c, seed: seed)
+            tok = try BPETokenizer.train(texts: trainTexts, vocabSize: vocabSize, specialTokens: ["<|endoftext|>", "<|pad|>"],
+                                         padToken: "<|pad|>", showProgress: true)
         }
+        var c = try GPT2Config.preset(preset, vocabSize: tok.vocabSize, context: context)
+        if let nLayer { c.nLayer = nLayer }
+        if let nEmbd { c.nEmbd = nEmbd }
+        if let nHead { c.nHead = nHead }
+        guard c.nEmbd % c.nHead == 0 else { throw ValidationError("n_embd \(c.nEmbd) must be divisible by n_head \(c.nHead)") }
+        c.residPdrop = dropout; c.embdPdrop = dropout; c.attnPdrop = dropout
+        c.bosTokenID = tok.eosTokenID; c.eosTokenID = tok.eosTokenID; c.padTokenID = tok.padTokenID
+        // Built from the flags on --resume too: the checkpoint records this starting point and
+        // refuses to continue from another shape, seed or corpus (`LanguageModelTrainer.resume`).
+        let model = GPT2(config: c, seed: seed)
         guard let eos = tok.eosTokenID else { throw RLHFError.invalidArgument("the tokenizer has no <|endoftext|> token to separate documents") }
 
         func stream(_ docs: [String]) -> [Int32] {

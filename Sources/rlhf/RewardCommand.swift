@@ -36,6 +36,7 @@ struct RewardCommand: ParsableCommand {
     @Flag(help: "Skip invalid lines (reporting how many) instead of stopping at the first.") var skipInvalid = false
     @Option(help: "Steps between checkpoints (--out/checkpoint-last); every epoch's end is one too.") var saveEvery = 100
     @Flag(help: "Continue from --out/checkpoint-last with the same data and flags, as if never stopped.") var resume = false
+    @OptionGroup var output: OutputOptions
 
     func validate() throws {
         try FlagCheck.atLeast(1, saveEvery, "--save-every")
@@ -44,6 +45,7 @@ struct RewardCommand: ParsableCommand {
     }
 
     func run() throws {
+        try prepareRunFolder(out, resume: resume, overwrite: output.overwriteOutputDir, inputs: [("--model", model)])
         let (base, tok) = try loadModelAndTokenizer(model, allowRewardModel: true)
         let records = try readPreferences(data, skipInvalid: skipInvalid)
         let result = try RewardStage.run(base: base, tokenizer: tok, records: records, epochs: epochs, batchSize: batchSize, lr: lr,
@@ -187,6 +189,7 @@ struct ScoreCommand: ParsableCommand {
         }
         if let first = read.invalid.first { throw first }
         let lines = read.records
+        guard !lines.isEmpty else { throw RLHFError.invalidFile(path: url.path, message: "has no lines to score") }
         let ctx = rm.trunk.config.nPositions
         // Cut from the left, as the reward model was trained: its score reads the last token.
         var truncated = 0
@@ -235,6 +238,7 @@ struct SampleCommand: ParsableCommand {
     }
 
     func run() throws {
+        try checkOutputFile(out)
         let (gpt, tok) = try loadModelAndTokenizer(model)
         try FlagCheck.room(forNewTokens: maxNewTokens, context: gpt.config.nPositions)
         let ps = try readPrompts(prompts)

@@ -23,6 +23,7 @@ struct SFTCommand: ParsableCommand {
     @Option(help: "Optimiser steps; each draws its examples at random (with replacement), so steps, not epochs, set the budget.") var steps = 300
     @Option(help: "Examples per micro-batch.") var batchSize = 16
     @OptionGroup var accumulation: AccumulationOptions
+    @OptionGroup var output: OutputOptions
     @Option(name: [.customLong("lr"), .customLong("learning-rate")], help: "Peak learning rate (--learning-rate is the same flag, as in TRL and in ppo, dpo, grpo and rloo).") var lr: Float = 3e-4
     @Option(help: "Warm-up steps.") var warmup = 20
     @Option(help: "AdamW weight decay.") var weightDecay: Float = 0.0
@@ -40,11 +41,12 @@ struct SFTCommand: ParsableCommand {
     }
 
     func run() throws {
+        try prepareRunFolder(out, resume: resume, overwrite: output.overwriteOutputDir, inputs: [("--model", model)])
         let outURL = URL(fileURLWithPath: out)
         let records = try JSONL.read(SFTRecord.self, from: URL(fileURLWithPath: data))
-        let (gpt, tok) = resume
-            ? (try GPT2.load(directory: outURL.appendingPathComponent(TrainingCheckpoint.folderName)), try BPETokenizer.load(directory: outURL.appendingPathComponent(TrainingCheckpoint.folderName)))
-            : try loadModelAndTokenizer(model)
+        // --model on --resume too: the checkpoint records the starting weights and refuses to
+        // continue a run that began from another model.
+        let (gpt, tok) = try loadModelAndTokenizer(model)
         let result = try SFT.run(model: gpt, tokenizer: tok, records: records, steps: steps, batchSize: batchSize, gradAccum: accumulation.gradAccum, lanes: accumulation.lanes,
                                  lr: lr, warmup: warmup, weightDecay: weightDecay, evalEvery: evalEvery, checkpointEvery: checkpointEvery,
                                  evalFraction: evalFraction, seed: seed, out: outURL, resume: resume)

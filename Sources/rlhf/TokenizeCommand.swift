@@ -46,6 +46,7 @@ struct TrainTokenizerCommand: ParsableCommand {
 
     func run() throws {
         let texts = try readCorpus(data)
+        guard !texts.isEmpty else { throw RLHFError.invalidFile(path: data, message: "has no documents to train a tokenizer on") }
         let tok = try BPETokenizer.train(texts: texts, vocabSize: vocabSize, specialTokens: specialTokens.split(separator: ",").map(String.init),
                                          padToken: padToken.isEmpty ? nil : padToken, splitDigits: splitDigits, showProgress: true)
         try tok.save(to: URL(fileURLWithPath: out))

@@ -68,6 +68,7 @@ struct WorldCommand: ParsableCommand {
         func run() throws {
             let url = URL(fileURLWithPath: pairs)
             let rows = try JSONL.read(SampleRecord.self, from: url)
+            guard !rows.isEmpty else { throw RLHFError.invalidFile(path: url.path, message: "has no sample lines to label") }
             var triples: [(prompt: String, a: String, b: String)] = []
             var oddLines = 0
             for (i, r) in rows.enumerated() {
@@ -99,6 +100,7 @@ struct WorldCommand: ParsableCommand {
 
         func run() throws {
             let rows = try JSONL.read(SFTRecord.self, from: URL(fileURLWithPath: data))
+            guard !rows.isEmpty else { throw RLHFError.invalidFile(path: data, message: "has no lines to score") }
             let gold = GoldUtility()
             var total = 0.0
             for r in rows {
@@ -106,7 +108,7 @@ struct WorldCommand: ParsableCommand {
                 total += s
                 if json { print(JSONL.line(["gold": s])) } else { print(String(format: "%.3f", s)) }
             }
-            let mean = rows.isEmpty ? 0 : total / Double(rows.count)
+            let mean = total / Double(rows.count)
             if json { print(JSONL.line(["mean": mean])) } else { print(String(format: "mean %.4f over %d lines", mean, rows.count)) }
         }
     }
