@@ -167,6 +167,10 @@ final class RewardTrainerTests: XCTestCase {
             try t.resume()
             XCTAssertThrowsError(try t.train(data, eval: held, metrics: nil)) { XCTAssertTrue("\($0)".contains(what), "\($0)") }
         }
+        // Begun from another model (another --model): another run.
+        let otherStart = RewardTrainer(model: RewardModel(initializedFrom: GPT2(config: c, seed: 7), seed: 6), config: config, runDirectory: stopped)
+        try otherStart.resume()
+        XCTAssertThrowsError(try otherStart.checkResumable(pairs)) { XCTAssertTrue("\($0)".contains("initial_weights"), "\($0)") }
         let same = RewardTrainer(model: model(), config: config, runDirectory: stopped)
         try same.resume()
         XCTAssertNoThrow(try same.checkResumable(pairs))
