@@ -75,6 +75,13 @@ public enum TrainingCheckpoint {
                 + "dropout \(c.residPdrop)/\(c.embdPdrop)/\(c.attnPdrop)")
     }
 
+    /// The fingerprint fields of the trainers' records, and what each stands for.
+    static let fingerprints = [
+        "initial_weights": "the starting model's weights", "reference_weights": "the reference model's weights",
+        "reward_model_weights": "the reward model's weights", "prompts": "the prompts", "train_data": "the training data",
+        "train_hash": "the training pairs",
+    ]
+
     /// Throws unless the checkpoint's record `saved` equals `now`, naming each field that
     /// differs. Compared on the fields the checkpoint has, so one from a build with fewer
     /// settings still resumes; one with no record at all (older builds) is trusted.
@@ -82,7 +89,11 @@ public enum TrainingCheckpoint {
         guard case .object(let saved)? = saved, case .object(let current) = now else { return }
         let differ = saved.keys.sorted().filter { current[$0] != saved[$0] }
         guard !differ.isEmpty else { return }
-        let fields = differ.map { "\($0) \(saved[$0]!) in the checkpoint, \(current[$0]?.description ?? "none") now" }
+        let fields = differ.map { key in
+            // A fingerprint's two numbers say nothing to a reader; what it stands for does.
+            if let meaning = fingerprints[key], current[key] != nil { return "\(meaning) (\(key)) differ from the run's" }
+            return "\(key) \(saved[key]!) in the checkpoint, \(current[key]?.description ?? "none") now"
+        }
         throw RLHFError.invalidFile(path: dir.path, message: "was written by a run with other training settings or data (" + fields.joined(separator: "; ")
                                     + "); resuming would mix two runs. Resume with the same ones, or train into a new output folder")
     }

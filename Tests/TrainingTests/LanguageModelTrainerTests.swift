@@ -118,7 +118,7 @@ final class LanguageModelTrainerTests: XCTestCase {
                                (try makeRun(dir, steps: 8, modelSeed: 2), "initial_weights"),
                                (try makeRun(dir, steps: 8, layers: 3), "model \"2 layers")] {
             XCTAssertThrowsError(try other.resume()) { error in
-                XCTAssertTrue("\(error)".contains(field) && "\(error)".contains("in the checkpoint"), "\(error)")
+                XCTAssertTrue("\(error)".contains(field) && "\(error)".contains("would mix two runs"), "\(error)")
             }
         }
         XCTAssertEqual(try Data(contentsOf: stateURL), before)
