@@ -114,7 +114,14 @@ public final class LanguageModelTrainer {
     private var replicas: [GPT2] = []
     /// What the checkpoints record and a resume must match: the config, the model's shape, its
     /// starting weights (the given model as it is at `init`) and the training data.
-    let runRecord: JSONValue
+    private let startRecord: JSONValue
+    /// `startRecord` with the lanes, which change the arithmetic (and so the run) but are set
+    /// after `init`.
+    var runRecord: JSONValue {
+        guard case .object(var fields) = startRecord else { return startRecord }
+        fields["lanes"] = .number(Double(lanes))
+        return .object(fields)
+    }
 
     public init(model: GPT2, tokenizer: BPETokenizer, config: LanguageModelTrainingConfig, source: BatchSource,
                 evalBatches: [LanguageModelBatch], runDirectory: URL) {
@@ -126,7 +133,7 @@ public final class LanguageModelTrainer {
                                         totalSteps: config.steps, decay: config.decay, minRatio: config.minLearningRateRatio)
         dataRNG = RNG(seed: config.seed, stream: 2)
         model.dropoutRNG = RNG(seed: config.seed, stream: 11)
-        runRecord = (try? TrainingCheckpoint.recorded(config, adding: [
+        startRecord = (try? TrainingCheckpoint.recorded(config, adding: [
             "model": TrainingCheckpoint.shape(model.config),
             "initial_weights": TrainingCheckpoint.weights(model.parameters),
             "train_data": source.fingerprint,

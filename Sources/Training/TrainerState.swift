@@ -46,7 +46,7 @@ public enum TrainingCheckpoint {
 
     /// Settings that say how often to evaluate or save and change no number of the run: they
     /// may differ between the run that wrote a checkpoint and the one that resumes it.
-    static let cadenceKeys: Set<String> = ["checkpointEvery", "evalEvery"]
+    public static let cadenceKeys: Set<String> = ["checkpointEvery", "evalEvery"]
 
     /// `config` as a checkpoint stores it: its JSON, without the cadence settings, plus `adding`
     /// (what else fixes the run, such as a hash of the training data).

@@ -106,15 +106,18 @@ func note(_ message: String) {
 /// A run's `run_config.json`: written at the start of a fresh run; with `resume`, read back
 /// instead of the flags, so a resumed run continues with exactly the settings it began with.
 /// With `defaults` (the config the command gives when no optional flag is set), a resume also
-/// refuses flags set to something else than the saved run's: `rlhf ppo … --resume` alone
-/// continues the run, and `--lr 1e-3 --resume` on a run at 2e-4 is an error, not ignored.
-func runConfiguration<C: Codable>(_ config: C, defaults: C? = nil, in out: URL, resume: Bool) throws -> C {
+/// refuses a flag given now with another value than the saved run's: `rlhf ppo … --resume`
+/// alone continues the run, `--lr 1e-3 --resume` on a run at 2e-4 is an error, not ignored.
+/// A flag counts as given when its value is not the default or when it is on the command line
+/// (`flags`: a config key's spellings, the key in kebab case when absent). How often to save or
+/// evaluate may change: given, it is used. Keys a run's file lacks (it predates them) are not compared.
+func runConfiguration<C: Codable>(_ config: C, defaults: C? = nil, flags: [String: [String]] = [:], in out: URL, resume: Bool) throws -> C {
     let url = out.appendingPathComponent("run_config.json")
     if resume {
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw RLHFError.io(path: url.path, message: "no run configuration to resume from")
         }
-        let saved: C
+        var saved: C
         do { saved = try JSONDecoder().decode(C.self, from: data) } catch {
             throw RLHFError.invalidFile(path: url.path, message: "cannot decode the run configuration (\(error))")
         }
@@ -123,13 +126,24 @@ func runConfiguration<C: Codable>(_ config: C, defaults: C? = nil, in out: URL, 
                 guard case .object(let f) = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(c)) else { return [:] }
                 return f
             }
-            let given = try fields(config), unset = try fields(defaults), kept = try fields(saved)
-            let conflicts = given.keys.sorted().filter { given[$0] != unset[$0] && given[$0] != kept[$0] }
+            let given = try fields(config), unset = try fields(defaults)
+            var kept = try fields(saved)
+            let onCommandLine = Set(CommandLine.arguments.filter { $0.hasPrefix("--") }.map { arg -> String in
+                let name = String(arg.prefix { $0 != "=" })
+                return name.hasPrefix("--no-") ? "--" + name.dropFirst(5) : name
+            })
+            func spellings(_ key: String) -> [String] {
+                flags[key] ?? ["--" + key.reduce(into: "") { $0 += $1.isUppercase ? "-" + $1.lowercased() : String($1) }]
+            }
+            func wasGiven(_ key: String) -> Bool { given[key] != unset[key] || spellings(key).contains(where: onCommandLine.contains) }
+            for key in TrainingCheckpoint.cadenceKeys where kept[key] != nil && given[key] != nil && wasGiven(key) { kept[key] = given[key] }
+            let conflicts = given.keys.sorted().filter { kept[$0] != nil && wasGiven($0) && given[$0] != kept[$0] }
             if !conflicts.isEmpty {
-                let list = conflicts.map { "\($0) \(given[$0]!) now, \(kept[$0]?.description ?? "none") in the run" }.joined(separator: "; ")
+                let list = conflicts.map { "\(spellings($0)[0]) \(given[$0]!) now, \(kept[$0]!) in the run" }.joined(separator: "; ")
                 throw RLHFError.invalidArgument("--resume continues the run in \(out.path) with the settings saved in run_config.json, "
                                                 + "and flags given now differ from them (\(list)). Resume without those flags, or start a new run in another --out")
             }
+            saved = try JSONDecoder().decode(C.self, from: JSONEncoder().encode(JSONValue.object(kept)))
         }
         note("resuming with the configuration saved in \(url.path)")
         return saved
@@ -152,15 +166,20 @@ struct OutputOptions: ParsableArguments {
 /// lost to a mistyped path:
 /// - a file there, or an input folder (`inputs`: flag and path), is refused;
 /// - `resume` needs the run's checkpoint-last/;
-/// - otherwise the folder must be new or empty, unless `overwrite`, which first removes the
-///   previous run's checkpoint, metrics and model files (a killed run must not leave a folder
-///   that looks finished with the old model in it).
-func prepareRunFolder(_ out: String, resume: Bool, overwrite: Bool, inputs: [(flag: String, path: String?)]) throws {
+/// - otherwise the folder must be new or hold no run (a `run_config.json` alone is what a
+///   start that failed on its inputs leaves), unless `overwrite`. Returns a `RunFolder` whose
+///   `clearForNewRun` removes the previous run's checkpoint, metrics and model files: call it
+///   once the inputs are loaded, so that a typo in one loses nothing.
+func prepareRunFolder(_ out: String, resume: Bool, overwrite: Bool, inputs: [(flag: String, path: String?)]) throws -> RunFolder {
     let fm = FileManager.default
     let url = URL(fileURLWithPath: out)
     let real = url.resolvingSymlinksInPath().standardizedFileURL.path
-    for case let (flag, path?) in inputs where URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path == real {
-        throw RLHFError.invalidArgument("--out \(out) is also \(flag): the run would write over its own input; give another --out")
+    for case let (flag, path?) in inputs {
+        let input = URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
+        if input == real { throw RLHFError.invalidArgument("--out \(out) is also \(flag): the run would write over its own input; give another --out") }
+        if overwrite && !resume && input.hasPrefix(real + "/") {
+            throw RLHFError.invalidArgument("\(flag) \(path) is inside --out \(out), which --overwrite-output-dir would clear; give another --out")
+        }
     }
     var isDir: ObjCBool = false
     let exists = fm.fileExists(atPath: url.path, isDirectory: &isDir)
@@ -169,16 +188,25 @@ func prepareRunFolder(_ out: String, resume: Bool, overwrite: Bool, inputs: [(fl
         guard fm.fileExists(atPath: url.appendingPathComponent(TrainingCheckpoint.folderName).path) else {
             throw RLHFError.invalidArgument("--out \(out) holds no \(TrainingCheckpoint.folderName)/ to resume from")
         }
-        return
+        return RunFolder(url: url, replacing: [])
     }
     let entries = exists ? ((try? fm.contentsOfDirectory(atPath: url.path)) ?? []).filter { !$0.hasPrefix(".") }.sorted() : []
-    guard !entries.isEmpty else { return }
+    guard entries.contains(where: { $0 != "run_config.json" }) else { return RunFolder(url: url, replacing: entries) }
     guard overwrite else {
         let shown = entries.prefix(4).joined(separator: ", ") + (entries.count > 4 ? ", …" : "")
         throw RLHFError.invalidArgument("--out \(out) is not empty (\(shown)); --resume continues the run there, --overwrite-output-dir replaces it, or give a new folder")
     }
-    for name in runArtifacts where entries.contains(name) {
-        try fm.removeItem(at: url.appendingPathComponent(name))
+    return RunFolder(url: url, replacing: runArtifacts.filter(entries.contains))
+}
+
+/// A training command's --out, checked (`prepareRunFolder`); what a new run there replaces.
+struct RunFolder {
+    let url: URL
+    let replacing: [String]
+
+    /// Removes the previous run's files (with `--overwrite-output-dir`; nothing otherwise).
+    func clearForNewRun() throws {
+        for name in replacing { try FileManager.default.removeItem(at: url.appendingPathComponent(name)) }
     }
 }
 

@@ -53,6 +53,11 @@ struct DPOCommand: ParsableCommand {
         if evalData == nil { try FlagCheck.heldOutFraction(evalFraction) }
     }
 
+    /// DPOTrainer.Config's keys whose flags are not the key in kebab case.
+    static let flagNames = ["learningRate": ["--lr", "--learning-rate"], "loss": ["--loss", "--loss-type"], "epochs": ["--epochs", "--num-train-epochs"],
+                            "batchSize": ["--batch-size", "--per-device-train-batch-size"], "decay": ["--lr-scheduler-type"],
+                            "checkpointEvery": ["--save-every", "--checkpoint-every"]]
+
     func makeConfig() -> DPOTrainer.Config {
         var c = DPOTrainer.Config()
         c.beta = beta; c.loss = loss; c.labelSmoothing = labelSmoothing; c.epochs = epochs; c.batchSize = batchSize
@@ -62,21 +67,25 @@ struct DPOCommand: ParsableCommand {
     }
 
     func run() throws {
-        let c = makeConfig()
-        try prepareRunFolder(out, resume: resume, overwrite: output.overwriteOutputDir, inputs: [("--policy", policy), ("--ref-model", refModel)])
-        // Parsed with the required flags alone: what the optional ones default to (`runConfiguration`).
-        let defaults = try Self.parse(["--policy", policy, "--data", data, "--out", out]).makeConfig()
+        var c = makeConfig()
         try c.validate()
+        let folder = try prepareRunFolder(out, resume: resume, overwrite: output.overwriteOutputDir, inputs: [("--policy", policy), ("--ref-model", refModel)])
+        if resume {
+            // The run's own settings, read first: its seed split the data into training and
+            // held-out pairs, and must split it the same way again.
+            let defaults = try Self.parse(["--policy", policy, "--data", data, "--out", out]).makeConfig()
+            c = try runConfiguration(c, defaults: defaults, flags: Self.flagNames, in: URL(fileURLWithPath: out), resume: true)
+        }
         let records = try readPreferences(data, skipInvalid: skipInvalid)
         let (train, heldOut) = try evalData.map { (records, try readPreferences($0, skipInvalid: skipInvalid)) }
-            ?? splitHeldOut(records, fraction: evalFraction, seed: seed)
+            ?? splitHeldOut(records, fraction: evalFraction, seed: c.seed)
         let (model, tok) = try loadModelAndTokenizer(policy)
         let (reference, refTok) = try loadModelAndTokenizer(refModel ?? policy)
         guard refTok.vocab == tok.vocab, refTok.merges.elementsEqual(tok.merges, by: { $0 == $1 }) else {
             throw RLHFError.invalidArgument("--ref-model \(refModel ?? policy) has another tokenizer than --policy \(policy); DPO compares log-probabilities of the same tokens")
         }
         let trainer = try DPOStage.make(policy: model, reference: reference, tokenizer: tok, train: train, heldOut: heldOut,
-                                        config: c, defaults: defaults, out: URL(fileURLWithPath: out), resume: resume)
+                                        config: c, out: URL(fileURLWithPath: out), resume: resume, beforeWriting: folder.clearForNewRun)
         try trainer.train()
         try trainer.saveFinal()
         note("policy written to \(out)")
@@ -88,8 +97,11 @@ extension DPOLossType: ExpressibleByArgument {}
 /// The DPO stage as calls shared by `rlhf dpo` and `rlhf demo`.
 enum DPOStage {
     static func make(policy: GPT2, reference: GPT2, tokenizer: BPETokenizer, train: [PreferenceRecord], heldOut: [PreferenceRecord],
-                     config: DPOTrainer.Config, defaults: DPOTrainer.Config? = nil, out: URL, resume: Bool) throws -> DPOTrainer {
-        let config = try runConfiguration(config, defaults: defaults, in: out, resume: resume)
+                     config: DPOTrainer.Config, out: URL, resume: Bool, beforeWriting: () throws -> Void = {}) throws -> DPOTrainer {
+        // A resumed run's settings are the caller's to read (`rlhf dpo` reads run_config.json
+        // before it splits the data; the demo rebuilds the same ones); a new run's are written.
+        if !resume { try beforeWriting() }
+        let config = resume ? config : try runConfiguration(config, in: out, resume: false)
         note("dpo: \(train.count) training pairs, \(heldOut.count) held out; reference log-probabilities computed once")
         let trainer = try DPOTrainer(policy: policy, reference: reference, tokenizer: tokenizer, train: train, heldOut: heldOut,
                                      config: config, runDirectory: out)

@@ -57,12 +57,24 @@ struct OnPolicyOptions: ParsableArguments {
 
     /// - Parameter defaults: the config the command gives without optional flags; on `--resume`
     ///   a flag set to something else than both it and the saved run's value is refused.
+    /// PPOConfig's keys whose flags are not the key in kebab case (GRPO's and RLOO's own
+    /// spellings first), so that a refused `--resume` names the flag the user typed.
+    static func flagNames(_ c: PPOConfig) -> [String: [String]] {
+        ["learningRate": ["--lr", "--learning-rate"], "decay": ["--lr-scheduler-type"], "maxNewTokens": ["--max-new-tokens", "--response-length"],
+         "missingEOSPenalty": ["--missing-eos-penalty"], "rewardModelWeight": ["--rm-weight"], "clipRange": ["--cliprange"],
+         "gradientAccumulation": ["--grad-accum"], "lambda": ["--lam"], "valueClipRange": ["--cliprange-value"], "valueCoef": ["--vf-coef"],
+         "klCoef": c.advantageEstimator == .grpo ? ["--beta", "--kl-coef"] : ["--kl-coef"],
+         "ppoEpochs": c.advantageEstimator == .grpo ? ["--num-iterations", "--ppo-epochs"] : ["--ppo-epochs"],
+         "numGenerations": c.advantageEstimator == .rloo ? ["--rloo-k", "--num-generations"] : ["--num-generations"]]
+    }
+
     func run(_ config: PPOConfig, defaults: PPOConfig) throws {
         try config.validate()  // before anything is written to --out
-        try prepareRunFolder(out, resume: resume, overwrite: output.overwriteOutputDir, inputs: [("--policy", policy), ("--reward", reward)])
+        let folder = try prepareRunFolder(out, resume: resume, overwrite: output.overwriteOutputDir, inputs: [("--policy", policy), ("--reward", reward)])
         let trainer = try PPOStage.make(policyDir: policy, rewardDir: reward, prompts: try readPrompts(prompts),
                                         rewardFns: try PPOStage.rewardFunctions(rewardFn), monitors: try PPOStage.rewardFunctions(monitorFn),
-                                        config: config, defaults: defaults, out: URL(fileURLWithPath: out), resume: resume)
+                                        config: config, defaults: defaults, flags: Self.flagNames(config), out: URL(fileURLWithPath: out), resume: resume,
+                                        beforeWriting: folder.clearForNewRun)
         trainer.label = config.advantageEstimator == .gae ? "ppo" : config.advantageEstimator.rawValue
         try PPOStage.run(trainer)
         note("policy written to \(out)")
@@ -177,11 +189,13 @@ enum PPOStage {
     /// Loads the models, checks their tokenizers agree (or re-tokenises, saying so), and builds
     /// the trainer; with `resume`, reads the run's saved configuration and its checkpoint.
     static func make(policyDir: String, rewardDir: String, prompts: [String], rewardFns: [RewardFunction], monitors: [RewardFunction],
-                     config: PPOConfig, defaults: PPOConfig? = nil, out: URL, resume: Bool) throws -> PPOTrainer {
+                     config: PPOConfig, defaults: PPOConfig? = nil, flags: [String: [String]] = [:], out: URL, resume: Bool,
+                     beforeWriting: () throws -> Void = {}) throws -> PPOTrainer {
         let (policy, tok) = try loadModelAndTokenizer(policyDir)
         let (rm, rmTok) = try loadRewardModel(rewardDir, policy: policy, tokenizer: tok)
         // Written only once the models are known to fit: a refused run leaves --out as it was.
-        let config = try runConfiguration(config, defaults: defaults, in: out, resume: resume)
+        if !resume { try beforeWriting() }
+        let config = try runConfiguration(config, defaults: defaults, flags: flags, in: out, resume: resume)
         let trainer = try PPOTrainer(policy: policy, rewardModel: rm, tokenizer: tok, rewardTokenizer: rmTok, prompts: prompts,
                                      rewardFunctions: rewardFns, monitors: monitors, config: config, runDirectory: out)
         if config.valueModel == .separate, rmTok != nil || rm.trunk.config.nPositions < policy.config.nPositions {

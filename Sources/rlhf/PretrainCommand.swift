@@ -49,7 +49,7 @@ struct PretrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        try prepareRunFolder(out, resume: resume, overwrite: output.overwriteOutputDir, inputs: [("--tokenizer", tokenizer)])
+        let folder = try prepareRunFolder(out, resume: resume, overwrite: output.overwriteOutputDir, inputs: [("--tokenizer", tokenizer)])
         let outURL = URL(fileURLWithPath: out)
         var config = LanguageModelTrainingConfig()
         config.steps = steps; config.batchSize = batchSize; config.gradientAccumulation = accumulation.gradAccum
@@ -82,6 +82,15 @@ struct PretrainCommand: ParsableCommand {
         c.bosTokenID = tok.eosTokenID; c.eosTokenID = tok.eosTokenID; c.padTokenID = tok.padTokenID
         // Built from the flags on --resume too: the checkpoint records this starting point and
         // refuses to continue from another shape, seed or corpus (`LanguageModelTrainer.resume`).
+        if resume {
+            // Said in flags, before any tensor is compared (checkpoints from before the run's
+            // model shape was recorded have only their config.json to say it).
+            let saved = try GPT2Config.load(checkpoint.appendingPathComponent("config.json"))
+            let flags = { (c: GPT2Config) in "--n-layer \(c.nLayer) --n-embd \(c.nEmbd) --n-head \(c.nHead) --context \(c.nPositions) --dropout \(c.residPdrop)" }
+            guard flags(saved) == flags(c), saved.vocabSize == c.vocabSize else {
+                throw RLHFError.invalidArgument("\(checkpoint.path) holds a model of \(flags(saved)) (vocabulary \(saved.vocabSize)); the flags given make \(flags(c)) (vocabulary \(c.vocabSize)). Resume with the flags the run began with")
+            }
+        }
         let model = GPT2(config: c, seed: seed)
         guard let eos = tok.eosTokenID else { throw RLHFError.invalidArgument("the tokenizer has no <|endoftext|> token to separate documents") }
 
@@ -109,6 +118,7 @@ struct PretrainCommand: ParsableCommand {
                     model.config.nLayer, model.config.nEmbd, model.config.nHead, Double(model.parameterCount) / 1e6,
                     trainTokens.count, evalTokens.count, unigram))
 
+        if !resume { try folder.clearForNewRun() }
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -45,9 +45,10 @@ struct RewardCommand: ParsableCommand {
     }
 
     func run() throws {
-        try prepareRunFolder(out, resume: resume, overwrite: output.overwriteOutputDir, inputs: [("--model", model)])
+        let folder = try prepareRunFolder(out, resume: resume, overwrite: output.overwriteOutputDir, inputs: [("--model", model)])
         let (base, tok) = try loadModelAndTokenizer(model, allowRewardModel: true)
         let records = try readPreferences(data, skipInvalid: skipInvalid)
+        if !resume { try folder.clearForNewRun() }
         let result = try RewardStage.run(base: base, tokenizer: tok, records: records, epochs: epochs, batchSize: batchSize, lr: lr,
                                          evalFraction: evalFraction, seed: seed, useMargins: margin, out: URL(fileURLWithPath: out),
                                          saveEvery: saveEvery, resume: resume)

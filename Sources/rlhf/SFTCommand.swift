@@ -41,12 +41,13 @@ struct SFTCommand: ParsableCommand {
     }
 
     func run() throws {
-        try prepareRunFolder(out, resume: resume, overwrite: output.overwriteOutputDir, inputs: [("--model", model)])
+        let folder = try prepareRunFolder(out, resume: resume, overwrite: output.overwriteOutputDir, inputs: [("--model", model)])
         let outURL = URL(fileURLWithPath: out)
         let records = try JSONL.read(SFTRecord.self, from: URL(fileURLWithPath: data))
         // --model on --resume too: the checkpoint records the starting weights and refuses to
         // continue a run that began from another model.
         let (gpt, tok) = try loadModelAndTokenizer(model)
+        if !resume { try folder.clearForNewRun() }
         let result = try SFT.run(model: gpt, tokenizer: tok, records: records, steps: steps, batchSize: batchSize, gradAccum: accumulation.gradAccum, lanes: accumulation.lanes,
                                  lr: lr, warmup: warmup, weightDecay: weightDecay, evalEvery: evalEvery, checkpointEvery: checkpointEvery,
                                  evalFraction: evalFraction, seed: seed, out: outURL, resume: resume)
