@@ -1,4 +1,5 @@
 import HTTPTypes
+import GRDB
 import Hummingbird
 
 /// Signs a request in, from `Authorization: Bearer <rater token>` or from the session cookie;
@@ -66,6 +67,16 @@ struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
             response = try await next(request, context)
         } catch let error as HTTPResponseError {
             response = try error.response(from: request, context: context)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
+            // Another write (an import from the CLI) held the database past the busy timeout:
+            // say so, with a page and the security headers, instead of a bare 500.
+            context.logger.warning("database busy: \(request.method) \(request.uri.path): \(error)")
+            response = try PageError(.serviceUnavailable, "the database is busy with another write (an import?); this request was not saved. Try again in a moment")
+                .response(from: request, context: context)
+            response.headers[.retryAfter] = "5"
+        } catch {
+            context.logger.error("\(request.method) \(request.uri.path) failed: \(error)")
+            response = try PageError(.internalServerError, "the server failed on this request; it is logged").response(from: request, context: context)
         }
         response.headers[.contentSecurityPolicy] = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
         response.headers[.xContentTypeOptions] = "nosniff"

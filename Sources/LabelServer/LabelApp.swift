@@ -146,6 +146,7 @@ struct Handlers: Sendable {
         }
         guard let side = form["choice"] else { throw PageError(.badRequest, "field \"choice\" is missing") }
         let reason = form["reason"] ?? ""
+        guard !reason.contains("\u{0}") else { throw PageError(.badRequest, "field \"reason\" contains a NUL character") }
         guard reason.count <= settings.maxReasonLength else {
             throw PageError(.badRequest, "field \"reason\" is longer than \(settings.maxReasonLength) characters")
         }
@@ -194,6 +195,7 @@ struct Handlers: Sendable {
         guard prompt.count <= settings.maxPromptLength else {
             throw PageError(.badRequest, "field \"prompt\" is longer than \(settings.maxPromptLength) characters")
         }
+        guard !prompt.contains("\u{0}") else { throw PageError(.badRequest, "field \"prompt\" contains a NUL character") }
         let (a, b): (String, String)
         do { (a, b) = try await sampler.twoResponses(to: prompt) } catch let e as LabelFormError {
             throw PageError(.badRequest, e.description)

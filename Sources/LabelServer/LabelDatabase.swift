@@ -6,6 +6,7 @@ import GRDB
 public enum LabelDatabase {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     public static func open(path: String) throws -> DatabasePool {
+        try checkIsLabelDatabase(path)
         var config = Configuration()
         // A CLI command (import, add-rater) may write while the server runs: wait for the lock
         // instead of failing at once.
@@ -26,10 +27,36 @@ public enum LabelDatabase {
         return pool
     }
 
+    /// Opening a pool turns a file to WAL mode and migrating adds tables: done to another
+    /// program's SQLite file (a mistyped --db), that would change it. So an existing file with
+    /// tables must already be a label database (its first migration applied); it is read-only
+    /// until then.
+    static func checkIsLabelDatabase(_ path: String) throws {
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > 0 else { return }
+        var config = Configuration()
+        config.readonly = true
+        let tables: [String], migrations: [String]
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: config)
+            (tables, migrations) = try queue.read { db in
+                let t = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
+                let m = t.contains("grdb_migrations") ? try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") : []
+                return (t, m)
+            }
+        } catch {
+            throw LabelError.database(path: path, message: "not an SQLite database, or unreadable (\(error))")
+        }
+        guard tables.isEmpty || migrations.contains(firstMigration) else {
+            throw LabelError.database(path: path, message: "is an SQLite file of another program (tables: \(tables.prefix(5).joined(separator: ", "))), not a label database; left untouched")
+        }
+    }
+
+    static let firstMigration = "v1: raters, sessions, items, assignments, votes"
+
     /// The schema's history. A migration, once released, is never edited: add a new one.
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
-        m.registerMigration("v1: raters, sessions, items, assignments, votes") { db in
+        m.registerMigration(firstMigration) { db in
             try db.execute(sql: """
                 CREATE TABLE rater (
                     id INTEGER PRIMARY KEY,

@@ -48,7 +48,8 @@ public enum VoteOutcome: Sendable, Equatable {
     case duplicate
 }
 
-/// Every read and write of the labeling data. Each method is one transaction.
+/// Every read and write of the labeling data. Each method is one transaction (`importItems`, one
+/// per chunk of items).
 public struct LabelStore: Sendable {
     public let db: DatabasePool
     /// How long an unanswered assignment holds one of an item's K places before the item may go
@@ -67,6 +68,10 @@ public struct LabelStore: Sendable {
         let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { throw LabelError.invalidName("empty") }
         guard trimmed.count <= 100 else { throw LabelError.invalidName("longer than 100 characters") }
+        // `raters` and `stats` print one name per line, and a name is typed again for new-token.
+        guard !trimmed.unicodeScalars.contains(where: CharacterSet.controlCharacters.contains) else {
+            throw LabelError.invalidName("contains a control character (a newline, tab or NUL)")
+        }
         let token = Secrets.randomToken()
         let hash = Secrets.sha256Hex(token)
         try db.write { db in
@@ -81,6 +86,7 @@ public struct LabelStore: Sendable {
     /// Gives a rater a new sign-in token in place of a lost or leaked one, and ends their
     /// sessions; their votes stay theirs. Returns the token (only its hash is kept).
     public func newToken(forRater name: String) throws -> String {
+        let name = name.trimmingCharacters(in: .whitespacesAndNewlines)  // as `addRater` stored it
         let token = Secrets.randomToken()
         try db.write { db in
             guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM rater WHERE name = ?", arguments: [name]) else {
@@ -142,13 +148,27 @@ public struct LabelStore: Sendable {
 
     // MARK: items
 
-    /// Adds comparisons in one transaction; ones already imported (same prompt and responses, in
-    /// either order: (B, A) is the comparison (A, B) is) are skipped, and stay as they were.
-    /// Returns how many were new, how many were skipped, and how many of those came with a gold
-    /// answer the existing item does not have (an admin who re-imports pairs as honeypots must
-    /// hear that they did not become honeypots).
+    /// Items per write transaction: a running server's votes wait for the write lock (up to the
+    /// busy timeout) only as long as one chunk takes, not the whole import. An import stopped
+    /// part way is completed by importing the file again (duplicates are skipped).
+    static let importChunk = 500
+
+    /// Adds comparisons, `importChunk` to a transaction; ones already imported (same prompt and
+    /// responses, in either order: (B, A) is the comparison (A, B) is) are skipped, and stay as
+    /// they were. Returns how many were new, how many were skipped, and how many of those came
+    /// with a gold answer the existing item does not have (an admin who re-imports pairs as
+    /// honeypots must hear that they did not become honeypots).
     @discardableResult
     public func importItems(_ items: [NewItem]) throws -> (added: Int, skipped: Int, goldNotApplied: Int) {
+        var total = (added: 0, skipped: 0, goldNotApplied: 0)
+        for start in stride(from: 0, to: items.count, by: Self.importChunk) {
+            let r = try importChunk(items[start..<min(start + Self.importChunk, items.count)])
+            total.added += r.added; total.skipped += r.skipped; total.goldNotApplied += r.goldNotApplied
+        }
+        return total
+    }
+
+    private func importChunk(_ items: ArraySlice<NewItem>) throws -> (added: Int, skipped: Int, goldNotApplied: Int) {
         try db.write { db in
             var added = 0, goldNotApplied = 0
             /// The gold answer of the imported item with these texts in this order: nil when there

@@ -40,6 +40,13 @@ public enum PairImport {
     static func isBlank(_ s: String) -> Bool { s.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
 
     static func problem(_ l: Line, markGold: Bool) -> String? {
+        // SQLite would keep such a text only up to the NUL: "a\0b" against "a\0c" would be
+        // stored as an identical pair, past the checks below.
+        for (field, texts) in [("prompt", [l.prompt]), ("completions", l.completions ?? []), ("chosen", [l.chosen].compactMap { $0 }),
+                               ("rejected", [l.rejected].compactMap { $0 }), ("response_a", [l.response_a].compactMap { $0 }),
+                               ("response_b", [l.response_b].compactMap { $0 })] where texts.contains(where: { $0.contains("\u{0}") }) {
+            return "field \"\(field)\" contains a NUL character (U+0000), which the database cannot store"
+        }
         let shapes = [l.completions != nil, l.chosen != nil || l.rejected != nil, l.response_a != nil || l.response_b != nil]
         guard shapes.filter({ $0 }).count == 1 else {
             return "expected exactly one of \"completions\", \"chosen\"/\"rejected\" or \"response_a\"/\"response_b\""

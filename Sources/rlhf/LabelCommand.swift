@@ -78,7 +78,7 @@ struct LabelCommand: AsyncParsableCommand {
 
         func run() throws {
             let token = try database.store().addRater(name: name)
-            note("rater \"\(name)\" added; give them this token (it is not stored and cannot be shown again):")
+            note("rater \"\(name.trimmingCharacters(in: .whitespacesAndNewlines))\" added; give them this token (it is not stored and cannot be shown again):")
             print(token)
         }
     }
@@ -160,6 +160,12 @@ struct LabelCommand: AsyncParsableCommand {
         }
 
         func run() throws {
+            // Renamed over the database (or its WAL), the export would replace every vote.
+            let target = URL(fileURLWithPath: out).resolvingSymlinksInPath().standardizedFileURL.path
+            let db = URL(fileURLWithPath: database.db).resolvingSymlinksInPath().standardizedFileURL.path
+            guard ![db, db + "-wal", db + "-shm"].contains(target) else {
+                throw RLHFError.invalidArgument("--out \(out) is the label database \(database.db) (or its journal); give another file for the JSONL")
+            }
             let r = try PreferenceExport.write(try database.existingStore(), to: URL(fileURLWithPath: out), includeTies: includeTies, minGoldAccuracy: minGoldAccuracy)
             note("wrote \(r.written) preference lines to \(out)" + (r.unusable > 0 ? "; left out \(r.unusable) whose responses are empty or identical (rlhf reward refuses them)" : ""))
             if !r.ratersDropped.isEmpty { note("left out every vote of \(r.ratersDropped.joined(separator: ", ")): gold accuracy below \(minGoldAccuracy!)") }

@@ -84,6 +84,8 @@ final class ImportExportTests: XCTestCase {
             ("not json", "not valid JSON"),
             (#"{"prompt":"p","chosen":"same","rejected":"same"}"#, "\"chosen\" and \"rejected\" are identical"),
             (#"{"prompt":"p","response_a":" ","response_b":"y"}"#, "a response is empty"),
+            // SQLite would cut it at the NUL: "same\0 one" and "same\0 two" become one text.
+            (#"{"prompt":"p","response_a":"same\u0000 one","response_b":"same\u0000 two"}"#, "field \"response_a\" contains a NUL character"),
         ]
         for (bad, message) in cases {
             let url = try write([#"{"prompt":"ok","chosen":"a","rejected":"b"}"#, bad], t)
@@ -94,6 +96,29 @@ final class ImportExportTests: XCTestCase {
             }
         }
         XCTAssertEqual(try t.store.itemCount(), 0)
+    }
+
+    /// An import larger than one transaction's chunk adds every item once, and skips the
+    /// duplicates that straddle chunks.
+    func testImportsInChunksWithoutLosingOrRepeatingItems() throws {
+        let t = try TempLabelDB()
+        let n = LabelStore.importChunk * 2 + 7
+        var items = (0..<n).map { NewItem(prompt: "p\($0)", responseA: "a", responseB: "b") }
+        items += [items[3], NewItem(prompt: "p\(LabelStore.importChunk + 1)", responseA: "b", responseB: "a")]
+        let r = try t.store.importItems(items)
+        XCTAssertEqual(r.added, n)
+        XCTAssertEqual(r.skipped, 2)
+        XCTAssertEqual(try t.store.itemCount(), n)
+    }
+
+    /// Rater names are one line each (raters, stats print one per line) and are found again as
+    /// typed: surrounding spaces are trimmed in both add-rater and new-token.
+    func testRaterNamesHaveNoControlCharactersAndAreTrimmedEverywhere() throws {
+        let t = try TempLabelDB()
+        XCTAssertThrowsError(try t.store.addRater(name: "eve\nmallory")) { XCTAssertTrue("\($0)".contains("control character"), "\($0)") }
+        _ = try t.store.addRater(name: "  spaced  ")
+        XCTAssertEqual(try t.store.raters().map(\.name), ["spaced"])
+        XCTAssertNoThrow(try t.store.newToken(forRater: "  spaced  "))
     }
 
     /// Alice answers A, B, tie and both-bad on four items; Bob answers A on the first.

@@ -36,4 +36,20 @@ final class MigrationTests: XCTestCase {
         }
         XCTAssertEqual(levels, [[0, 1], [1, 1], [2, 1]], "items 3 (new), 2 (one answer), 1 (two answers)")
     }
+
+    /// Another program's SQLite file (a mistyped --db) is refused and left as it was: not turned
+    /// to WAL mode, no tables added. An empty file is a new database.
+    func testAnotherProgramsDatabaseIsRefusedAndUntouched() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("label-foreign-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("shop.sqlite").path
+        try DatabaseQueue(path: path).write { db in try db.execute(sql: "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)") }
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try LabelDatabase.open(path: path)) { XCTAssertTrue("\($0)".contains("not a label database"), "\($0)") }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), before)
+        let empty = dir.appendingPathComponent("empty.sqlite").path
+        FileManager.default.createFile(atPath: empty, contents: nil)
+        XCTAssertNoThrow(try LabelDatabase.open(path: empty))
+    }
 }
