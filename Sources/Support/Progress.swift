@@ -6,6 +6,8 @@ public final class Progress {
     public let label: String
     public let total: Int
     public let unit: String
+    /// Units already done before this process began (a resumed run): not in the rate.
+    public let startingAt: Int
     private let start = Date()
     private var lastDraw = Date.distantPast
     private let isTTY: Bool
@@ -15,10 +17,13 @@ public final class Progress {
     /// - Parameters:
     ///   - total: units of work (steps, tokens, prompts).
     ///   - unit: what one unit is called in the rate (e.g. "step", "tok").
-    public init(_ label: String, total: Int, unit: String = "it") {
+    ///   - startingAt: units done before (a resumed run's step), so that the rate and ETA are
+    ///     this run's pace, not the finished steps over the few seconds since the resume.
+    public init(_ label: String, total: Int, unit: String = "it", startingAt: Int = 0) {
         self.label = label
         self.total = max(total, 1)
         self.unit = unit
+        self.startingAt = startingAt
         self.stream = stderr
         self.isTTY = isatty(fileno(stderr)) != 0 && ProcessInfo.processInfo.environment["CI"] == nil
     }
@@ -30,7 +35,7 @@ public final class Progress {
         let now = Date()
         let elapsed = now.timeIntervalSince(start)
         let fraction = min(Double(done) / Double(total), 1)
-        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let rate = elapsed > 0 ? Double(max(done - startingAt, 0)) / elapsed : 0
         let eta = rate > 0 ? Double(total - done) / rate : 0
         let tail = "\(done)/\(total) \(Progress.formatRate(rate)) \(unit)/s ETA \(Progress.formatDuration(eta))\(info.isEmpty ? "" : " | " + info)"
         if isTTY {

@@ -174,7 +174,7 @@ public final class LanguageModelTrainer {
         // again in the same folder, or resumed, never repeats a step.
         try Metrics.truncate(metricsURL, afterStep: step)
         let metrics = try Metrics(metricsURL)
-        let progress = Progress(label, total: config.steps, unit: "step")
+        let progress = Progress(label, total: config.steps, unit: "step", startingAt: step)
         model.training = true
         defer { model.training = false }
         var tokensSeen = 0, lastTrainLoss = Float.nan

@@ -177,7 +177,7 @@ public final class RewardTrainer {
         runRecord = record
         let epochEnds = plan.reduce(into: [Int]()) { $0.append(($0.last ?? 0) + $1.count) }
         let schedule = LearningRateSchedule(peak: config.learningRate, warmupSteps: config.warmupSteps, totalSteps: total, decay: .linear, minRatio: 0)
-        let progress = Progress("reward", total: total, unit: "step")
+        let progress = Progress("reward", total: total, unit: "step", startingAt: step)
         model.trunk.training = true
         defer { model.trunk.training = false }
         var last = (accuracy: Double.nan, loss: Double.nan)

@@ -98,6 +98,9 @@ struct DemoCommand: ParsableCommand {
             throw ValidationError("--base-responses must be between 0 and --preference-samples − 2 (\(preferenceSamples - 2)), so that each prompt keeps a pair of two SFT answers (DPO's data, and the reward model's measure on SFT pairs); found \(baseAnswers)")
         }
         if let rmEpochs, rmEpochs < 1 { throw ValidationError("--rm-epochs must be at least 1, found \(rmEpochs)") }
+        guard bestOf >= 1 else { throw ValidationError("--best-of must be at least 1, found \(bestOf)") }
+        guard klCoef >= 0, klCoef.isFinite else { throw ValidationError("--kl-coef must be a finite number ≥ 0, found \(klCoef)") }
+        guard verifierWeight >= 0, verifierWeight.isFinite else { throw ValidationError("--verifier-weight must be a finite number ≥ 0, found \(verifierWeight)") }
         if let rmBatchSize, rmBatchSize < 1 { throw ValidationError("--rm-batch-size must be at least 1, found \(rmBatchSize)") }
         if resume && out == nil { throw ValidationError("--resume needs --out, the run folder to continue") }
     }
@@ -135,7 +138,7 @@ struct DemoCommand: ParsableCommand {
                 throw RLHFError.invalidArgument("\(runURL.path) already holds a demo run (\(marker)); continue it with --resume, or give another --out")
             }
         }
-        try FileManager.default.createDirectory(at: runURL, withIntermediateDirectories: true)
+        try AtomicFile.makeFolder(runURL)
         if !resuming { _ = try runConfiguration(Settings(self), in: runURL, resume: false) }
         let log = try StageLog(runURL.appendingPathComponent("stages.json"), resuming: resuming)
         var report = DemoReport(seed: seed, quick: quick)
@@ -482,7 +485,10 @@ struct DemoCommand: ParsableCommand {
         // No job touches `report` while the lanes run; their times are recorded after.
         struct Job { let stage: String, model: String, run: () throws -> (GPT2, DemoReport.PPORun?) }
         var jobs: [Job] = [.init(stage: "ppo (β=\(klCoef))", model: "ppo") { try runPPO(name: "ppo", beta: klCoef) }]
-        if klFreeRun { jobs.append(.init(stage: "ppo (β=0)", model: "ppo β=0") { try runPPO(name: "ppo-no-kl", beta: 0) }) }
+        // With β = 0 already, the twin would be the same run twice, and the report would call
+        // their (zero) difference the leash.
+        if klFreeRun && klCoef == 0 { note("ppo (β=0): skipped, --kl-coef is already 0: there is no leash to take off") }
+        if klFreeRun && klCoef > 0 { jobs.append(.init(stage: "ppo (β=0)", model: "ppo β=0") { try runPPO(name: "ppo-no-kl", beta: 0) }) }
         if alternatives {
             // GRPO and RLOO keep TRL's defaults (0.04 and 0.05): PPO's β was chosen for PPO.
             jobs.append(.init(stage: "grpo", model: "grpo") { try runPPO(name: "grpo", beta: 0.04, estimator: .grpo) })

@@ -21,7 +21,8 @@ struct GenerateCommand: ParsableCommand {
     @Flag(help: "Print {\"completion\": …, \"token_ids\": […]} instead of plain text.") var json = false
 
     func validate() throws {
-        try FlagCheck.positive(temperature, "--temperature")
+        // Greedy decoding takes the argmax: no temperature applies, 0 included.
+        if !greedy { try FlagCheck.positive(temperature, "--temperature", why: " (for greedy decoding, pass --greedy)") }
         try FlagCheck.atLeast(1, maxNewTokens, "--max-new-tokens")
         if let p = topP, !(p > 0 && p <= 1) { throw ValidationError("--top-p must be in (0, 1], found \(p) (leave it out for no nucleus sampling)") }
         if let k = topK { try FlagCheck.atLeast(1, k, "--top-k") }
@@ -46,7 +47,7 @@ struct GenerateCommand: ParsableCommand {
         let text = tok.decode(newIDs)
         if json {
             struct Out: Encodable { let completion: String; let token_ids: [Int32] }
-            print(JSONL.line(Out(completion: text, token_ids: out.tokens[0])))
+            print(JSONL.line(Out(completion: text, token_ids: newIDs)))  // the completion's tokens, EOS not among them
         } else {
             print(text)
         }

@@ -197,7 +197,7 @@ public final class DPOTrainer {
         // again in the same folder, or resumed, never repeats a step.
         try Metrics.truncate(metricsURL, afterStep: step)
         let metrics = try Metrics(metricsURL)
-        let progress = Progress(label, total: totalSteps, unit: "step")
+        let progress = Progress(label, total: totalSteps, unit: "step", startingAt: step)
         if step == 0 {
             let e = try evaluate()
             try metrics.append(e.merging(["step": 0]) { a, _ in a })

@@ -114,7 +114,7 @@ public final class PPOTrainer {
         // again in the same folder, or resumed, never repeats a step.
         try Metrics.truncate(metricsURL, afterStep: step)
         let metrics = try Metrics(metricsURL)
-        let progress = Progress(label, total: config.steps, unit: "it")
+        let progress = Progress(label, total: config.steps, unit: "it", startingAt: step)
         let end = min(config.steps, stopAt ?? config.steps)
         while step < end {
             let t0 = Date()
