@@ -1,4 +1,6 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
+// 6.2, not lower: from it on SwiftPM lets a package that depends on this one by a version tag
+// build it with its unsafeFlags below (with 6.1 it refused: "contains unsafe build flags").
 import PackageDescription
 
 // SIMD8<Float> arithmetic compiles to pairs of SSE instructions for the x86-64 baseline, and to
