@@ -32,7 +32,15 @@ public enum LabelDatabase {
     /// tables must already be a label database (its first migration applied); it is read-only
     /// until then.
     static func checkIsLabelDatabase(_ path: String) throws {
-        guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > 0 else { return }
+        func size(_ p: String) -> Int { (try? FileManager.default.attributesOfItem(atPath: p))?[.size] as? Int ?? 0 }
+        // An empty file is a new database, unless a write-ahead log lies beside it: SQLite would
+        // drop that log on open (seen), and it is not ours, since ours write the main file first.
+        if size(path) == 0 {
+            guard size(path + "-wal") == 0 else {
+                throw LabelError.database(path: path, message: "is empty but \(path)-wal holds \(size(path + "-wal")) bytes of another database; not opened, so that log is kept")
+            }
+            return
+        }
         var config = Configuration()
         config.readonly = true
         let tables: [String], migrations: [String]

@@ -69,7 +69,9 @@ public struct LabelStore: Sendable {
         guard !trimmed.isEmpty else { throw LabelError.invalidName("empty") }
         guard trimmed.count <= 100 else { throw LabelError.invalidName("longer than 100 characters") }
         // `raters` and `stats` print one name per line, and a name is typed again for new-token.
-        guard !trimmed.unicodeScalars.contains(where: CharacterSet.controlCharacters.contains) else {
+        // Control characters only (Cc, and the line and paragraph separators): format characters
+        // such as the zero-width non-joiner belong to ordinary names (Persian, emoji sequences).
+        guard !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || $0 == "\u{2028}" || $0 == "\u{2029}" }) else {
             throw LabelError.invalidName("contains a control character (a newline, tab or NUL)")
         }
         let token = Secrets.randomToken()
