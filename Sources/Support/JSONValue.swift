@@ -10,6 +10,13 @@ public enum JSONValue: Codable, Equatable, Sendable, CustomStringConvertible {
     case array([JSONValue])
     case object([String: JSONValue])
 
+    /// The fields of `value` encoded as a JSON object (a config struct's keys and values, to
+    /// compare or store field by field); nil when it does not encode as an object.
+    public static func fields<T: Encodable>(of value: T) throws -> [String: JSONValue]? {
+        guard case .object(let f) = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(value)) else { return nil }
+        return f
+    }
+
     public init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
         if c.decodeNil() { self = .null }

@@ -51,7 +51,7 @@ public enum TrainingCheckpoint {
     /// `config` as a checkpoint stores it: its JSON, without the cadence settings, plus `adding`
     /// (what else fixes the run, such as a hash of the training data).
     public static func recorded<C: Encodable>(_ config: C, adding: [String: JSONValue] = [:]) throws -> JSONValue {
-        guard case .object(let fields) = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(config)) else {
+        guard let fields = try JSONValue.fields(of: config) else {
             throw RLHFError.invalidArgument("a training configuration must encode as a JSON object")
         }
         return .object(fields.filter { !cadenceKeys.contains($0.key) }.merging(adding) { _, added in added })

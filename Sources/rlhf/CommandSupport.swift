@@ -122,12 +122,8 @@ func runConfiguration<C: Codable>(_ config: C, defaults: C? = nil, flags: [Strin
             throw RLHFError.invalidFile(path: url.path, message: "cannot decode the run configuration (\(error))")
         }
         if let defaults {
-            func fields(_ c: C) throws -> [String: JSONValue] {
-                guard case .object(let f) = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(c)) else { return [:] }
-                return f
-            }
-            let given = try fields(config), unset = try fields(defaults)
-            var kept = try fields(saved)
+            let given = try JSONValue.fields(of: config) ?? [:], unset = try JSONValue.fields(of: defaults) ?? [:]
+            var kept = try JSONValue.fields(of: saved) ?? [:]
             let onCommandLine = Set(CommandLine.arguments.filter { $0.hasPrefix("--") }.map { arg -> String in
                 let name = String(arg.prefix { $0 != "=" })
                 return name.hasPrefix("--no-") ? "--" + name.dropFirst(5) : name

@@ -55,8 +55,6 @@ struct OnPolicyOptions: ParsableArguments {
     /// The required flags alone: parsed again with these, a command gives its defaults.
     var requiredArguments: [String] { ["--policy", policy, "--reward", reward, "--prompts", prompts, "--out", out] }
 
-    /// - Parameter defaults: the config the command gives without optional flags; on `--resume`
-    ///   a flag set to something else than both it and the saved run's value is refused.
     /// PPOConfig's keys whose flags are not the key in kebab case (GRPO's and RLOO's own
     /// spellings first), so that a refused `--resume` names the flag the user typed.
     static func flagNames(_ c: PPOConfig) -> [String: [String]] {
@@ -68,6 +66,8 @@ struct OnPolicyOptions: ParsableArguments {
          "numGenerations": c.advantageEstimator == .rloo ? ["--rloo-k", "--num-generations"] : ["--num-generations"]]
     }
 
+    /// - Parameter defaults: the config the command gives without optional flags; on `--resume`
+    ///   a flag set to something else than both it and the saved run's value is refused.
     func run(_ config: PPOConfig, defaults: PPOConfig) throws {
         try config.validate()  // before anything is written to --out
         let folder = try prepareRunFolder(out, resume: resume, overwrite: output.overwriteOutputDir, inputs: [("--policy", policy), ("--reward", reward)])
