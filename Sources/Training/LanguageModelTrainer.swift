@@ -115,6 +115,9 @@ public final class LanguageModelTrainer {
     /// What the checkpoints record and a resume must match: the config, the model's shape, its
     /// starting weights (the given model as it is at `init`) and the training data.
     private let startRecord: JSONValue
+    /// What a refused resume calls each field of `config` (for example "--lr" for
+    /// `learningRate`); fields not named here go by their own names.
+    public var settingNames: [String: String] = [:]
     /// `startRecord` with the lanes, which change the arithmetic (and so the run) but are set
     /// after `init`.
     var runRecord: JSONValue {
@@ -145,7 +148,7 @@ public final class LanguageModelTrainer {
 
     /// Restores weights, optimiser and random streams from `DIR/checkpoint-last`.
     public func resume() throws {
-        let state = try TrainingCheckpoint.load(from: checkpointURL, optimizer: optimizer, configuration: runRecord)
+        let state = try TrainingCheckpoint.load(from: checkpointURL, optimizer: optimizer, configuration: runRecord, names: settingNames)
         let loaded = try GPT2.load(directory: checkpointURL)
         model.copyWeights(from: loaded)
         step = state.step

@@ -59,6 +59,9 @@ public final class RewardTrainer {
     private var resumedRecord: JSONValue?
     /// The model's weights as given, before any training or resume: the run's starting point.
     private let initialWeights: JSONValue
+    /// What a refused resume calls each field of `config` (for example "--lr" for
+    /// `learningRate`); fields not named here go by their own names.
+    public var settingNames: [String: String] = [:]
     /// Called after each epoch with (epoch, held-out accuracy, held-out loss).
     public var onEpoch: ((Int, Double, Double) -> Void)?
 
@@ -265,7 +268,7 @@ public final class RewardTrainer {
 
     private func checkResumable(record: JSONValue) throws {
         guard let checkpointURL else { return }
-        try TrainingCheckpoint.check(saved: resumedRecord, now: record, checkpoint: checkpointURL)
+        try TrainingCheckpoint.check(saved: resumedRecord, now: record, checkpoint: checkpointURL, names: settingNames)
     }
 
     /// Continues from `runDirectory/checkpoint-last`: the next `train` call with the same pairs

@@ -83,16 +83,18 @@ public enum TrainingCheckpoint {
     ]
 
     /// Throws unless the checkpoint's record `saved` equals `now`, naming each field that
-    /// differs. Compared on the fields the checkpoint has, so one from a build with fewer
-    /// settings still resumes; one with no record at all (older builds) is trusted.
-    public static func check(saved: JSONValue?, now: JSONValue, checkpoint dir: URL) throws {
+    /// differs, by `names` where it has one (a command-line tool's flag for the field, so the
+    /// user reads "--lr", the name they typed, rather than "learningRate"). Compared on the
+    /// fields the checkpoint has, so one from a build with fewer settings still resumes; one
+    /// with no record at all (older builds) is trusted.
+    public static func check(saved: JSONValue?, now: JSONValue, checkpoint dir: URL, names: [String: String] = [:]) throws {
         guard case .object(let saved)? = saved, case .object(let current) = now else { return }
         let differ = saved.keys.sorted().filter { current[$0] != saved[$0] }
         guard !differ.isEmpty else { return }
         let fields = differ.map { key in
             // A fingerprint's two numbers say nothing to a reader; what it stands for does.
             if let meaning = fingerprints[key], current[key] != nil { return "\(meaning) (\(key)) differ from the run's" }
-            return "\(key) \(saved[key]!) in the checkpoint, \(current[key]?.description ?? "none") now"
+            return "\(names[key] ?? key) \(saved[key]!) in the checkpoint, \(current[key]?.description ?? "none") now"
         }
         throw RLHFError.invalidFile(path: dir.path, message: "was written by a run with other training settings or data (" + fields.joined(separator: "; ")
                                     + "); resuming would mix two runs. Resume with the same ones, or train into a new output folder")
@@ -100,7 +102,8 @@ public enum TrainingCheckpoint {
 
     /// Reads the state and restores the optimiser's moments; the caller loads the weights.
     /// With `configuration`, first checks the checkpoint was made with it (`check`).
-    public static func load(from dir: URL, optimizer: AdamW, configuration: JSONValue? = nil) throws -> TrainerState {
+    public static func load(from dir: URL, optimizer: AdamW, configuration: JSONValue? = nil,
+                            names: [String: String] = [:]) throws -> TrainerState {
         let stateURL = dir.appendingPathComponent("trainer_state.json")
         guard let data = FileManager.default.contents(atPath: stateURL.path) else {
             throw RLHFError.io(path: stateURL.path, message: "no trainer state to resume from")
@@ -109,7 +112,7 @@ public enum TrainingCheckpoint {
         do { state = try JSONDecoder().decode(TrainerState.self, from: data) } catch {
             throw RLHFError.invalidFile(path: stateURL.path, message: "cannot decode trainer state (\(error))")
         }
-        if let configuration { try check(saved: state.configuration, now: configuration, checkpoint: dir) }
+        if let configuration { try check(saved: state.configuration, now: configuration, checkpoint: dir, names: names) }
         let st = try SafeTensors.load(dir.appendingPathComponent("optimizer.safetensors"))
         for (i, (name, p)) in optimizer.parameters.enumerated() {
             for (prefix, target) in [("m.", optimizer.m[i]), ("v.", optimizer.v[i])] {

@@ -128,6 +128,7 @@ struct PretrainCommand: ParsableCommand {
                                            evalBatches: evalBatches, runDirectory: outURL)
         trainer.label = "pretrain"
         trainer.lanes = accumulation.lanes
+        trainer.settingNames = PretrainCommand.flagNames
         if resume { try trainer.resume(); note("resumed at step \(trainer.step)") }
         try trainer.train()
         try model.save(to: outURL, tokenizer: tok)
@@ -138,6 +139,11 @@ struct PretrainCommand: ParsableCommand {
         note(trainer.lastEvalLoss.map { String(format: "eval loss %.4f (unigram baseline %.4f); model written to %@", $0, unigram, out) }
              ?? "nothing held out to evaluate; model written to \(out)")
     }
+}
+
+extension PretrainCommand {
+    /// The flag of each training setting a checkpoint records, for a refused `--resume`.
+    static let flagNames = SFTCommand.flagNames.merging(["contextLength": "--context"]) { a, _ in a }
 }
 
 /// Entropy (nats) of the token frequency distribution: the loss of a model that ignores context.

@@ -86,6 +86,7 @@ enum RewardStage {
         config.checkpointEvery = saveEvery
         let trainer = RewardTrainer(model: rm, config: config, runDirectory: out)
         trainer.tokenizer = tok
+        trainer.settingNames = ["epochs": "--epochs", "batchSize": "--batch-size", "learningRate": "--lr", "seed": "--seed", "useMargins": "--margin"]
         let (trainRecords, heldOut) = splitHeldOut(records, groupedBy: \.prompt, fraction: evalFraction, seed: seed)
         // Without training pairs the model would be saved untrained, with a normalisation of
         // std 1e-6 that multiplies every score RL sees by a million.

@@ -81,6 +81,7 @@ enum SFT {
             evalBatches: SFTData.evalBatches(evalSet, batchSize: batchSize, contextLength: context), runDirectory: out)
         trainer.label = "sft"
         trainer.lanes = lanes
+        trainer.settingNames = SFTCommand.flagNames
         if resume {
             try trainer.resume()
             note("sft: resumed at step \(trainer.step) of \(steps)")
@@ -89,4 +90,11 @@ enum SFT {
         try model.save(to: out, tokenizer: tok)
         return trainer.lastEvalLoss
     }
+}
+
+extension SFTCommand {
+    /// The flag of each training setting a checkpoint records, for a refused `--resume`
+    /// ("--lr 0.001 in the checkpoint, 0.002 now", not "learningRate").
+    static let flagNames = ["steps": "--steps", "batchSize": "--batch-size", "gradientAccumulation": "--grad-accum", "lanes": "--lanes",
+                            "learningRate": "--lr", "warmupSteps": "--warmup", "weightDecay": "--weight-decay", "seed": "--seed"]
 }

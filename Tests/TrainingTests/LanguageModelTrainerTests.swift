@@ -121,6 +121,12 @@ final class LanguageModelTrainerTests: XCTestCase {
                 XCTAssertTrue("\(error)".contains(field) && "\(error)".contains("would mix two runs"), "\(error)")
             }
         }
+        // Settings are named as the caller calls them (a command-line tool: by its flags).
+        let longer = try makeRun(dir, steps: 9)
+        longer.settingNames = ["steps": "--steps"]
+        XCTAssertThrowsError(try longer.resume()) { error in
+            XCTAssertTrue("\(error)".contains("--steps 8 in the checkpoint, 9 now"), "\(error)")
+        }
         XCTAssertEqual(try Data(contentsOf: stateURL), before)
         let same = try makeRun(dir, steps: 8)
         try same.resume()
