@@ -132,6 +132,25 @@ public enum DemoWorld {
         return Request(name: name, order: order, item: item, problem: problem, prompt: prompt)
     }
 
+    /// The request a prompt of this world states, read back from its text; nil when the text
+    /// lacks a slot (a prompt this world did not write).
+    public static func request(parsing prompt: String) -> Request? {
+        let s = GoldUtility.slots(of: prompt)
+        guard let name = s.name, let order = s.order, let item = s.item, let problem = s.problem else { return nil }
+        return Request(name: name, order: order, item: item, problem: problem, prompt: prompt)
+    }
+
+    /// `n` answers to `prompt` by the world's own writers, each in a style drawn evenly from the
+    /// seven, or nil when the prompt is not one of this world's (its slots do not read back).
+    ///
+    /// Why evenly: raters comparing these with a model's answers, and with each other, judge
+    /// every style against every other, including the two that only a fact tells apart (a
+    /// wrong order number, a wrong remedy), which a model's samples show them only now and then.
+    public static func writtenAnswers(to prompt: String, n: Int, _ rng: inout WorldRNG) -> [String]? {
+        guard let r = request(parsing: prompt) else { return nil }
+        return (0..<n).map { _ in response(r, style: rng.pick(Style.allCases), &rng) }
+    }
+
     /// A response in `style` to `r`, starting with a space as a completion does.
     public static func response(_ r: Request, style: Style, _ rng: inout WorldRNG) -> String {
         func wrongOrder() -> String {

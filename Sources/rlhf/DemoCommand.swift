@@ -52,6 +52,13 @@ struct DemoCommand: ParsableCommand {
     var baseResponses: Int?
     /// `--base-responses` with its default filled in.
     var baseAnswers: Int { baseResponses ?? (preferenceSamples >= 3 ? 1 : 0) }
+    // Answers written by the world itself, in its seven styles: the raters then judge the styles
+    // head to head (a wrong order number against a wrong remedy, say), which samples of the
+    // models show them only now and then.
+    @Option(help: "Of the --preference-samples responses per prompt, how many the demo world's own writers give instead of SFT, each in one of its seven styles drawn evenly (helpful, wrong remedy, wrong order number, terse, off-topic, repetitive, rude), so that the raters compare the styles head to head. At most K − 2 − --base-responses.")
+    var templateResponses = 0
+    /// SFT's share of the K answers per prompt.
+    var sftAnswers: Int { preferenceSamples - baseAnswers - templateResponses }
     @Option(help: panelTasteHelp) var panelTaste: RaterPanel.Taste = .soundsGood
     @Option(help: "Passes of the reward model over its pairs (default: 3; 1 with --quick).") var rmEpochs: Int?
     @Option(help: "Pairs per reward-model step (default: 16 prompts' pairs, 16·K(K−1)/2).") var rmBatchSize: Int?
@@ -73,11 +80,14 @@ struct DemoCommand: ParsableCommand {
         /// Absent in runs begun before the flag existed, which sampled every answer from SFT:
         /// read as 0 (see `run`).
         var baseResponses: Int?
+        /// Absent in runs begun before the flag existed: read as 0.
+        var templateResponses: Int?
 
         init(_ c: DemoCommand) {
             seed = c.seed; quick = c.quick; bestOf = c.bestOf; klCoef = c.klCoef; verifierWeight = c.verifierWeight
             klFreeRun = c.klFreeRun; alternatives = c.alternatives; preferenceSamples = c.preferenceSamples
             panelTaste = c.panelTaste.rawValue; rmEpochs = c.rmEpochs; rmBatchSize = c.rmBatchSize; baseResponses = c.baseAnswers
+            templateResponses = c.templateResponses
             // Absolute, so that --resume from another working directory finds it.
             base = c.baseModel.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         }
@@ -89,6 +99,7 @@ struct DemoCommand: ParsableCommand {
             c.seed = seed; c.quick = quick; c.bestOf = bestOf; c.klCoef = klCoef; c.verifierWeight = verifierWeight
             c.klFreeRun = klFreeRun; c.alternatives = alternatives; c.preferenceSamples = preferenceSamples
             c.panelTaste = taste; c.rmEpochs = rmEpochs; c.rmBatchSize = rmBatchSize; c.baseModel = base; c.baseResponses = baseResponses ?? 0
+            c.templateResponses = templateResponses ?? 0
         }
     }
 
@@ -96,6 +107,9 @@ struct DemoCommand: ParsableCommand {
         guard preferenceSamples >= 2 else { throw ValidationError("--preference-samples must be at least 2 (a pair), found \(preferenceSamples)") }
         guard (0...preferenceSamples - 2).contains(baseAnswers) else {
             throw ValidationError("--base-responses must be between 0 and --preference-samples − 2 (\(preferenceSamples - 2)), so that each prompt keeps a pair of two SFT answers (DPO's data, and the reward model's measure on SFT pairs); found \(baseAnswers)")
+        }
+        guard templateResponses >= 0, baseAnswers + templateResponses <= preferenceSamples - 2 else {
+            throw ValidationError("--template-responses must be between 0 and --preference-samples − 2 − --base-responses (\(max(preferenceSamples - 2 - baseAnswers, 0))), so that each prompt keeps a pair of two SFT answers; found \(templateResponses)")
         }
         if let rmEpochs, rmEpochs < 1 { throw ValidationError("--rm-epochs must be at least 1, found \(rmEpochs)") }
         guard bestOf >= 1 else { throw ValidationError("--best-of must be at least 1, found \(bestOf)") }
@@ -123,6 +137,7 @@ struct DemoCommand: ParsableCommand {
         // refused, rather than quietly ignored.
         var saved = try runConfiguration(Settings(self), defaults: Settings(try DemoCommand.parse([])), in: URL(fileURLWithPath: out), resume: true)
         saved.baseResponses = saved.baseResponses ?? 0
+        saved.templateResponses = saved.templateResponses ?? 0
         try saved.apply(to: &resumed, from: url)
         try resumed.runStages(resuming: true)
     }
@@ -258,16 +273,26 @@ struct DemoCommand: ParsableCommand {
         let sampled = try stage("sample pairs") { done -> [SampleRecord] in
             if done { return try JSONL.read(SampleRecord.self, from: pairsURL) }
             // SFT's answers first: DPO trains on each prompt's first pair, two SFT answers.
-            let fromSFT = Sampling.sample(sft, tok, prompts: pairPrompts, n: preferenceSamples - baseAnswers, maxNewTokens: 64, temperature: 1.0, batchSize: 32, rng: &rng)
+            let fromSFT = Sampling.sample(sft, tok, prompts: pairPrompts, n: sftAnswers, maxNewTokens: 64, temperature: 1.0, batchSize: 32, rng: &rng)
             let fromBase = baseAnswers == 0 ? pairPrompts.map { _ in [String]() }
                 : Sampling.sample(base, tok, prompts: pairPrompts, n: baseAnswers, maxNewTokens: 64, temperature: 1.0, batchSize: 32, rng: &rng, label: "sample (base)")
-            let sampled = pairPrompts.indices.map { SampleRecord(prompt: pairPrompts[$0], completions: fromSFT[$0] + fromBase[$0]) }
+            // From a stream of their own, so that the models' samples are the same with or
+            // without them; the stream `rlhf world answer --seed S` draws from.
+            var writers = WorldRNG(seed: seed ^ WorldCommand.Answer.streamSalt)
+            let fromWorld = try pairPrompts.map { p -> [String] in
+                guard templateResponses > 0 else { return [] }
+                guard let a = DemoWorld.writtenAnswers(to: p, n: templateResponses, &writers) else {
+                    throw RLHFError.invalidArgument("the demo world cannot read back the slots of its own prompt \"\(p)\"")
+                }
+                return a
+            }
+            let sampled = pairPrompts.indices.map { SampleRecord(prompt: pairPrompts[$0], completions: fromSFT[$0] + fromBase[$0] + fromWorld[$0]) }
             try JSONL.write(sampled, to: pairsURL)
             return sampled
         }
         if stopping(after: .pairs) { return }
         let panel = RaterPanel(taste: panelTaste, seed: seed)
-        report.answersPerPrompt = (preferenceSamples - baseAnswers, baseAnswers)
+        report.answersPerPrompt = (sftAnswers, baseAnswers, templateResponses)
         let triples = sampled.flatMap { r in r.pairs(all: true).map { (prompt: r.prompt, a: $0.0, b: $0.1) } }
         let prefs = timed("label (simulated panel)") { panel.label(triples, seed: seed ^ 0x1ABE1) }
         // DPO trains on the first pair of each prompt only (responses 1 and 2), so its data and
@@ -327,9 +352,9 @@ struct DemoCommand: ParsableCommand {
                     rmResult.accuracy, report.rmAccuracyGold, report.panel!.withGold))
         // Pairs with a base answer are easier to order (rude against polite); PPO starts among
         // SFT's answers, so the same two measures on pairs of two SFT answers alone.
-        if baseAnswers > 0 {
-            let sftAnswers = Dictionary(sampled.map { ($0.prompt, Set($0.completions.prefix(preferenceSamples - baseAnswers))) }, uniquingKeysWith: { $0.union($1) })
-            func bothSFT(_ prompt: String, _ a: String, _ b: String) -> Bool { sftAnswers[prompt].map { $0.contains(a) && $0.contains(b) } ?? false }
+        if sftAnswers < preferenceSamples {
+            let sftSet = Dictionary(sampled.map { ($0.prompt, Set($0.completions.prefix(sftAnswers))) }, uniquingKeysWith: { $0.union($1) })
+            func bothSFT(_ prompt: String, _ a: String, _ b: String) -> Bool { sftSet[prompt].map { $0.contains(a) && $0.contains(b) } ?? false }
             report.panelSFTPairs = panel.agreement(triples.filter { bothSFT($0.prompt, $0.a, $0.b) }, seed: seed ^ 0xA9)
             let sftPairs = heldOutPrefs.indices.filter { bothSFT(heldOutPrefs[$0].prompt, heldOutPrefs[$0].chosen, heldOutPrefs[$0].rejected) }
             report.rmAccuracyGoldSFTPairs = goldAccuracy(sftPairs.map { heldOutPrefs[$0] }, scores: sftPairs.map { heldOutScores[$0] })

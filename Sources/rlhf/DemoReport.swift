@@ -81,7 +81,7 @@ struct DemoReport {
     /// some answers the raters compared came from the base model.
     var rmAccuracyGoldSFTPairs: Double?
     /// Answers the raters compared per prompt, by who wrote them.
-    var answersPerPrompt = (sft: 0, base: 0)
+    var answersPerPrompt = (sft: 0, base: 0, world: 0)
     var panelSFTPairs: RaterPanel.Agreement?
     var panelTaste: RaterPanel.Taste = .soundsGood
     /// Per template style: mean gold, the panel's mean utility, the reward model's normalised score.
@@ -113,7 +113,7 @@ struct DemoReport {
             /// On pairs of two SFT answers, when some answers came from the base model (absent otherwise).
             let accuracy_vs_gold_sft_pairs: Double?; let panel_agreement_with_gold_sft_pairs: Double?
             /// The answers the raters compared per prompt, by who wrote them.
-            let answers_per_prompt_sft: Int; let answers_per_prompt_base: Int }
+            let answers_per_prompt_sft: Int; let answers_per_prompt_base: Int; let answers_per_prompt_world: Int }
         struct Model: Encodable {
             let gold_utility: Double; let win_rate_vs_sft: Double; let wins_vs_sft: Int; let losses_vs_sft: Int; let ties_vs_sft: Int; let kl_from_sft: Double; let proxy_score: Double; let mean_words: Double
             let order_number_right: Int; let order_number_wrong: Int; let customer_name_right: Int; let customer_name_wrong: Int
@@ -159,7 +159,8 @@ struct DemoReport {
                         reward_model: RM(accuracy_vs_panel: rmAccuracyPanel, accuracy_vs_gold: rmAccuracyGold, panel_taste: panelTaste.rawValue,
                                          panel_agreement_with_gold: panel?.withGold ?? .nan, panel_agreement_among_raters: panel?.amongRaters ?? .nan,
                                          accuracy_vs_gold_sft_pairs: rmAccuracyGoldSFTPairs, panel_agreement_with_gold_sft_pairs: panelSFTPairs?.withGold,
-                                         answers_per_prompt_sft: answersPerPrompt.sft, answers_per_prompt_base: answersPerPrompt.base),
+                                         answers_per_prompt_sft: answersPerPrompt.sft, answers_per_prompt_base: answersPerPrompt.base,
+                                         answers_per_prompt_world: answersPerPrompt.world),
                         styles: styles.map { Style(style: $0.style, gold: $0.gold, panel: $0.panel, proxy: $0.proxy) }, pretrain_unigram_baseline: pretrainUnigram, ppo: ppo,
                         kl_leash: leash.map { Leash(kl_from_sft_ppo: $0.kl, kl_from_sft_no_leash: $0.klFree, gold_difference: $0.gold.mean, gold_difference_standard_error: $0.gold.standardError,
                                                     proxy_difference: $0.proxy.mean, proxy_difference_standard_error: $0.proxy.standardError,
@@ -269,8 +270,9 @@ struct DemoReport {
                            references: [("panel agreement with gold (ceiling)", panel?.withGold ?? .nan, "#dc2626"),
                                         ("held-out vs gold", rmAccuracyGold, "#9333ea")])
         // The raters, whose agreement the reward model is measured against.
-        h += String(format: "<p class=\"note\">Raters: a simulated panel compared every two of %d answers per prompt (%d by SFT, %d by the base model). On the %d comparisons gold can tell apart, each judged by every rater, a rater agrees with gold on %.1f%% and with another rater on %.1f%%. The reward model can agree with gold more often than one rater does: it learns from all the raters' votes, whose noise partly averages out.</p>",
-                    answersPerPrompt.sft + answersPerPrompt.base, answersPerPrompt.sft, answersPerPrompt.base,
+        h += String(format: "<p class=\"note\">Raters: a simulated panel compared every two of %d answers per prompt (%d by SFT, %d by the base model%@). On the %d comparisons gold can tell apart, each judged by every rater, a rater agrees with gold on %.1f%% and with another rater on %.1f%%. The reward model can agree with gold more often than one rater does: it learns from all the raters' votes, whose noise partly averages out.</p>",
+                    answersPerPrompt.sft + answersPerPrompt.base + answersPerPrompt.world, answersPerPrompt.sft, answersPerPrompt.base,
+                    answersPerPrompt.world > 0 ? ", \(answersPerPrompt.world) by the world's writers in a style drawn evenly" : "",
                     panel?.pairs ?? 0, (panel?.withGold ?? .nan) * 100, (panel?.amongRaters ?? .nan) * 100)
         h += "</div><div class=\"card\">"
         func rank(_ key: KeyPath<(style: String, gold: Double, panel: Double, proxy: Double), Double>) -> [String: Int] {

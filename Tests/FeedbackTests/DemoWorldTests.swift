@@ -108,6 +108,42 @@ final class DemoWorldTests: XCTestCase {
         XCTAssertTrue(a.sft.allSatisfy { $0.prompt.hasSuffix("\nAgent:") && $0.completion.hasPrefix(" ") })
     }
 
+    /// The demo's world-written answers start from the prompt text: every request of every
+    /// group of customers reads back as itself, and text the world did not write reads as nil.
+    func testRequestsReadBackFromTheirPrompts() {
+        var rng = WorldRNG(seed: 11)
+        for customers in [DemoWorld.Customers.known, .new, .heldOut] {
+            for _ in 0..<300 {
+                let r = DemoWorld.request(&rng, from: customers)
+                XCTAssertEqual(DemoWorld.request(parsing: r.prompt), r, r.prompt)
+            }
+        }
+        XCTAssertNil(DemoWorld.request(parsing: "Customer: Hi, I'm Anna. My blender is broken.\nAgent:"))
+        XCTAssertNil(DemoWorld.request(parsing: ""))
+    }
+
+    /// The world's writers answer in every style, about equally often (what the raters are to
+    /// compare), reproducibly, and only prompts of this world.
+    func testWrittenAnswersCoverEveryStyleEvenly() {
+        var rng = WorldRNG(seed: 5)
+        let r = DemoWorld.request(&rng, from: .new)
+        var a = WorldRNG(seed: 9), b = WorldRNG(seed: 9)
+        let answers = DemoWorld.writtenAnswers(to: r.prompt, n: 1400, &a)!
+        XCTAssertEqual(answers, DemoWorld.writtenAnswers(to: r.prompt, n: 1400, &b))
+        // Styles told apart by their wording: rude and off-topic answers by their stock
+        // sentences, helpful and wrong-remedy ones by the right order number.
+        let golds = answers.map { gold.score(prompt: r.prompt, response: $0) }
+        let rude = answers.filter { ["not my problem", "Whatever.", "Stop complaining"].contains(where: $0.contains) }.count
+        let offTopic = answers.filter { ["summer sale", "opens at nine", "rate our app"].contains(where: $0.contains) }.count
+        let right = answers.filter { $0.contains("order #\(r.order) and") }.count  // helpful or wrong remedy
+        for (count, share) in [(rude, 1.0 / 7), (offTopic, 1.0 / 7), (right, 2.0 / 7)] {
+            XCTAssertEqual(Double(count) / 1400, share, accuracy: 0.04)
+        }
+        XCTAssertLessThan(golds.min()!, 0)
+        XCTAssertGreaterThan(golds.max()!, 2.5)
+        XCTAssertNil(DemoWorld.writtenAnswers(to: "Customer: where is my parcel?\nAgent:", n: 1, &a))
+    }
+
     /// Notices are drawn from their own stream: adding them leaves every other file of the world
     /// as it was, and each one gives a model its order number (and code) to copy.
     func testNoticesRepeatTheirNumbersAndLeaveTheRestOfTheWorldAlone() throws {
