@@ -350,8 +350,8 @@ struct DemoCommand: ParsableCommand {
         report.rmMetrics = Metrics.read(rmDir.appendingPathComponent("metrics.jsonl"))
         note(String(format: "reward model: held-out accuracy %.3f vs panel labels, %.3f vs gold (panel ceiling %.3f)",
                     rmResult.accuracy, report.rmAccuracyGold, report.panel!.withGold))
-        // Pairs with a base answer are easier to order (rude against polite); PPO starts among
-        // SFT's answers, so the same two measures on pairs of two SFT answers alone.
+        // Pairs with a base or world-written answer are easier to order (rude against polite);
+        // PPO starts among SFT's answers, so the same two measures on pairs of two SFT answers alone.
         if sftAnswers < preferenceSamples {
             let sftSet = Dictionary(sampled.map { ($0.prompt, Set($0.completions.prefix(sftAnswers))) }, uniquingKeysWith: { $0.union($1) })
             func bothSFT(_ prompt: String, _ a: String, _ b: String) -> Bool { sftSet[prompt].map { $0.contains(a) && $0.contains(b) } ?? false }
