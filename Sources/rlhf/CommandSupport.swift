@@ -110,8 +110,10 @@ func note(_ message: String) {
 /// alone continues the run, `--lr 1e-3 --resume` on a run at 2e-4 is an error, not ignored.
 /// A flag counts as given when its value is not the default or when it is on the command line
 /// (`flags`: a config key's spellings, the key in kebab case when absent). How often to save or
-/// evaluate may change: given, it is used. Keys a run's file lacks (it predates them) are not compared.
-func runConfiguration<C: Codable>(_ config: C, defaults: C? = nil, flags: [String: [String]] = [:], in out: URL, resume: Bool) throws -> C {
+/// evaluate may change: given, it is used. Keys a run's file lacks (it predates them) are not compared,
+/// unless `absentMeans` gives the value such a run had in effect, which is then compared and used.
+func runConfiguration<C: Codable>(_ config: C, defaults: C? = nil, flags: [String: [String]] = [:], in out: URL, resume: Bool,
+                                  absentMeans: [String: JSONValue] = [:]) throws -> C {
     let url = out.appendingPathComponent("run_config.json")
     if resume {
         guard let data = FileManager.default.contents(atPath: url.path) else {
@@ -124,6 +126,8 @@ func runConfiguration<C: Codable>(_ config: C, defaults: C? = nil, flags: [Strin
         if let defaults {
             let given = try JSONValue.fields(of: config) ?? [:], unset = try JSONValue.fields(of: defaults) ?? [:]
             var kept = try JSONValue.fields(of: saved) ?? [:]
+            // A setting newer than the saved run: the value the run had in effect.
+            for (key, value) in absentMeans where kept[key] == nil || kept[key] == .null { kept[key] = value }
             let onCommandLine = Set(CommandLine.arguments.filter { $0.hasPrefix("--") }.map { arg -> String in
                 let name = String(arg.prefix { $0 != "=" })
                 return name.hasPrefix("--no-") ? "--" + name.dropFirst(5) : name

@@ -42,7 +42,7 @@ struct DemoCommand: ParsableCommand {
     var verifierWeight: Double = 2
     @Flag(inversion: .prefixedNo, help: "Also run PPO with β = 0 (no KL leash) to show reward hacking.") var klFreeRun = true
     @Flag(inversion: .prefixedNo, help: "Also run DPO, GRPO and RLOO on the same world and budget.") var alternatives = true
-    @Option(help: "Responses sampled per prompt for the rater panel (SFT's, and --base-responses of the base model's); every two of them form a pair, K(K−1)/2 per prompt, as InstructGPT's raters compare K responses (2: one pair of SFT answers per prompt, a reward model 5–13 points further from gold; README, \"PPO\").")
+    @Option(help: "Responses per prompt for the rater panel (SFT's, --base-responses of the base model's and --template-responses of the world's writers); every two of them form a pair, K(K−1)/2 per prompt, as InstructGPT's raters compare K responses (2: one pair of SFT answers per prompt, a reward model 5–13 points further from gold; README, \"PPO\").")
     var preferenceSamples = 4
     // InstructGPT's and Anthropic's raters compared answers of several models. SFT almost never
     // writes the rude, off-topic or repetitive answers the pretraining corpus holds, so a reward
@@ -105,10 +105,12 @@ struct DemoCommand: ParsableCommand {
 
     func validate() throws {
         guard preferenceSamples >= 2 else { throw ValidationError("--preference-samples must be at least 2 (a pair), found \(preferenceSamples)") }
-        guard (0...preferenceSamples - 2).contains(baseAnswers) else {
+        // On --resume the run's saved K, base and world answers apply (checked when it began),
+        // not the defaults these flags hold now.
+        guard resume || (0...preferenceSamples - 2).contains(baseAnswers) else {
             throw ValidationError("--base-responses must be between 0 and --preference-samples − 2 (\(preferenceSamples - 2)), so that each prompt keeps a pair of two SFT answers (DPO's data, and the reward model's measure on SFT pairs); found \(baseAnswers)")
         }
-        guard templateResponses >= 0, baseAnswers + templateResponses <= preferenceSamples - 2 else {
+        guard resume || (templateResponses >= 0 && baseAnswers + templateResponses <= preferenceSamples - 2) else {
             throw ValidationError("--template-responses must be between 0 and --preference-samples − 2 − --base-responses (\(max(preferenceSamples - 2 - baseAnswers, 0))), so that each prompt keeps a pair of two SFT answers; found \(templateResponses)")
         }
         if let rmEpochs, rmEpochs < 1 { throw ValidationError("--rm-epochs must be at least 1, found \(rmEpochs)") }
@@ -135,9 +137,10 @@ struct DemoCommand: ParsableCommand {
         var resumed = self
         // Flags that differ from both the defaults and the saved run were given on purpose:
         // refused, rather than quietly ignored.
-        var saved = try runConfiguration(Settings(self), defaults: Settings(try DemoCommand.parse([])), in: URL(fileURLWithPath: out), resume: true)
-        saved.baseResponses = saved.baseResponses ?? 0
-        saved.templateResponses = saved.templateResponses ?? 0
+        // Runs begun before --base-responses and --template-responses existed took no such
+        // answers: read as 0, so that either flag given now with another value is refused too.
+        let saved = try runConfiguration(Settings(self), defaults: Settings(try DemoCommand.parse([])), in: URL(fileURLWithPath: out), resume: true,
+                                         absentMeans: ["baseResponses": .number(0), "templateResponses": .number(0)])
         try saved.apply(to: &resumed, from: url)
         try resumed.runStages(resuming: true)
     }
@@ -276,8 +279,8 @@ struct DemoCommand: ParsableCommand {
             let fromSFT = Sampling.sample(sft, tok, prompts: pairPrompts, n: sftAnswers, maxNewTokens: 64, temperature: 1.0, batchSize: 32, rng: &rng)
             let fromBase = baseAnswers == 0 ? pairPrompts.map { _ in [String]() }
                 : Sampling.sample(base, tok, prompts: pairPrompts, n: baseAnswers, maxNewTokens: 64, temperature: 1.0, batchSize: 32, rng: &rng, label: "sample (base)")
-            // From a stream of their own, so that the models' samples are the same with or
-            // without them; the stream `rlhf world answer --seed S` draws from.
+            // From a stream of their own (the one `rlhf world answer --seed S` draws from), so that
+            // adding N of them and N to --preference-samples leaves the models' samples as they were.
             var writers = WorldRNG(seed: seed ^ WorldCommand.Answer.streamSalt)
             let fromWorld = try pairPrompts.map { p -> [String] in
                 guard templateResponses > 0 else { return [] }
@@ -329,7 +332,7 @@ struct DemoCommand: ParsableCommand {
             if continuing { note("reward model: continuing from \(rmDir.appendingPathComponent(TrainingCheckpoint.folderName).path)") }
             return try RewardStage.run(base: sft, tokenizer: tok, records: prefs, epochs: rmEpochs ?? budget.rmEpochs, batchSize: rmBatchSize ?? 16 * pairsPerPrompt, lr: 3e-4,
                                        evalFraction: 0.15, seed: seed, useMargins: false, out: rmDir, saveEvery: 25,
-                                       resume: continuing) { epoch, acc, _ in
+                                       resume: continuing, settingNames: ["epochs": "--rm-epochs", "batchSize": "--rm-batch-size"]) { epoch, acc, _ in
                 report.rmEpochs.append((epoch, acc, .nan))
             }
         }

@@ -78,7 +78,7 @@ struct DemoReport {
     var rmAccuracyGold = 0.0
     var panel: RaterPanel.Agreement?
     /// The reward model's and the panel's agreement with gold on pairs of two SFT answers, when
-    /// some answers the raters compared came from the base model.
+    /// some answers the raters compared came from the base model or the world's writers.
     var rmAccuracyGoldSFTPairs: Double?
     /// Answers the raters compared per prompt, by who wrote them.
     var answersPerPrompt = (sft: 0, base: 0, world: 0)
@@ -110,7 +110,7 @@ struct DemoReport {
     func summaryJSON() -> String {
         struct Stage: Encodable { let name: String; let seconds: Double }
         struct RM: Encodable { let accuracy_vs_panel: Double; let accuracy_vs_gold: Double; let panel_taste: String; let panel_agreement_with_gold: Double; let panel_agreement_among_raters: Double
-            /// On pairs of two SFT answers, when some answers came from the base model (absent otherwise).
+            /// On pairs of two SFT answers, when some answers came from the base model or the world's writers (absent otherwise).
             let accuracy_vs_gold_sft_pairs: Double?; let panel_agreement_with_gold_sft_pairs: Double?
             /// The answers the raters compared per prompt, by who wrote them.
             let answers_per_prompt_sft: Int; let answers_per_prompt_base: Int; let answers_per_prompt_world: Int }

@@ -51,7 +51,8 @@ struct RewardCommand: ParsableCommand {
         if !resume { try folder.clearForNewRun() }
         let result = try RewardStage.run(base: base, tokenizer: tok, records: records, epochs: epochs, batchSize: batchSize, lr: lr,
                                          evalFraction: evalFraction, seed: seed, useMargins: margin, out: URL(fileURLWithPath: out),
-                                         saveEvery: saveEvery, resume: resume)
+                                         saveEvery: saveEvery, resume: resume,
+                                         settingNames: ["epochs": "--epochs", "batchSize": "--batch-size", "learningRate": "--lr", "seed": "--seed", "useMargins": "--margin"])
         note(result.heldOut.isEmpty ? "no pairs held out (--eval-fraction 0); reward model written to \(out)"
              : String(format: "held-out accuracy %.3f, loss %.4f; reward model written to %@", result.accuracy, result.loss, out))
     }
@@ -77,8 +78,10 @@ enum RewardStage {
     /// Trains and saves a reward model in `out`, checkpointing to `out/checkpoint-last`; with
     /// `resume`, continues from that checkpoint (reporting the epochs it had finished through
     /// `onEpoch`, from its `metrics.jsonl`), and ends with the model an uninterrupted run gives.
+    /// `settingNames`: the caller's flag for each training setting, named when a resume is refused.
     static func run(base: GPT2, tokenizer tok: BPETokenizer, records: [PreferenceRecord], epochs: Int, batchSize: Int, lr: Float,
                     evalFraction: Double, seed: UInt64, useMargins: Bool, out: URL, saveEvery: Int = 100, resume: Bool = false,
+                    settingNames: [String: String] = [:],
                     onEpoch: ((Int, Double, Double) -> Void)? = nil) throws -> (model: RewardModel, accuracy: Double, loss: Double, heldOut: [PreferenceRecord]) {
         let rm = RewardModel(initializedFrom: base, seed: seed)
         var config = RewardTrainer.Config()
@@ -86,7 +89,7 @@ enum RewardStage {
         config.checkpointEvery = saveEvery
         let trainer = RewardTrainer(model: rm, config: config, runDirectory: out)
         trainer.tokenizer = tok
-        trainer.settingNames = ["epochs": "--epochs", "batchSize": "--batch-size", "learningRate": "--lr", "seed": "--seed", "useMargins": "--margin"]
+        trainer.settingNames = settingNames
         let (trainRecords, heldOut) = splitHeldOut(records, groupedBy: \.prompt, fraction: evalFraction, seed: seed)
         // Without training pairs the model would be saved untrained, with a normalisation of
         // std 1e-6 that multiplies every score RL sees by a million.

@@ -50,16 +50,17 @@ struct SFTCommand: ParsableCommand {
         if !resume { try folder.clearForNewRun() }
         let result = try SFT.run(model: gpt, tokenizer: tok, records: records, steps: steps, batchSize: batchSize, gradAccum: accumulation.gradAccum, lanes: accumulation.lanes,
                                  lr: lr, warmup: warmup, weightDecay: weightDecay, evalEvery: evalEvery, checkpointEvery: checkpointEvery,
-                                 evalFraction: evalFraction, seed: seed, out: outURL, resume: resume)
+                                 evalFraction: evalFraction, seed: seed, out: outURL, resume: resume, settingNames: SFTCommand.flagNames)
         note(result.map { String(format: "held-out completion loss %.4f; model written to %@", $0, out) } ?? "no examples held out; model written to \(out)")
     }
 }
 
-/// The SFT stage as one call, shared by `rlhf sft` and `rlhf demo`.
+/// The SFT stage as one call, shared by `rlhf sft` and `rlhf demo`. `settingNames`: the caller's
+/// flag for each training setting, named when a resume is refused.
 enum SFT {
     static func run(model: GPT2, tokenizer tok: BPETokenizer, records: [SFTRecord], steps: Int, batchSize: Int, gradAccum: Int = 1, lanes: Int = 1,
                     lr: Float, warmup: Int, weightDecay: Float, evalEvery: Int, checkpointEvery: Int, evalFraction: Double,
-                    seed: UInt64, out: URL, resume: Bool) throws -> Double? {
+                    seed: UInt64, out: URL, resume: Bool, settingNames: [String: String] = [:]) throws -> Double? {
         guard records.count >= (evalFraction > 0 ? 2 : 1) else {
             throw RLHFError.invalidArgument(evalFraction > 0 ? "SFT needs at least 2 examples (one is held out; --eval-fraction 0 holds out none)" : "SFT needs at least 1 example")
         }
@@ -81,7 +82,7 @@ enum SFT {
             evalBatches: SFTData.evalBatches(evalSet, batchSize: batchSize, contextLength: context), runDirectory: out)
         trainer.label = "sft"
         trainer.lanes = lanes
-        trainer.settingNames = SFTCommand.flagNames
+        trainer.settingNames = settingNames
         if resume {
             try trainer.resume()
             note("sft: resumed at step \(trainer.step) of \(steps)")

@@ -40,16 +40,17 @@ struct WorldCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Answer the demo world's prompts as its own writers do, in its seven styles, for the rater panel.",
             discussion: """
-            Reads {"prompt"} lines (the world's prompts.jsonl) or `rlhf sample` output \
-            ({"prompt","completions":[…]}) and writes sample lines with --n answers per prompt \
-            added after any completions already there, each in a style drawn evenly from the world's \
+            Reads {"prompt"} lines (the world's prompts.jsonl), `rlhf sample` output \
+            ({"prompt","completions":[…]}) or {"prompt","completion"} lines, and writes sample lines \
+            with --n answers per prompt added after the answers already there, each in a style drawn evenly from the world's \
             seven (helpful, wrong remedy, wrong order number, terse, off-topic, repetitive, rude). \
             `rlhf world label --all-pairs` on the result has the raters compare the styles with the \
-            model's answers and with each other, as `rlhf demo --template-responses N` does.
+            model's answers and with each other, as `rlhf demo --template-responses N` does; from \
+            bare prompts, give --n 2 or more, since a pair needs two answers.
             """)
         /// XORed into the seed, so the writers' draws are a stream of their own (the demo's too).
         static let streamSalt: UInt64 = 0x7E3B
-        @Option(help: "JSONL with a \"prompt\" field (and, from `rlhf sample`, \"completions\").") var prompts: String
+        @Option(help: "JSONL with a \"prompt\" field (and, kept first, \"completions\" from `rlhf sample` or a \"completion\").") var prompts: String
         @Option(help: "Output sample JSONL.") var out: String
         @Option(help: "World-written answers added per prompt.") var n = 1
         @Option(help: "Seed of the styles and wordings drawn.") var seed: UInt64 = 0
@@ -57,7 +58,7 @@ struct WorldCommand: ParsableCommand {
         func validate() throws { try FlagCheck.atLeast(1, n, "--n") }
 
         func run() throws {
-            struct Line: Decodable { var prompt: String; var completions: [String]? }
+            struct Line: Decodable { var prompt: String; var completion: String?; var completions: [String]? }
             let url = URL(fileURLWithPath: prompts)
             let rows = try JSONL.read(Line.self, from: url)
             guard !rows.isEmpty else { throw RLHFError.invalidFile(path: url.path, message: "has no prompt lines to answer") }
@@ -67,7 +68,7 @@ struct WorldCommand: ParsableCommand {
                 guard let added = DemoWorld.writtenAnswers(to: row.prompt, n: n, &writers) else {
                     throw RLHFError.invalidLine(path: url.path, line: i + 1, message: "the prompt is not one of the demo world's (a name, an order number, an item and a problem are needed to answer it)")
                 }
-                return SampleRecord(prompt: row.prompt, completions: (row.completions ?? []) + added)
+                return SampleRecord(prompt: row.prompt, completions: (row.completion.map { [$0] } ?? []) + (row.completions ?? []) + added)
             }
             try JSONL.write(answered, to: URL(fileURLWithPath: out))
             note("wrote \(answered.count) prompt(s) with \(n) world-written answer(s) each to \(out)")
