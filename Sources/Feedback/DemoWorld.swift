@@ -151,6 +151,11 @@ public enum DemoWorld {
         return (0..<n).map { _ in response(r, style: rng.pick(Style.allCases), &rng) }
     }
 
+    /// The random stream `writtenAnswers` draws from for a seed: one of its own, so that adding
+    /// the world's answers leaves every other draw of a run as it was; `rlhf demo` and
+    /// `rlhf world answer` share it, and give the same answers for the same seed.
+    public static func writers(seed: UInt64) -> WorldRNG { WorldRNG(seed: seed ^ 0x7E3B) }
+
     /// A response in `style` to `r`, starting with a space as a completion does.
     public static func response(_ r: Request, style: Style, _ rng: inout WorldRNG) -> String {
         func wrongOrder() -> String {

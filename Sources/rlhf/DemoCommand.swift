@@ -281,7 +281,7 @@ struct DemoCommand: ParsableCommand {
                 : Sampling.sample(base, tok, prompts: pairPrompts, n: baseAnswers, maxNewTokens: 64, temperature: 1.0, batchSize: 32, rng: &rng, label: "sample (base)")
             // From a stream of their own (the one `rlhf world answer --seed S` draws from), so that
             // adding N of them and N to --preference-samples leaves the models' samples as they were.
-            var writers = WorldRNG(seed: seed ^ WorldCommand.Answer.streamSalt)
+            var writers = DemoWorld.writers(seed: seed)
             let fromWorld = try pairPrompts.map { p -> [String] in
                 guard templateResponses > 0 else { return [] }
                 guard let a = DemoWorld.writtenAnswers(to: p, n: templateResponses, &writers) else {

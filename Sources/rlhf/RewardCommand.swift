@@ -52,7 +52,7 @@ struct RewardCommand: ParsableCommand {
         let result = try RewardStage.run(base: base, tokenizer: tok, records: records, epochs: epochs, batchSize: batchSize, lr: lr,
                                          evalFraction: evalFraction, seed: seed, useMargins: margin, out: URL(fileURLWithPath: out),
                                          saveEvery: saveEvery, resume: resume,
-                                         settingNames: ["epochs": "--epochs", "batchSize": "--batch-size", "learningRate": "--lr", "seed": "--seed", "useMargins": "--margin"])
+                                         settingNames: RewardCommand.flagNames)
         note(result.heldOut.isEmpty ? "no pairs held out (--eval-fraction 0); reward model written to \(out)"
              : String(format: "held-out accuracy %.3f, loss %.4f; reward model written to %@", result.accuracy, result.loss, out))
     }
@@ -74,6 +74,11 @@ func readPreferences(_ path: String, skipInvalid: Bool) throws -> [PreferenceRec
 }
 
 /// The reward stage as one call, shared by `rlhf reward` and `rlhf demo`.
+extension RewardCommand {
+    /// The flag of each training setting a checkpoint records, for a refused `--resume`.
+    static let flagNames = ["epochs": "--epochs", "batchSize": "--batch-size", "learningRate": "--lr", "seed": "--seed", "useMargins": "--margin"]
+}
+
 enum RewardStage {
     /// Trains and saves a reward model in `out`, checkpointing to `out/checkpoint-last`; with
     /// `resume`, continues from that checkpoint (reporting the epochs it had finished through

@@ -48,8 +48,6 @@ struct WorldCommand: ParsableCommand {
             model's answers and with each other, as `rlhf demo --template-responses N` does; from \
             bare prompts, give --n 2 or more, since a pair needs two answers.
             """)
-        /// XORed into the seed, so the writers' draws are a stream of their own (the demo's too).
-        static let streamSalt: UInt64 = 0x7E3B
         @Option(help: "JSONL with a \"prompt\" field (and, kept first, \"completions\" from `rlhf sample` or a \"completion\").") var prompts: String
         @Option(help: "Output sample JSONL.") var out: String
         @Option(help: "World-written answers added per prompt.") var n = 1
@@ -63,7 +61,7 @@ struct WorldCommand: ParsableCommand {
             let rows = try JSONL.read(Line.self, from: url)
             guard !rows.isEmpty else { throw RLHFError.invalidFile(path: url.path, message: "has no prompt lines to answer") }
             try checkOutputFile(out)
-            var writers = WorldRNG(seed: seed ^ Answer.streamSalt)
+            var writers = DemoWorld.writers(seed: seed)
             let answered = try rows.enumerated().map { i, row -> SampleRecord in
                 guard let added = DemoWorld.writtenAnswers(to: row.prompt, n: n, &writers) else {
                     throw RLHFError.invalidLine(path: url.path, line: i + 1, message: "the prompt is not one of the demo world's (a name, an order number, an item and a problem are needed to answer it)")
