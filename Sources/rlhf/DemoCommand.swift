@@ -312,7 +312,9 @@ struct DemoCommand: ParsableCommand {
         let gold = GoldUtility()
         /// The share of `records` (pairs gold can tell apart) that the reward model orders as
         /// gold does, from its scores of each pair's chosen and rejected text.
-        func goldAccuracy(_ records: [PreferenceRecord], scores: [(chosen: Float, rejected: Float)]) -> Double {
+        /// The share of `records` the scores order as gold does, over the pairs gold tells
+        /// apart, and how many those are.
+        func goldAgreement(_ records: [PreferenceRecord], scores: [(chosen: Float, rejected: Float)]) -> (accuracy: Double, pairs: Int) {
             var right = 0, n = 0
             for (r, s) in zip(records, scores) {
                 let gc = gold.score(prompt: r.prompt, response: r.chosen), gr = gold.score(prompt: r.prompt, response: r.rejected)
@@ -320,8 +322,9 @@ struct DemoCommand: ParsableCommand {
                 n += 1
                 if (s.chosen > s.rejected) == (gc > gr) { right += 1 }
             }
-            return n > 0 ? Double(right) / Double(n) : .nan
+            return (n > 0 ? Double(right) / Double(n) : .nan, n)
         }
+        func goldAccuracy(_ records: [PreferenceRecord], scores: [(chosen: Float, rejected: Float)]) -> Double { goldAgreement(records, scores: scores).accuracy }
         let rmDir = runURL.appendingPathComponent("reward")
         var heldOutPrefs: [PreferenceRecord] = []
         let rmResult = try stage("reward model") { done in
@@ -362,6 +365,23 @@ struct DemoCommand: ParsableCommand {
             let sftPairs = heldOutPrefs.indices.filter { bothSFT(heldOutPrefs[$0].prompt, heldOutPrefs[$0].chosen, heldOutPrefs[$0].rejected) }
             report.rmAccuracyGoldSFTPairs = goldAccuracy(sftPairs.map { heldOutPrefs[$0] }, scores: sftPairs.map { heldOutScores[$0] })
             note(String(format: "  on pairs of two SFT answers: %.3f vs gold (panel %.3f)", report.rmAccuracyGoldSFTPairs!, report.panelSFTPairs!.withGold))
+        }
+
+        // Agreement with gold overall can hide a fact the reward model does not check: the same
+        // two measures on pairs that differ in one fact alone (README, "What the demo shows").
+        let contrastOf = { (p: String, a: String, b: String) in
+            FactContrast.of(gold.features(prompt: p, response: a), gold.features(prompt: p, response: b))
+        }
+        let tripleContrasts = triples.map { contrastOf($0.prompt, $0.a, $0.b) }
+        let heldOutContrasts = heldOutPrefs.map { contrastOf($0.prompt, $0.chosen, $0.rejected) }
+        report.factChecks = FactContrast.allCases.map { kind in
+            let held = heldOutPrefs.indices.filter { heldOutContrasts[$0] == kind }
+            let panelAgreement = panel.agreement(triples.indices.filter { tripleContrasts[$0] == kind }.map { triples[$0] }, seed: seed ^ 0xA9)
+            let rm = goldAgreement(held.map { heldOutPrefs[$0] }, scores: held.map { heldOutScores[$0] })
+            let check = DemoReport.FactCheck(kind: kind, heldOutPairs: rm.pairs, panel: panelAgreement.withGold, rewardModel: rm.accuracy)
+            note(check.measured ? String(format: "  on pairs that %@: %.3f vs gold (panel %.3f), %d held-out pairs", kind.description, check.rewardModel, check.panel, check.heldOutPairs)
+                                : "  on pairs that \(kind.description): none held out")
+            return check
         }
 
         // Style ranking by gold and by the learned reward, on the same held-out requests for

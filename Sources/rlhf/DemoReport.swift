@@ -80,6 +80,23 @@ struct DemoReport {
     /// The reward model's and the panel's agreement with gold on pairs of two SFT answers, when
     /// some answers the raters compared came from the base model or the world's writers.
     var rmAccuracyGoldSFTPairs: Double?
+    /// The reward model's and one rater's agreement with gold on pairs that differ in one fact.
+    struct FactCheck {
+        let kind: FactContrast
+        /// Held-out pairs of this kind that gold tells apart: those the reward model is measured on.
+        let heldOutPairs: Int
+        let panel: Double
+        let rewardModel: Double
+        /// Both measures exist: the run had such pairs among its held-out ones and its labelled ones.
+        var measured: Bool { rewardModel.isFinite && panel.isFinite }
+        /// The reward model is more than two binomial standard errors of its own accuracy below
+        /// one rater: more than the draw of held-out pairs explains.
+        var checksLessThanRaters: Bool {
+            let se = (rewardModel * (1 - rewardModel) / Double(max(heldOutPairs, 1))).squareRoot()
+            return rewardModel < panel - 2 * se
+        }
+    }
+    var factChecks: [FactCheck] = []
     /// Answers the raters compared per prompt, by who wrote them.
     var answersPerPrompt = (sft: 0, base: 0, world: 0)
     var panelSFTPairs: RaterPanel.Agreement?
@@ -113,7 +130,11 @@ struct DemoReport {
             /// On pairs of two SFT answers, when some answers came from the base model or the world's writers (absent otherwise).
             let accuracy_vs_gold_sft_pairs: Double?; let panel_agreement_with_gold_sft_pairs: Double?
             /// The answers the raters compared per prompt, by who wrote them.
-            let answers_per_prompt_sft: Int; let answers_per_prompt_base: Int; let answers_per_prompt_world: Int }
+            let answers_per_prompt_sft: Int; let answers_per_prompt_base: Int; let answers_per_prompt_world: Int
+            /// On held-out pairs that differ in one fact (FactContrast), by its raw value; a kind
+            /// with no such pairs (or none the panel judged) is left out.
+            let fact_checks: [String: FactCheckJSON] }
+        struct FactCheckJSON: Encodable { let held_out_pairs: Int; let accuracy_vs_gold: Double; let panel_agreement_with_gold: Double }
         struct Model: Encodable {
             let gold_utility: Double; let win_rate_vs_sft: Double; let wins_vs_sft: Int; let losses_vs_sft: Int; let ties_vs_sft: Int; let kl_from_sft: Double; let proxy_score: Double; let mean_words: Double
             let order_number_right: Int; let order_number_wrong: Int; let customer_name_right: Int; let customer_name_wrong: Int
@@ -160,7 +181,10 @@ struct DemoReport {
                                          panel_agreement_with_gold: panel?.withGold ?? .nan, panel_agreement_among_raters: panel?.amongRaters ?? .nan,
                                          accuracy_vs_gold_sft_pairs: rmAccuracyGoldSFTPairs, panel_agreement_with_gold_sft_pairs: panelSFTPairs?.withGold,
                                          answers_per_prompt_sft: answersPerPrompt.sft, answers_per_prompt_base: answersPerPrompt.base,
-                                         answers_per_prompt_world: answersPerPrompt.world),
+                                         answers_per_prompt_world: answersPerPrompt.world,
+                                         fact_checks: Dictionary(uniqueKeysWithValues: factChecks.filter(\.measured).map {
+                                             ($0.kind.rawValue, FactCheckJSON(held_out_pairs: $0.heldOutPairs, accuracy_vs_gold: $0.rewardModel, panel_agreement_with_gold: $0.panel))
+                                         })),
                         styles: styles.map { Style(style: $0.style, gold: $0.gold, panel: $0.panel, proxy: $0.proxy) }, pretrain_unigram_baseline: pretrainUnigram, ppo: ppo,
                         kl_leash: leash.map { Leash(kl_from_sft_ppo: $0.kl, kl_from_sft_no_leash: $0.klFree, gold_difference: $0.gold.mean, gold_difference_standard_error: $0.gold.standardError,
                                                     proxy_difference: $0.proxy.mean, proxy_difference_standard_error: $0.proxy.standardError,
@@ -274,6 +298,16 @@ struct DemoReport {
                     answersPerPrompt.sft + answersPerPrompt.base + answersPerPrompt.world, answersPerPrompt.sft, answersPerPrompt.base,
                     answersPerPrompt.world > 0 ? ", \(answersPerPrompt.world) by the world's writers in a style drawn evenly" : "",
                     panel?.pairs ?? 0, (panel?.withGold ?? .nan) * 100, (panel?.amongRaters ?? .nan) * 100)
+        if !factChecks.isEmpty {
+            h += "<table><tr><th>held-out pairs that…</th><th>pairs</th><th>one rater agrees with gold</th><th>reward model agrees with gold</th></tr>"
+            for c in factChecks {
+                h += c.measured
+                    ? String(format: "<tr><td>%@</td><td class=\"n\">%d</td><td class=\"n\">%.1f%%</td><td class=\"n %@\">%.1f%%</td></tr>", c.kind.description, c.heldOutPairs,
+                             c.panel * 100, c.checksLessThanRaters ? "bad" : "", c.rewardModel * 100)
+                    : "<tr><td>\(c.kind.description)</td><td class=\"n\">\(c.heldOutPairs)</td><td class=\"n\">–</td><td class=\"n\">–</td></tr>"
+            }
+            h += "</table><p class=\"note\">Does the reward model check the facts? Pairs that differ in one of the two facts an answer can get wrong while sounding right, as gold reads them (for the number, both answers offer the fitting remedy; for the remedy, both name the right order number). A reward model more than two standard errors below one rater (in red) does not check that fact as its raters do, and a policy optimised against it alone can get that fact wrong without losing reward; the order-number verifier is the demo's guard against that. The rater column is over all the pairs the panel judged.</p>"
+        }
         h += "</div><div class=\"card\">"
         func rank(_ key: KeyPath<(style: String, gold: Double, panel: Double, proxy: Double), Double>) -> [String: Int] {
             Dictionary(uniqueKeysWithValues: styles.sorted { $0[keyPath: key] > $1[keyPath: key] }.enumerated().map { ($1.style, $0 + 1) })

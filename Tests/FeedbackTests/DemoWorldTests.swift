@@ -41,6 +41,39 @@ final class DemoWorldTests: XCTestCase {
         XCTAssertEqual(f.correctOrder, 0)
     }
 
+    /// Pairs are sorted by the fact they differ in, read from the text as gold reads it, and
+    /// pairs that differ in both facts the same way, in neither, or lack one are not.
+    func testFactContrastNamesTheOneFactTwoAnswersDifferIn() {
+        let prompt = "Customer: Hi, I'm Anna. My order #4821 (blender) arrived broken.\nAgent:"
+        func kind(_ a: String, _ b: String) -> FactContrast? {
+            FactContrast.of(gold.features(prompt: prompt, response: a), gold.features(prompt: prompt, response: b))
+        }
+        let right = " Hi Anna, I'm sorry. I checked order #4821 and a free replacement is on its way."
+        let nearMiss = " Hello, sorry about that. I checked order #4822 and a free replacement is on its way!"
+        let wrongRemedy = " Hi Anna, I'm sorry. I checked order #4821 and I have issued a full refund to your card."
+        let bothWrong = " Hi Anna. Order #1111: a full refund is on its way to your card."
+        XCTAssertEqual(kind(right, nearMiss), .orderNumber)
+        XCTAssertEqual(kind(nearMiss, right), .orderNumber, "the order of the two answers does not matter")
+        XCTAssertEqual(kind(right, wrongRemedy), .remedy)
+        XCTAssertEqual(kind(wrongRemedy, nearMiss), .numberAgainstRemedy)
+        XCTAssertNil(kind(right, bothWrong), "both facts wrong in one answer")
+        XCTAssertNil(kind(bothWrong, nearMiss), "a wrong number in both: they differ in the remedy, but not with the number right")
+        XCTAssertNil(kind(right, " Hi Anna, a free replacement is on its way."), "no order number")
+        XCTAssertNil(kind(right, " I checked order #4821 and #4822 and a free replacement is on its way."), "a right and a wrong number")
+        XCTAssertNil(kind(right, right))
+        XCTAssertEqual(kind(right, " I checked order #4821, sorry. A free replacement is on its way, and a full refund too."), nil,
+                       "an answer with the fitting remedy fits, as gold counts it, whatever else it offers")
+        // The world's own answers: a wrong order number against a helpful one, every time.
+        var rng = WorldRNG(seed: 3)
+        for _ in 0..<50 {
+            let r = DemoWorld.request(&rng)
+            let features = [DemoWorld.Style.helpful, .wrongOrder, .wrongRemedy].map { gold.features(prompt: r.prompt, response: DemoWorld.response(r, style: $0, &rng)) }
+            XCTAssertEqual(FactContrast.of(features[0], features[1]), .orderNumber)
+            XCTAssertEqual(FactContrast.of(features[0], features[2]), .remedy)
+            XCTAssertEqual(FactContrast.of(features[1], features[2]), .numberAgainstRemedy)
+        }
+    }
+
     func testProgrammaticOrderNumberReward() {
         let prompt = "Customer: Order #1234, a kettle, is two weeks late.\nAgent:"
         XCTAssertEqual(ProgrammaticRewards.orderNumber(prompt: prompt, response: " Order #1234 is expedited."), 1)
