@@ -99,7 +99,7 @@ public struct RaterPanel {
     /// once. A K-wise prompt's responses each appear in K − 1 pairs, and `agreement` has every
     /// rater look at every pair: parsing afresh at each look was 19 s of the default demo (12,000
     /// pairs). Features depend on the text alone, so the labels are the same.
-    func features(of pairs: [(prompt: String, a: String, b: String)]) -> [(a: GoldUtility.Features, b: GoldUtility.Features)] {
+    public func features(of pairs: [(prompt: String, a: String, b: String)]) -> [(a: GoldUtility.Features, b: GoldUtility.Features)] {
         var seen: [String: [String: GoldUtility.Features]] = [:]  // prompt → response → features
         func look(_ prompt: String, _ response: String) -> GoldUtility.Features {
             if let f = seen[prompt]?[response] { return f }

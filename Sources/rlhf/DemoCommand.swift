@@ -310,10 +310,9 @@ struct DemoCommand: ParsableCommand {
 
         // 6. Reward model from the panel's preferences.
         let gold = GoldUtility()
-        /// The share of `records` (pairs gold can tell apart) that the reward model orders as
-        /// gold does, from its scores of each pair's chosen and rejected text.
-        /// The share of `records` the scores order as gold does, over the pairs gold tells
-        /// apart, and how many those are.
+        /// The share of `records` that the reward model's scores (of each pair's chosen and
+        /// rejected text) order as gold does, over the pairs gold can tell apart, and how many
+        /// those are.
         func goldAgreement(_ records: [PreferenceRecord], scores: [(chosen: Float, rejected: Float)]) -> (accuracy: Double, pairs: Int) {
             var right = 0, n = 0
             for (r, s) in zip(records, scores) {
@@ -324,7 +323,6 @@ struct DemoCommand: ParsableCommand {
             }
             return (n > 0 ? Double(right) / Double(n) : .nan, n)
         }
-        func goldAccuracy(_ records: [PreferenceRecord], scores: [(chosen: Float, rejected: Float)]) -> Double { goldAgreement(records, scores: scores).accuracy }
         let rmDir = runURL.appendingPathComponent("reward")
         var heldOutPrefs: [PreferenceRecord] = []
         let rmResult = try stage("reward model") { done in
@@ -351,7 +349,7 @@ struct DemoCommand: ParsableCommand {
             let s = rm.score(heldOutPrefs.flatMap { [tok.encodeIDs($0.prompt + $0.chosen), tok.encodeIDs($0.prompt + $0.rejected)] }.map { Array($0.suffix(128)) })
             return heldOutPrefs.indices.map { (s[2 * $0], s[2 * $0 + 1]) }
         }()
-        report.rmAccuracyGold = goldAccuracy(heldOutPrefs, scores: heldOutScores)
+        report.rmAccuracyGold = goldAgreement(heldOutPrefs, scores: heldOutScores).accuracy
         if !report.rmEpochs.isEmpty { report.rmEpochs[report.rmEpochs.count - 1].2 = report.rmAccuracyGold }
         report.rmMetrics = Metrics.read(rmDir.appendingPathComponent("metrics.jsonl"))
         note(String(format: "reward model: held-out accuracy %.3f vs panel labels, %.3f vs gold (panel ceiling %.3f)",
@@ -363,23 +361,21 @@ struct DemoCommand: ParsableCommand {
             func bothSFT(_ prompt: String, _ a: String, _ b: String) -> Bool { sftSet[prompt].map { $0.contains(a) && $0.contains(b) } ?? false }
             report.panelSFTPairs = panel.agreement(triples.filter { bothSFT($0.prompt, $0.a, $0.b) }, seed: seed ^ 0xA9)
             let sftPairs = heldOutPrefs.indices.filter { bothSFT(heldOutPrefs[$0].prompt, heldOutPrefs[$0].chosen, heldOutPrefs[$0].rejected) }
-            report.rmAccuracyGoldSFTPairs = goldAccuracy(sftPairs.map { heldOutPrefs[$0] }, scores: sftPairs.map { heldOutScores[$0] })
+            report.rmAccuracyGoldSFTPairs = goldAgreement(sftPairs.map { heldOutPrefs[$0] }, scores: sftPairs.map { heldOutScores[$0] }).accuracy
             note(String(format: "  on pairs of two SFT answers: %.3f vs gold (panel %.3f)", report.rmAccuracyGoldSFTPairs!, report.panelSFTPairs!.withGold))
         }
 
-        // Agreement with gold overall can hide a fact the reward model does not check: the same
-        // two measures on pairs that differ in one fact alone (README, "What the demo shows").
-        let contrastOf = { (p: String, a: String, b: String) in
-            FactContrast.of(gold.features(prompt: p, response: a), gold.features(prompt: p, response: b))
-        }
-        let tripleContrasts = triples.map { contrastOf($0.prompt, $0.a, $0.b) }
-        let heldOutContrasts = heldOutPrefs.map { contrastOf($0.prompt, $0.chosen, $0.rejected) }
+        // Agreement with gold overall can hide a fact the reward model does not check: the
+        // reward model's and every rater's agreement with gold on the held-out pairs whose
+        // answers differ in one fact (README, "What the demo shows").
+        let heldOutTriples = heldOutPrefs.map { (prompt: $0.prompt, a: $0.chosen, b: $0.rejected) }
+        let heldOutContrasts = panel.features(of: heldOutTriples).map { FactContrast.of($0.a, $0.b) }
         report.factChecks = FactContrast.allCases.map { kind in
             let held = heldOutPrefs.indices.filter { heldOutContrasts[$0] == kind }
-            let panelAgreement = panel.agreement(triples.indices.filter { tripleContrasts[$0] == kind }.map { triples[$0] }, seed: seed ^ 0xA9)
             let rm = goldAgreement(held.map { heldOutPrefs[$0] }, scores: held.map { heldOutScores[$0] })
-            let check = DemoReport.FactCheck(kind: kind, heldOutPairs: rm.pairs, panel: panelAgreement.withGold, rewardModel: rm.accuracy)
-            note(check.measured ? String(format: "  on pairs that %@: %.3f vs gold (panel %.3f), %d held-out pairs", kind.description, check.rewardModel, check.panel, check.heldOutPairs)
+            let raters = panel.agreement(held.map { heldOutTriples[$0] }, seed: seed ^ 0xA9)
+            let check = DemoReport.FactCheck(kind: kind, heldOutPairs: rm.pairs, panel: raters.withGold, rewardModel: rm.accuracy)
+            note(check.measured ? String(format: "  on pairs that %@: %.3f vs gold (one rater %.3f), %d held-out pairs", kind.description, check.rewardModel, check.panel, check.heldOutPairs)
                                 : "  on pairs that \(kind.description): none held out")
             return check
         }

@@ -80,7 +80,8 @@ struct DemoReport {
     /// The reward model's and the panel's agreement with gold on pairs of two SFT answers, when
     /// some answers the raters compared came from the base model or the world's writers.
     var rmAccuracyGoldSFTPairs: Double?
-    /// The reward model's and one rater's agreement with gold on pairs that differ in one fact.
+    /// The reward model's and one rater's agreement with gold on the same held-out pairs that
+    /// differ in one fact.
     struct FactCheck {
         let kind: FactContrast
         /// Held-out pairs of this kind that gold tells apart: those the reward model is measured on.
@@ -89,11 +90,11 @@ struct DemoReport {
         let rewardModel: Double
         /// Both measures exist: the run had such pairs among its held-out ones and its labelled ones.
         var measured: Bool { rewardModel.isFinite && panel.isFinite }
-        /// The reward model is more than two binomial standard errors of its own accuracy below
-        /// one rater: more than the draw of held-out pairs explains.
+        /// The reward model is more than two binomial standard errors below one rater on at least
+        /// 20 pairs: if it chose as a rater does, so low a share would be rarer than 1 in 40.
         var checksLessThanRaters: Bool {
-            let se = (rewardModel * (1 - rewardModel) / Double(max(heldOutPairs, 1))).squareRoot()
-            return rewardModel < panel - 2 * se
+            guard heldOutPairs >= 20 else { return false }
+            return rewardModel < panel - 2 * (panel * (1 - panel) / Double(heldOutPairs)).squareRoot()
         }
     }
     var factChecks: [FactCheck] = []
@@ -306,7 +307,7 @@ struct DemoReport {
                              c.panel * 100, c.checksLessThanRaters ? "bad" : "", c.rewardModel * 100)
                     : "<tr><td>\(c.kind.description)</td><td class=\"n\">\(c.heldOutPairs)</td><td class=\"n\">–</td><td class=\"n\">–</td></tr>"
             }
-            h += "</table><p class=\"note\">Does the reward model check the facts? Pairs that differ in one of the two facts an answer can get wrong while sounding right, as gold reads them (for the number, both answers offer the fitting remedy; for the remedy, both name the right order number). A reward model more than two standard errors below one rater (in red) does not check that fact as its raters do, and a policy optimised against it alone can get that fact wrong without losing reward; the order-number verifier is the demo's guard against that. The rater column is over all the pairs the panel judged.</p>"
+            h += "</table><p class=\"note\">Does the reward model check the facts? Held-out pairs that differ in one of the two facts an answer can get wrong while sounding right, as gold reads them. Manners, names and length may differ too, but gold prefers the answer with the fact right in nearly all of these pairs. Both columns are over the same held-out pairs, each judged by every rater. A reward model more than two standard errors below one rater (in red) does not check that fact as its raters do, and a policy optimised against it alone can get that fact wrong without losing reward; the order-number verifier is the demo's guard against that.</p>"
         }
         h += "</div><div class=\"card\">"
         func rank(_ key: KeyPath<(style: String, gold: Double, panel: Double, proxy: Double), Double>) -> [String: Int] {

@@ -55,14 +55,20 @@ final class DemoWorldTests: XCTestCase {
         XCTAssertEqual(kind(right, nearMiss), .orderNumber)
         XCTAssertEqual(kind(nearMiss, right), .orderNumber, "the order of the two answers does not matter")
         XCTAssertEqual(kind(right, wrongRemedy), .remedy)
+        XCTAssertEqual(kind(wrongRemedy, right), .remedy)
         XCTAssertEqual(kind(wrongRemedy, nearMiss), .numberAgainstRemedy)
+        XCTAssertEqual(kind(nearMiss, wrongRemedy), .numberAgainstRemedy)
         XCTAssertNil(kind(right, bothWrong), "both facts wrong in one answer")
-        XCTAssertNil(kind(bothWrong, nearMiss), "a wrong number in both: they differ in the remedy, but not with the number right")
+        XCTAssertNil(kind(bothWrong, nearMiss), "the remedies differ, but both numbers are wrong")
+        XCTAssertNil(kind(wrongRemedy, bothWrong), "the numbers differ, but both remedies are wrong")
         XCTAssertNil(kind(right, " Hi Anna, a free replacement is on its way."), "no order number")
+        XCTAssertNil(kind(right, " Hi Anna, I checked order #4822 for you."), "no remedy")
         XCTAssertNil(kind(right, " I checked order #4821 and #4822 and a free replacement is on its way."), "a right and a wrong number")
         XCTAssertNil(kind(right, right))
-        XCTAssertEqual(kind(right, " I checked order #4821, sorry. A free replacement is on its way, and a full refund too."), nil,
-                       "an answer with the fitting remedy fits, as gold counts it, whatever else it offers")
+        // Gold counts an answer with the fitting remedy as fitting whatever else it offers.
+        let fittingAndMore = " I checked order #4821, sorry. A free replacement is on its way, and a full refund too."
+        XCTAssertEqual(kind(nearMiss, fittingAndMore), .orderNumber)
+        XCTAssertEqual(kind(wrongRemedy, fittingAndMore), .remedy)
         // The world's own answers: a wrong order number against a helpful one, every time.
         var rng = WorldRNG(seed: 3)
         for _ in 0..<50 {
