@@ -2,8 +2,8 @@
 /// wrong while sounding right: the order number and the remedy.
 ///
 /// Why: a judge (a rater, a reward model) that agrees with gold overall may still not check a
-/// fact; pairs in which only the answer getting that fact right also gets the other fact right
-/// show whether it does. Manners, names and length may differ too, so a judge can be right on
+/// fact; pairs whose answers differ in that fact while both get the other one right show
+/// whether it does. Manners, names and length may differ too, so a judge can be right on
 /// such a pair for another reason; gold prefers the answer with the fact right in nearly all of
 /// them (its weights on the facts outweigh the rest). A reward model that checks manners but not
 /// order numbers is the one that "prefers what sounds good over what is true", and a policy

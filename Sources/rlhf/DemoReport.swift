@@ -86,9 +86,10 @@ struct DemoReport {
         let kind: FactContrast
         /// Held-out pairs of this kind that gold tells apart: those the reward model is measured on.
         let heldOutPairs: Int
+        /// One rater's agreement with gold on those pairs (every rater judges each).
         let panel: Double
         let rewardModel: Double
-        /// Both measures exist: the run had such pairs among its held-out ones and its labelled ones.
+        /// Both measures exist: the run held out pairs of this kind that gold tells apart.
         var measured: Bool { rewardModel.isFinite && panel.isFinite }
         /// The reward model is more than two binomial standard errors below one rater on at least
         /// 20 pairs: if it chose as a rater does, so low a share would be rarer than 1 in 40.
@@ -133,7 +134,7 @@ struct DemoReport {
             /// The answers the raters compared per prompt, by who wrote them.
             let answers_per_prompt_sft: Int; let answers_per_prompt_base: Int; let answers_per_prompt_world: Int
             /// On held-out pairs that differ in one fact (FactContrast), by its raw value; a kind
-            /// with no such pairs (or none the panel judged) is left out.
+            /// with no such pairs is left out.
             let fact_checks: [String: FactCheckJSON] }
         struct FactCheckJSON: Encodable { let held_out_pairs: Int; let accuracy_vs_gold: Double; let panel_agreement_with_gold: Double }
         struct Model: Encodable {

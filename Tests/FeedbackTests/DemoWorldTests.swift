@@ -41,8 +41,9 @@ final class DemoWorldTests: XCTestCase {
         XCTAssertEqual(f.correctOrder, 0)
     }
 
-    /// Pairs are sorted by the fact they differ in, read from the text as gold reads it, and
-    /// pairs that differ in both facts the same way, in neither, or lack one are not.
+    /// Pairs are sorted by the fact they differ in, read from the text as gold reads it; pairs
+    /// whose shared fact is wrong in both, that differ in nothing, or whose answers lack a fact
+    /// or mix a right and a wrong number are not sorted.
     func testFactContrastNamesTheOneFactTwoAnswersDifferIn() {
         let prompt = "Customer: Hi, I'm Anna. My order #4821 (blender) arrived broken.\nAgent:"
         func kind(_ a: String, _ b: String) -> FactContrast? {
