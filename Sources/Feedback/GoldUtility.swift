@@ -167,6 +167,39 @@ public struct GoldUtility {
     public func score(prompt: String, response: String) -> Double {
         GoldUtility.total(features(prompt: prompt, response: response), weights: GoldUtility.goldWeights)
     }
+
+    /// Gold's features of both responses of every pair, each distinct (prompt, response) parsed
+    /// once. A K-wise prompt's responses each appear in K − 1 pairs, and `RaterPanel.agreement`
+    /// has every rater look at every pair: parsing afresh at each look was 19 s of the default
+    /// demo (12,000 pairs). Features depend on the text alone, so the labels are the same.
+    public func features(of pairs: [(prompt: String, a: String, b: String)]) -> [(a: GoldUtility.Features, b: GoldUtility.Features)] {
+        var seen: [String: [String: GoldUtility.Features]] = [:]  // prompt → response → features
+        func look(_ prompt: String, _ response: String) -> GoldUtility.Features {
+            if let f = seen[prompt]?[response] { return f }
+            let f = features(prompt: prompt, response: response)
+            seen[prompt, default: [:]][response] = f
+            return f
+        }
+        return pairs.map { (look($0.prompt, $0.a), look($0.prompt, $0.b)) }
+    }
+
+    /// Whether gold prefers one of two answers: by more than 0.1, since answers that differ in a
+    /// word of wording score level and no judge can be right or wrong about them.
+    public static func tellsApart(_ a: Double, _ b: Double) -> Bool { abs(a - b) > 0.1 }
+
+    /// How often a judge's choices agree with gold over the pairs gold tells apart:
+    /// `prefersA[i]` says whether the judge preferred pair `i`'s `a` to its `b`.
+    public func agreement(_ pairs: [(prompt: String, a: String, b: String)], prefersA: [Bool]) -> (share: Double, pairs: Int) {
+        precondition(pairs.count == prefersA.count, "one choice per pair")
+        var agreed = 0, judged = 0
+        for (p, choice) in zip(pairs, prefersA) {
+            let ga = score(prompt: p.prompt, response: p.a), gb = score(prompt: p.prompt, response: p.b)
+            guard GoldUtility.tellsApart(ga, gb) else { continue }
+            judged += 1
+            if choice == (ga > gb) { agreed += 1 }
+        }
+        return (judged > 0 ? Double(agreed) / Double(judged) : .nan, judged)
+    }
 }
 
 /// Rewards a program can compute exactly, to combine with the learned reward in RL.

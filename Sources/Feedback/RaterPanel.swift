@@ -95,21 +95,6 @@ public struct RaterPanel {
         return rng.chance(p)
     }
 
-    /// Gold's features of both responses of every pair, each distinct (prompt, response) parsed
-    /// once. A K-wise prompt's responses each appear in K − 1 pairs, and `agreement` has every
-    /// rater look at every pair: parsing afresh at each look was 19 s of the default demo (12,000
-    /// pairs). Features depend on the text alone, so the labels are the same.
-    public func features(of pairs: [(prompt: String, a: String, b: String)]) -> [(a: GoldUtility.Features, b: GoldUtility.Features)] {
-        var seen: [String: [String: GoldUtility.Features]] = [:]  // prompt → response → features
-        func look(_ prompt: String, _ response: String) -> GoldUtility.Features {
-            if let f = seen[prompt]?[response] { return f }
-            let f = gold.features(prompt: prompt, response: response)
-            seen[prompt, default: [:]][response] = f
-            return f
-        }
-        return pairs.map { (look($0.prompt, $0.a), look($0.prompt, $0.b)) }
-    }
-
     /// Labels each pair, showing the two responses in random order. Raters take prompts in turn
     /// (round-robin over runs of consecutive pairs with the same prompt), so one rater judges all
     /// of a prompt's pairs, as one InstructGPT labeller ranks all K responses to a prompt. Turns
@@ -119,7 +104,7 @@ public struct RaterPanel {
         var rng = WorldRNG(seed: seed)
         var out: [PreferenceRecord] = []
         var turn = -1
-        let features = features(of: pairs)
+        let features = gold.features(of: pairs)
         for (i, p) in pairs.enumerated() {
             // Counted before identical pairs are skipped, so a skip never shifts later turns.
             if i == 0 || p.prompt != pairs[i - 1].prompt { turn += 1 }
@@ -146,7 +131,7 @@ public struct RaterPanel {
 
     /// How well the panel's choices track gold, and each other.
     public struct Agreement: Codable, Sendable {
-        /// Share of pairs (with a gold difference > 0.1) where a single rater's choice matches gold:
+        /// Share of pairs (those gold tells apart) where a single rater's choice matches gold:
         /// the ceiling for a reward model trained on this panel's labels.
         public var withGold: Double
         /// Share of rater pairs that agree on the same comparison.
@@ -158,9 +143,9 @@ public struct RaterPanel {
     public func agreement(_ pairs: [(prompt: String, a: String, b: String)], seed: UInt64) -> Agreement {
         var rng = WorldRNG(seed: seed)
         var matches = 0, judged = 0, agree = 0, comparisons = 0, used = 0
-        for f in features(of: pairs) {
+        for f in gold.features(of: pairs) {
             let ga = GoldUtility.total(f.a, weights: GoldUtility.goldWeights), gb = GoldUtility.total(f.b, weights: GoldUtility.goldWeights)
-            guard abs(ga - gb) > 0.1 else { continue }
+            guard GoldUtility.tellsApart(ga, gb) else { continue }
             used += 1
             var votes: [Bool] = []
             for r in raters {

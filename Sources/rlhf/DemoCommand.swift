@@ -314,14 +314,8 @@ struct DemoCommand: ParsableCommand {
         /// rejected text) order as gold does, over the pairs gold can tell apart, and how many
         /// those are.
         func goldAgreement(_ records: [PreferenceRecord], scores: [(chosen: Float, rejected: Float)]) -> (accuracy: Double, pairs: Int) {
-            var right = 0, n = 0
-            for (r, s) in zip(records, scores) {
-                let gc = gold.score(prompt: r.prompt, response: r.chosen), gr = gold.score(prompt: r.prompt, response: r.rejected)
-                guard abs(gc - gr) > 0.1 else { continue }
-                n += 1
-                if (s.chosen > s.rejected) == (gc > gr) { right += 1 }
-            }
-            return (n > 0 ? Double(right) / Double(n) : .nan, n)
+            let a = gold.agreement(records.map { ($0.prompt, $0.chosen, $0.rejected) }, prefersA: scores.map { $0.chosen > $0.rejected })
+            return (a.share, a.pairs)
         }
         let rmDir = runURL.appendingPathComponent("reward")
         var heldOutPrefs: [PreferenceRecord] = []
@@ -369,7 +363,7 @@ struct DemoCommand: ParsableCommand {
         // reward model's and every rater's agreement with gold on the held-out pairs whose
         // answers differ in one fact (README, "What the demo shows").
         let heldOutTriples = heldOutPrefs.map { (prompt: $0.prompt, a: $0.chosen, b: $0.rejected) }
-        let heldOutContrasts = panel.features(of: heldOutTriples).map { FactContrast.of($0.a, $0.b) }
+        let heldOutContrasts = gold.features(of: heldOutTriples).map { FactContrast.of($0.a, $0.b) }
         report.factChecks = FactContrast.allCases.map { kind in
             let held = heldOutPrefs.indices.filter { heldOutContrasts[$0] == kind }
             let rm = goldAgreement(held.map { heldOutPrefs[$0] }, scores: held.map { heldOutScores[$0] })

@@ -1,13 +1,15 @@
 import ArgumentParser
 import Feedback
 import Foundation
+import Models
 import Support
+import Tokenizers
 
 struct WorldCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "world",
         abstract: "The embedded demo world: write its datasets, label pairs with its simulated rater panel, score responses by gold.",
-        subcommands: [Write.self, Answer.self, Label.self, Score.self])
+        subcommands: [Write.self, Answer.self, Label.self, Score.self, Facts.self])
 
     struct Write: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -126,6 +128,67 @@ struct WorldCommand: ParsableCommand {
             let a = panel.agreement(triples, seed: seed ^ 0xA9)
             note(String(format: "wrote %d preferences (%d identical pairs skipped) to %@; a rater agrees with gold on %.1f%% of %d pairs gold can tell apart, raters with each other on %.1f%%",
                         prefs.count, triples.count - prefs.count, out, a.withGold * 100, a.pairs, a.amongRaters * 100))
+        }
+    }
+
+    struct Facts: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check preference labels, and optionally a reward model, against gold fact by fact.",
+            discussion: """
+            Reads preference lines ({"prompt","chosen","rejected"}, from `rlhf world label`, \
+            `rlhf label export` or the demo's preferences.jsonl) whose prompts are the demo world's, \
+            and prints how often the labels (chosen over rejected) agree with gold: on every pair gold \
+            tells apart, and on the pairs whose answers differ in one fact, as the demo's report \
+            does: the order number (both remedies fit), the remedy (both order numbers right), a \
+            wrong remedy against a wrong order number. With --model, the same for a reward model's \
+            scores of the same pairs. Raters, human or simulated, who check manners but not facts \
+            show here; so does a reward model that learned them.
+            """)
+        @Option(help: "Preference JSONL.") var data: String
+        @Option(help: "Reward-model directory: also check its scores of each pair.") var model: String?
+        @Flag(help: "Skip invalid lines (reporting how many) instead of stopping at the first.") var skipInvalid = false
+        @Flag(help: "Print one JSON line per kind of pair: {\"kind\", \"pairs\", \"labels\"[, \"reward_model\"]}, agreements with gold as shares.") var json = false
+
+        func run() throws {
+            let read = try readPreferences(data, skipInvalid: skipInvalid)
+            // Gold reads a request's slots from its prompt: another prompt leaves it nothing to judge.
+            let records = read.filter { DemoWorld.request(parsing: $0.prompt) != nil }
+            if records.isEmpty {
+                throw RLHFError.invalidFile(path: data, message: "no line has a prompt of the demo world (\"Customer: …\\nAgent:\"); gold cannot judge these pairs")
+            }
+            if records.count < read.count {
+                note("\(data): skipped \(read.count - records.count) of \(read.count) line(s) whose prompt is not the demo world's; gold cannot judge them")
+            }
+            let pairs = records.map { (prompt: $0.prompt, a: $0.chosen, b: $0.rejected) }
+            let rmPrefersChosen: [Bool]? = try model.map { dir in
+                let url = URL(fileURLWithPath: dir)
+                let rm = try RewardModel.load(directory: url)
+                let tok = try BPETokenizer.load(directory: url)
+                try rm.trunk.config.checkFits(tok, directory: url)
+                let chosen = rm.score(prompts: records.map(\.prompt), responses: records.map(\.chosen), tokenizer: tok)
+                let rejected = rm.score(prompts: records.map(\.prompt), responses: records.map(\.rejected), tokenizer: tok)
+                return zip(chosen, rejected).map { $0 > $1 }
+            }
+            let gold = GoldUtility()
+            let contrasts = gold.features(of: pairs).map { FactContrast.of($0.a, $0.b) }
+            let kinds: [(name: String, label: String, members: [Int])] = [("all", "all pairs gold tells apart", Array(pairs.indices))]
+                + FactContrast.allCases.map { k in (k.rawValue, "pairs that \(k.description)", pairs.indices.filter { contrasts[$0] == k }) }
+            if !json {
+                print("pairs                                                         count  labels" + (model == nil ? "" : "  reward model"))
+            }
+            for kind in kinds {
+                let subset = kind.members.map { pairs[$0] }
+                let labels = gold.agreement(subset, prefersA: Array(repeating: true, count: subset.count))
+                let rm = rmPrefersChosen.map { c in gold.agreement(subset, prefersA: kind.members.map { c[$0] }) }
+                if json {
+                    struct Row: Encodable { let kind: String; let pairs: Int; let labels: Double?; let reward_model: Double? }
+                    print(JSONL.line(Row(kind: kind.name, pairs: labels.pairs, labels: labels.pairs > 0 ? labels.share : nil,
+                                         reward_model: rm.flatMap { $0.pairs > 0 ? $0.share : nil })))
+                } else {
+                    func percent(_ a: (share: Double, pairs: Int)?) -> String { a.map { $0.pairs > 0 ? String(format: "%5.1f%%", $0.share * 100) : "    –" } ?? "" }
+                    print(kind.label.padding(toLength: 60, withPad: " ", startingAt: 0) + String(format: " %6d  ", labels.pairs) + percent(labels) + (rm == nil ? "" : "  " + percent(rm)))
+                }
+            }
         }
     }
 

@@ -81,6 +81,24 @@ final class DemoWorldTests: XCTestCase {
         }
     }
 
+    /// A judge agrees with gold on the pairs gold tells apart and is not counted on the others.
+    func testAgreementWithGoldCountsOnlyPairsGoldTellsApart() {
+        let prompt = "Customer: Hi, I'm Anna. My order #4821 (blender) arrived broken.\nAgent:"
+        let right = " Hi Anna, I'm sorry. I checked order #4821 and a free replacement is on its way."
+        let wrong = " Hi Anna, I'm sorry. I checked order #4822 and a free replacement is on its way."
+        let reworded = " Hi Anna, I'm sorry. I looked up order #4821 and a free replacement is on its way."
+        let pairs = [(prompt: prompt, a: right, b: wrong), (prompt: prompt, a: wrong, b: right), (prompt: prompt, a: right, b: reworded)]
+        let a = gold.agreement(pairs, prefersA: [true, true, false])
+        XCTAssertEqual(a.pairs, 2, "a rewording is level by gold")
+        XCTAssertEqual(a.share, 0.5, accuracy: 1e-12)
+        XCTAssertEqual(gold.agreement(pairs, prefersA: [true, false, true]).share, 1, accuracy: 1e-12)
+        XCTAssertTrue(gold.agreement([(prompt: prompt, a: right, b: reworded)], prefersA: [true]).share.isNaN)
+        // The cached features are those of each text parsed alone.
+        let f = gold.features(of: pairs)
+        XCTAssertEqual(f[1].a, gold.features(prompt: prompt, response: wrong))
+        XCTAssertEqual(f[2].b, gold.features(prompt: prompt, response: reworded))
+    }
+
     func testProgrammaticOrderNumberReward() {
         let prompt = "Customer: Order #1234, a kettle, is two weeks late.\nAgent:"
         XCTAssertEqual(ProgrammaticRewards.orderNumber(prompt: prompt, response: " Order #1234 is expedited."), 1)
