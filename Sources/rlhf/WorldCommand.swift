@@ -147,10 +147,18 @@ struct WorldCommand: ParsableCommand {
         @Option(help: "Preference JSONL.") var data: String
         @Option(help: "Reward-model directory: also check its scores of each pair.") var model: String?
         @Flag(help: "Skip invalid lines (reporting how many) instead of stopping at the first.") var skipInvalid = false
-        @Flag(help: "Print one JSON line per kind of pair: {\"kind\", \"pairs\", \"labels\"[, \"reward_model\"]}, agreements with gold as shares.") var json = false
+        @Flag(help: "Print one JSON line per kind of pair: {\"kind\", \"pairs\", \"labels\"[, \"reward_model\"]}, agreements with gold as shares, over the \"pairs\" gold tells apart (with no such pair, only \"kind\" and \"pairs\": 0).") var json = false
 
         func run() throws {
-            let read = try readPreferences(data, skipInvalid: skipInvalid)
+            // A line without "prompt" has as prompt the text both answers start with, which for
+            // #4821 against #4822 ends inside the number; gold needs the world's prompt, which
+            // ends at the first "\nAgent:".
+            let read = try readPreferences(data, skipInvalid: skipInvalid).map { r -> PreferenceRecord in
+                let whole = (r.prompt + r.chosen, r.prompt + r.rejected)
+                guard r.promptWasImplicit, let end = whole.0.range(of: "\nAgent:")?.upperBound, whole.1.hasPrefix(whole.0[..<end]) else { return r }
+                let prompt = String(whole.0[..<end])
+                return PreferenceRecord(prompt: prompt, chosen: String(whole.0.dropFirst(prompt.count)), rejected: String(whole.1.dropFirst(prompt.count)))
+            }
             // Gold reads a request's slots from its prompt: another prompt leaves it nothing to judge.
             let records = read.filter { DemoWorld.request(parsing: $0.prompt) != nil }
             if records.isEmpty {

@@ -93,6 +93,11 @@ final class DemoWorldTests: XCTestCase {
         XCTAssertEqual(a.share, 0.5, accuracy: 1e-12)
         XCTAssertEqual(gold.agreement(pairs, prefersA: [true, false, true]).share, 1, accuracy: 1e-12)
         XCTAssertTrue(gold.agreement([(prompt: prompt, a: right, b: reworded)], prefersA: [true]).share.isNaN)
+        // The threshold: level within 0.1, apart beyond it (naming the customer is worth 0.2).
+        XCTAssertFalse(GoldUtility.tellsApart(1, 1.05))
+        XCTAssertTrue(GoldUtility.tellsApart(1, 1.2))
+        let unnamed = " Hi there, I'm sorry. I checked order #4821 and a free replacement is on its way."
+        XCTAssertEqual(gold.agreement([(prompt: prompt, a: right, b: unnamed)], prefersA: [true]).pairs, 1)
         // The cached features are those of each text parsed alone.
         let f = gold.features(of: pairs)
         XCTAssertEqual(f[1].a, gold.features(prompt: prompt, response: wrong))
