@@ -190,11 +190,17 @@ public struct GoldUtility {
     /// How often a judge's choices agree with gold over the pairs gold tells apart:
     /// `prefersA[i]` says whether the judge preferred pair `i`'s `a` to its `b`.
     public func agreement(_ pairs: [(prompt: String, a: String, b: String)], prefersA: [Bool]) -> (share: Double, pairs: Int) {
-        precondition(pairs.count == prefersA.count, "one choice per pair")
+        GoldUtility.agreement(features(of: pairs), prefersA: prefersA)
+    }
+
+    /// `agreement(_:prefersA:)` from pairs' features already parsed (`features(of:)`), for a
+    /// caller that sorts the same pairs several ways.
+    public static func agreement(_ features: [(a: Features, b: Features)], prefersA: [Bool]) -> (share: Double, pairs: Int) {
+        precondition(features.count == prefersA.count, "one choice per pair")
         var agreed = 0, judged = 0
-        for (p, choice) in zip(pairs, prefersA) {
-            let ga = score(prompt: p.prompt, response: p.a), gb = score(prompt: p.prompt, response: p.b)
-            guard GoldUtility.tellsApart(ga, gb) else { continue }
+        for (f, choice) in zip(features, prefersA) {
+            let ga = total(f.a, weights: goldWeights), gb = total(f.b, weights: goldWeights)
+            guard tellsApart(ga, gb) else { continue }
             judged += 1
             if choice == (ga > gb) { agreed += 1 }
         }

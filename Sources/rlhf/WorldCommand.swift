@@ -177,17 +177,18 @@ struct WorldCommand: ParsableCommand {
                 let rejected = rm.score(prompts: records.map(\.prompt), responses: records.map(\.rejected), tokenizer: tok)
                 return zip(chosen, rejected).map { $0 > $1 }
             }
-            let gold = GoldUtility()
-            let contrasts = gold.features(of: pairs).map { FactContrast.of($0.a, $0.b) }
+            // Parsed once: every kind of pair below is a subset of these.
+            let features = GoldUtility().features(of: pairs)
+            let contrasts = features.map { FactContrast.of($0.a, $0.b) }
             let kinds: [(name: String, label: String, members: [Int])] = [("all", "all pairs gold tells apart", Array(pairs.indices))]
                 + FactContrast.allCases.map { k in (k.rawValue, "pairs that \(k.description)", pairs.indices.filter { contrasts[$0] == k }) }
             if !json {
                 print("pairs                                                         count  labels" + (model == nil ? "" : "  reward model"))
             }
             for kind in kinds {
-                let subset = kind.members.map { pairs[$0] }
-                let labels = gold.agreement(subset, prefersA: Array(repeating: true, count: subset.count))
-                let rm = rmPrefersChosen.map { c in gold.agreement(subset, prefersA: kind.members.map { c[$0] }) }
+                let subset = kind.members.map { features[$0] }
+                let labels = GoldUtility.agreement(subset, prefersA: Array(repeating: true, count: subset.count))
+                let rm = rmPrefersChosen.map { c in GoldUtility.agreement(subset, prefersA: kind.members.map { c[$0] }) }
                 if json {
                     struct Row: Encodable { let kind: String; let pairs: Int; let labels: Double?; let reward_model: Double? }
                     print(JSONL.line(Row(kind: kind.name, pairs: labels.pairs, labels: labels.pairs > 0 ? labels.share : nil,
