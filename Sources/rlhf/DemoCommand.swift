@@ -376,28 +376,35 @@ struct DemoCommand: ParsableCommand {
 
         // Style ranking by gold and by the learned reward, on the same held-out requests for
         // every style: each style's mean is taken over the same customers, order numbers and
-        // problems, so the ranking compares styles, not draws. With 24 different requests per
-        // style, a wrong order number and a wrong remedy (0.4 apart by gold) could swap in the
-        // reward model's ranking by the draw alone.
+        // problems, and each request's answers start from the same draw, so a request's helpful,
+        // wrong-remedy and wrong-number answers share greeting, apology and closing and differ in
+        // the fact alone. The ranking then compares styles, not draws: with independent wordings
+        // a wrong order number and a wrong remedy (0.4 apart by gold) swapped in the reward
+        // model's ranking at one seed by 0.02, well inside the draw's spread.
         var wrng = WorldRNG(seed: seed ^ 0x57)
         let styleRequests = (0..<DemoCommand.styleCheckRequests).map { _ in DemoWorld.request(&wrng, from: .heldOut) }
+        let wordings = styleRequests.map { _ in WorldRNG(seed: wrng.next()) }
         for style in DemoWorld.Style.allCases {
             var g = 0.0, taste = 0.0
             var seqs: [[Int32]] = []
-            for r in styleRequests {
-                let resp = DemoWorld.response(r, style: style, &wrng)
+            for (r, wording) in zip(styleRequests, wordings) {
+                var w = wording
+                let resp = DemoWorld.response(r, style: style, &w)
                 g += gold.score(prompt: r.prompt, response: resp)
                 taste += panel.meanUtility(prompt: r.prompt, response: resp)
                 seqs.append(Array(tok.encodeIDs(r.prompt + resp).suffix(128)))
             }
             let n = Double(styleRequests.count)
-            let proxy = rm.score(seqs).reduce(0) { $0 + Double($1) } / n
-            report.styles.append((style.rawValue, g / n, taste / n, (proxy - rm.normalization!.mean) / rm.normalization!.std))
+            let proxies = rm.score(seqs).map { (Double($0) - rm.normalization!.mean) / rm.normalization!.std }
+            report.styles.append(.init(style: style.rawValue, gold: g / n, panel: taste / n, proxy: proxies.reduce(0, +) / n, proxies: proxies))
         }
-        for (label, key) in [("gold", \(style: String, gold: Double, panel: Double, proxy: Double).gold), ("panel", \.panel), ("reward model", \.proxy)] {
+        for (label, key) in [("gold", \DemoReport.StyleScores.gold), ("panel", \.panel), ("reward model", \.proxy)] {
             note("styles by \(label): " + report.styles.sorted { $0[keyPath: key] > $1[keyPath: key] }
                 .map { "\($0.style) " + String(format: "%+.2f", $0[keyPath: key]) }.joined(separator: " > "))
         }
+        note("reward model's gap over gold's next style: " + report.styleGaps.map {
+            String(format: "%@ − %@ %+.2f ± %.2f", $0.above.style, $0.below.style, $0.rewardModel.mean, $0.rewardModel.standardError)
+        }.joined(separator: ", "))
         report.stages.append(("check reward model", Date().timeIntervalSince(checksStart)))
         if stopping(after: .reward) { return }
 

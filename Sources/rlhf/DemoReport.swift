@@ -103,8 +103,24 @@ struct DemoReport {
     var answersPerPrompt = (sft: 0, base: 0, world: 0)
     var panelSFTPairs: RaterPanel.Agreement?
     var panelTaste: RaterPanel.Taste = .soundsGood
-    /// Per template style: mean gold, the panel's mean utility, the reward model's normalised score.
-    var styles: [(style: String, gold: Double, panel: Double, proxy: Double)] = []
+    /// One template style's scores on the style check's held-out requests.
+    struct StyleScores {
+        let style: String
+        /// Mean gold, the panel's mean utility and the reward model's mean normalised score.
+        let gold: Double, panel: Double, proxy: Double
+        /// The reward model's normalised score per request, in the check's request order: every
+        /// style answers the same requests, so two styles' scores are compared pairwise.
+        let proxies: [Double]
+    }
+    var styles: [StyleScores] = []
+
+    /// Each style against the next one down in gold's order: gold's gap, and the reward model's,
+    /// with its standard error over the requests. A negative reward-model gap is gold's order
+    /// reversed; within two standard errors it may be the draw of requests alone.
+    var styleGaps: [(above: StyleScores, below: StyleScores, gold: Double, rewardModel: PairedDifference)] {
+        let byGold = styles.sorted { $0.gold > $1.gold }
+        return zip(byGold, byGold.dropFirst()).map { ($0, $1, $0.gold - $1.gold, PairedDifference($0.proxies, minus: $1.proxies)) }
+    }
     var models: [ModelRow] = []
     var samples: [(String, [(String, String, Double)])] = []
     /// Each PPO run: its β, per-iteration metrics and time split.
@@ -153,6 +169,10 @@ struct DemoReport {
             let training_proxy_difference: Double; let training_gold_difference: Double
         }
         struct Style: Encodable { let style: String; let gold: Double; let panel: Double; let proxy: Double }
+        struct StyleGap: Encodable {
+            let above: String; let below: String; let gold_difference: Double
+            let reward_model_difference: Double; let reward_model_difference_standard_error: Double
+        }
         struct PPO: Encodable {
             let algorithm: String; let beta: Double; let steps: Int; let first_proxy: Double; let last_proxy: Double; let first_gold: Double; let last_gold: Double
             let last_kl: Double; let overoptimization: OveroptimizationOnset?; let time_split: String
@@ -161,7 +181,9 @@ struct DemoReport {
             let seed: UInt64; let quick: Bool; let total_seconds: Double; let stages: [Stage]
             /// The RL stages and evaluations side by side on the lanes: their wall time.
             let rl_wall_seconds: Double
-            let models: [String: Model]; let reward_model: RM; let styles: [Style]; let pretrain_unigram_baseline: Double
+            let models: [String: Model]; let reward_model: RM; let styles: [Style]
+            /// Each style against the next one down in gold's order (`styleGaps`).
+            let style_gaps: [StyleGap]; let pretrain_unigram_baseline: Double
             let ppo: [String: PPO]
             let kl_leash: Leash?
         }
@@ -187,7 +209,10 @@ struct DemoReport {
                                          fact_checks: Dictionary(uniqueKeysWithValues: factChecks.filter(\.measured).map {
                                              ($0.kind.rawValue, FactCheckJSON(held_out_pairs: $0.heldOutPairs, accuracy_vs_gold: $0.rewardModel, panel_agreement_with_gold: $0.panel))
                                          })),
-                        styles: styles.map { Style(style: $0.style, gold: $0.gold, panel: $0.panel, proxy: $0.proxy) }, pretrain_unigram_baseline: pretrainUnigram, ppo: ppo,
+                        styles: styles.map { Style(style: $0.style, gold: $0.gold, panel: $0.panel, proxy: $0.proxy) },
+                        style_gaps: styleGaps.map { StyleGap(above: $0.above.style, below: $0.below.style, gold_difference: $0.gold,
+                                                             reward_model_difference: $0.rewardModel.mean, reward_model_difference_standard_error: $0.rewardModel.standardError) },
+                        pretrain_unigram_baseline: pretrainUnigram, ppo: ppo,
                         kl_leash: leash.map { Leash(kl_from_sft_ppo: $0.kl, kl_from_sft_no_leash: $0.klFree, gold_difference: $0.gold.mean, gold_difference_standard_error: $0.gold.standardError,
                                                     proxy_difference: $0.proxy.mean, proxy_difference_standard_error: $0.proxy.standardError,
                                                     training_proxy_difference: $0.trainingProxy, training_gold_difference: $0.trainingGold) })
@@ -311,18 +336,24 @@ struct DemoReport {
             h += "</table><p class=\"note\">Does the reward model check the facts? Held-out pairs that differ in one of the two facts an answer can get wrong while sounding right, as gold reads them. Manners, names and length may differ too, but gold prefers the answer with the fact right in nearly all of these pairs. Both columns are over the same held-out pairs, each judged by every rater. A reward model more than two standard errors below one rater (in red) does not check that fact as its raters do, and a policy optimised against it alone can get that fact wrong without losing reward; the order-number verifier is the demo's guard against that.</p>"
         }
         h += "</div><div class=\"card\">"
-        func rank(_ key: KeyPath<(style: String, gold: Double, panel: Double, proxy: Double), Double>) -> [String: Int] {
+        func rank(_ key: KeyPath<StyleScores, Double>) -> [String: Int] {
             Dictionary(uniqueKeysWithValues: styles.sorted { $0[keyPath: key] > $1[keyPath: key] }.enumerated().map { ($1.style, $0 + 1) })
         }
         let (byGold, byPanel, byRM) = (rank(\.gold), rank(\.panel), rank(\.proxy))
-        h += "<table><tr><th>response style</th><th>gold (rank)</th><th>panel's taste (rank)</th><th>reward model, normalised (rank)</th></tr>"
+        h += "<table><tr><th>response style</th><th>gold (rank)</th><th>panel's taste (rank)</th><th>reward model, normalised (rank)</th><th>reward model over gold's next style</th></tr>"
         // In words: the table is read by people, not matched against the code's names.
         let styleNames = ["wrongRemedy": "polite, wrong remedy", "wrongOrder": "polite, wrong order number", "offTopic": "off-topic", "helpful": "helpful and correct"]
+        let gaps = Dictionary(uniqueKeysWithValues: styleGaps.map { ($0.above.style, $0) })
         for s in styles {
-            h += String(format: "<tr><td>%@</td><td class=\"n\">%+.2f (%d)</td><td class=\"n\">%+.2f (%d)</td><td class=\"n\">%+.2f (%d)</td></tr>",
-                        styleNames[s.style] ?? s.style, s.gold, byGold[s.style]!, s.panel, byPanel[s.style]!, s.proxy, byRM[s.style]!)
+            // Red: gold's order reversed by more than two standard errors, not by the draw alone.
+            let gap = gaps[s.style].map { g in
+                String(format: "<td class=\"n %@\">%+.2f ± %.2f <span class=\"note\">(over %@)</span></td>", g.rewardModel.mean < -2 * g.rewardModel.standardError ? "bad" : "",
+                       g.rewardModel.mean, g.rewardModel.standardError, styleNames[g.below.style] ?? g.below.style)
+            } ?? "<td class=\"n\">–</td>"
+            h += String(format: "<tr><td>%@</td><td class=\"n\">%+.2f (%d)</td><td class=\"n\">%+.2f (%d)</td><td class=\"n\">%+.2f (%d)</td>%@</tr>",
+                        styleNames[s.style] ?? s.style, s.gold, byGold[s.style]!, s.panel, byPanel[s.style]!, s.proxy, byRM[s.style]!, gap)
         }
-        h += "</table><p class=\"note\">Mean scores of templated responses in each style to the same \(DemoCommand.styleCheckRequests) held-out prompts. The panel's taste is its attentive raters' mean utility. " + (panelTaste == .soundsGood
+        h += "</table><p class=\"note\">Mean scores of templated responses in each style to the same \(DemoCommand.styleCheckRequests) held-out prompts; a prompt's polite answers share their greeting, apology and closing, so they differ in the facts alone. The last column is the reward model's mean gap between a style and the one gold ranks next below it, ± its standard error over the prompts; negative is gold's order reversed, and red where that is more than two standard errors, beyond what the draw of prompts explains. The panel's taste is its attentive raters' mean utility. " + (panelTaste == .soundsGood
             ? "This panel (--panel-taste sounds-good) checks order numbers less than gold and likes manners and length more, so it ranks some polite but wrong styles differently from gold, and a reward model learns the panel's ranking, not gold's. Where the reward model ranks a style above gold's order (e.g. polite but wrong order numbers), a policy optimised against it can gain proxy reward while losing gold: reward hacking."
             : "This panel (--panel-taste gold) weighs the features as gold does, with each rater's own spread, noise, careless raters and position bias.") + "</p></div></div>"
 
