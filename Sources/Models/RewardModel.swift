@@ -14,6 +14,13 @@ public final class RewardModel {
     /// stored in `config.json` (key `rlhf_reward_normalization`, ignored by transformers) so RL
     /// can normalise rewards to roughly unit scale.
     public var normalization: (mean: Double, std: Double)?
+    /// Whether the model reads its score at an end-of-text token appended to every text, as
+    /// TRL's `RewardTrainer` trains (it appends the tokenizer's EOS to plain-text chosen and
+    /// rejected), rather than at the response's own last token. A model must be scored as it was
+    /// trained, so this is stored in `config.json` (key `rlhf_reward_appends_eos`, ignored by
+    /// transformers) and every scorer goes through `sequence(prompt:response:)`. A TRL-trained
+    /// model does not store it: set it when loading one (`rlhf score --append-eos`).
+    public var appendsEOS = false
 
     public var parameters: [(String, Tensor)] { trunk.parameters + [("score.weight", scoreWeight)] }
 
@@ -60,6 +67,10 @@ public final class RewardModel {
         if case .object(let n)? = config.extra["rlhf_reward_normalization"], let m = n["mean"]?.doubleValue, let s = n["std"]?.doubleValue {
             rm.normalization = (m, s)
         }
+        if case .bool(let b)? = config.extra["rlhf_reward_appends_eos"] { rm.appendsEOS = b }
+        if rm.appendsEOS && config.eosTokenID == nil {
+            throw RLHFError.invalidFile(path: configURL.path, message: "rlhf_reward_appends_eos is true but eos_token_id is not set")
+        }
         return rm
     }
 
@@ -68,6 +79,7 @@ public final class RewardModel {
         if let n = normalization {
             trunk.configOverride["rlhf_reward_normalization"] = .object(["mean": .number(n.mean), "std": .number(n.std)])
         }
+        trunk.configOverride["rlhf_reward_appends_eos"] = .bool(appendsEOS)
         try trunk.save(to: directory, tokenizer: tokenizer, extraTensors: [("score.weight", scoreWeight)])
     }
 
@@ -91,11 +103,28 @@ public final class RewardModel {
         }
     }
 
-    /// Scores of `prompt + response` texts, each encoded with `tokenizer` and cut from the left
-    /// to the context (the end of a response is what the head reads), without gradient.
+    /// `ids` (prompt + response, already encoded), then EOS when the model `appendsEOS` and the
+    /// text does not already end with it (TRL's rule), before any cut to the context.
+    public func ended(_ ids: [Int32]) -> [Int32] {
+        guard appendsEOS, let eos = trunk.config.eosTokenID.map(Int32.init), ids.last != eos else { return ids }
+        return ids + [eos]
+    }
+
+    /// The tokens the head reads for a response to a prompt: `ended(ids)` cut from the left to
+    /// the context, since the end of a response is what the head reads.
+    public func sequence(_ ids: [Int32]) -> [Int32] {
+        Array(ended(ids).suffix(trunk.config.nPositions))
+    }
+
+    /// `sequence(_:)` of the text `prompt + response` encoded with `tokenizer`: encoded as one
+    /// text, as TRL's trainers and transformers' pipelines do.
+    public func sequence(prompt: String, response: String, tokenizer: BPETokenizer) -> [Int32] {
+        sequence(tokenizer.encodeIDs(prompt + response))
+    }
+
+    /// Scores of `prompt + response` texts (`sequence(prompt:response:tokenizer:)`), without gradient.
     public func score(prompts: [String], responses: [String], tokenizer: BPETokenizer, batchSize: Int = 16) -> [Float] {
-        let ctx = trunk.config.nPositions
-        return score(zip(prompts, responses).map { Array(tokenizer.encodeIDs($0 + $1).suffix(ctx)) }, batchSize: batchSize)
+        score(zip(prompts, responses).map { sequence(prompt: $0, response: $1, tokenizer: tokenizer) }, batchSize: batchSize)
     }
 
     /// A raw score in units of the standard deviation on the SFT model's samples, centred on

@@ -73,24 +73,18 @@ public final class RewardTrainer {
         initialWeights = TrainingCheckpoint.weights(model.parameters)
     }
 
-    /// Tokenises preferences; pairs longer than `maxLength` keep the prompt's end. Records with
-    /// the same prompt text get the same `group`.
-    public static func pairs(_ records: [PreferenceRecord], tokenizer: BPETokenizer, maxLength: Int) -> [Pair] {
-        var truncated = 0
-        return pairs(records, tokenizer: tokenizer, maxLength: maxLength, truncated: &truncated)
-    }
-
-    /// `pairs(_:tokenizer:maxLength:)`, counting in `truncated` the texts cut from the left.
-    public static func pairs(_ records: [PreferenceRecord], tokenizer: BPETokenizer, maxLength: Int, truncated: inout Int) -> [Pair] {
+    /// Tokenises preferences as `model` reads them (`RewardModel.sequence`: EOS appended when it
+    /// `appendsEOS`); a text longer than its context keeps its end and is counted in `truncated`.
+    /// Records with the same prompt text get the same `group`.
+    public static func pairs(_ records: [PreferenceRecord], for model: RewardModel, tokenizer: BPETokenizer, truncated: inout Int) -> [Pair] {
         var groups: [String: Int] = [:]
-        var cut = 0
-        defer { truncated += cut }
+        let context = model.trunk.config.nPositions
         return records.map { r in
             let p = tokenizer.encodeIDs(r.prompt)
             func fit(_ c: [Int32]) -> [Int32] {
-                let seq = p + c
-                if seq.count > maxLength { cut += 1 }
-                return seq.count <= maxLength ? seq : Array(seq.suffix(maxLength))
+                let seq = model.ended(p + c)
+                if seq.count > context { truncated += 1 }
+                return model.sequence(seq)
             }
             let group = groups[r.prompt] ?? groups.count
             groups[r.prompt] = group

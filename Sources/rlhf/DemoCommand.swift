@@ -62,6 +62,8 @@ struct DemoCommand: ParsableCommand {
     @Option(help: panelTasteHelp) var panelTaste: RaterPanel.Taste = .soundsGood
     @Option(help: "Passes of the reward model over its pairs (default: 3; 1 with --quick).") var rmEpochs: Int?
     @Option(help: "Pairs per reward-model step (default: 16 prompts' pairs, 16·K(K−1)/2).") var rmBatchSize: Int?
+    @Flag(help: "Train the reward model with the end-of-text token appended to every answer and read its score there, as TRL's RewardTrainer does (rlhf reward --append-eos); every later stage then scores that way.")
+    var rmAppendEOS = false
     @Option(name: .customLong("base"), help: "Start from this pretrained model folder (config.json, model.safetensors, tokenizer files; for example an earlier demo's base/ at the same seed) instead of pretraining one. Its tokenizer is used by every stage.")
     var baseModel: String?
     @Flag(help: "Continue the run in --out where it stopped, with the flags saved in its run_config.json: finished stages are loaded from the run folder, an interrupted pretraining, SFT, reward model, PPO, GRPO, RLOO or DPO continues from its last checkpoint. A flag that changes results, set to another value than the run's, is refused. The models and numbers are those of an uninterrupted run; an interrupted stage's time counts from the resume.")
@@ -82,12 +84,14 @@ struct DemoCommand: ParsableCommand {
         var baseResponses: Int?
         /// Absent in runs begun before the flag existed: read as 0.
         var templateResponses: Int?
+        /// Absent in runs begun before the flag existed: read as false.
+        var rmAppendEOS: Bool?
 
         init(_ c: DemoCommand) {
             seed = c.seed; quick = c.quick; bestOf = c.bestOf; klCoef = c.klCoef; verifierWeight = c.verifierWeight
             klFreeRun = c.klFreeRun; alternatives = c.alternatives; preferenceSamples = c.preferenceSamples
             panelTaste = c.panelTaste.rawValue; rmEpochs = c.rmEpochs; rmBatchSize = c.rmBatchSize; baseResponses = c.baseAnswers
-            templateResponses = c.templateResponses
+            templateResponses = c.templateResponses; rmAppendEOS = c.rmAppendEOS
             // Absolute, so that --resume from another working directory finds it.
             base = c.baseModel.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         }
@@ -99,7 +103,7 @@ struct DemoCommand: ParsableCommand {
             c.seed = seed; c.quick = quick; c.bestOf = bestOf; c.klCoef = klCoef; c.verifierWeight = verifierWeight
             c.klFreeRun = klFreeRun; c.alternatives = alternatives; c.preferenceSamples = preferenceSamples
             c.panelTaste = taste; c.rmEpochs = rmEpochs; c.rmBatchSize = rmBatchSize; c.baseModel = base; c.baseResponses = baseResponses ?? 0
-            c.templateResponses = templateResponses ?? 0
+            c.templateResponses = templateResponses ?? 0; c.rmAppendEOS = rmAppendEOS ?? false
         }
     }
 
@@ -137,10 +141,11 @@ struct DemoCommand: ParsableCommand {
         var resumed = self
         // Flags that differ from both the defaults and the saved run were given on purpose:
         // refused, rather than quietly ignored.
-        // Runs begun before --base-responses and --template-responses existed took no such
-        // answers: read as 0, so that either flag given now with another value is refused too.
+        // Runs begun before --base-responses, --template-responses and --rm-append-eos existed
+        // took no such answers and appended no EOS: read as 0 and false, so that any of these
+        // flags given now with another value is refused too.
         let saved = try runConfiguration(Settings(self), defaults: Settings(try DemoCommand.parse([])), in: URL(fileURLWithPath: out), resume: true,
-                                         absentMeans: ["baseResponses": .number(0), "templateResponses": .number(0)])
+                                         absentMeans: ["baseResponses": .number(0), "templateResponses": .number(0), "rmAppendEOS": .bool(false)])
         try saved.apply(to: &resumed, from: url)
         try resumed.runStages(resuming: true)
     }
@@ -326,7 +331,7 @@ struct DemoCommand: ParsableCommand {
             let continuing = resuming && hasCheckpoint(rmDir)
             if continuing { note("reward model: continuing from \(rmDir.appendingPathComponent(TrainingCheckpoint.folderName).path)") }
             return try RewardStage.run(base: sft, tokenizer: tok, records: prefs, epochs: rmEpochs ?? budget.rmEpochs, batchSize: rmBatchSize ?? 16 * pairsPerPrompt, lr: 3e-4,
-                                       evalFraction: 0.15, seed: seed, useMargins: false, out: rmDir, saveEvery: 25,
+                                       evalFraction: 0.15, seed: seed, useMargins: false, appendEOS: rmAppendEOS, out: rmDir, saveEvery: 25,
                                        resume: continuing, settingNames: ["epochs": "--rm-epochs", "batchSize": "--rm-batch-size"]) { epoch, acc, _ in
                 report.rmEpochs.append((epoch, acc, .nan))
             }
@@ -340,7 +345,7 @@ struct DemoCommand: ParsableCommand {
         report.rmAccuracyPanel = rmResult.accuracy
         // Every held-out pair scored once; the measure on SFT's pairs below reuses the scores.
         let heldOutScores: [(chosen: Float, rejected: Float)] = {
-            let s = rm.score(heldOutPrefs.flatMap { [tok.encodeIDs($0.prompt + $0.chosen), tok.encodeIDs($0.prompt + $0.rejected)] }.map { Array($0.suffix(128)) })
+            let s = rm.score(heldOutPrefs.flatMap { [rm.sequence(prompt: $0.prompt, response: $0.chosen, tokenizer: tok), rm.sequence(prompt: $0.prompt, response: $0.rejected, tokenizer: tok)] })
             return heldOutPrefs.indices.map { (s[2 * $0], s[2 * $0 + 1]) }
         }()
         report.rmAccuracyGold = goldAgreement(heldOutPrefs, scores: heldOutScores).accuracy
@@ -392,7 +397,7 @@ struct DemoCommand: ParsableCommand {
                 let resp = DemoWorld.response(r, style: style, &w)
                 g += gold.score(prompt: r.prompt, response: resp)
                 taste += panel.meanUtility(prompt: r.prompt, response: resp)
-                seqs.append(Array(tok.encodeIDs(r.prompt + resp).suffix(128)))
+                seqs.append(rm.sequence(prompt: r.prompt, response: resp, tokenizer: tok))
             }
             let n = Double(styleRequests.count)
             let proxies = rm.score(seqs).map { (Double($0) - rm.normalization!.mean) / rm.normalization!.std }

@@ -33,6 +33,8 @@ struct RewardCommand: ParsableCommand {
     @Option(help: "Fraction of prompts whose pairs are held out (0: none).") var evalFraction = 0.1
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Flag(help: "Use each line's \"margin\" in the loss: −log σ(r_c − r_r − margin).") var margin = false
+    @Flag(help: "Append the end-of-text token to every prompt + response and read the score there, as TRL's RewardTrainer does (recorded in config.json, so rlhf score, ppo and best-of-n score the same way).")
+    var appendEOS = false
     @Flag(help: "Skip invalid lines (reporting how many) instead of stopping at the first.") var skipInvalid = false
     @Option(help: "Steps between checkpoints (--out/checkpoint-last); every epoch's end is one too.") var saveEvery = 100
     @Flag(help: "Continue from --out/checkpoint-last with the same data and flags, as if never stopped.") var resume = false
@@ -50,7 +52,7 @@ struct RewardCommand: ParsableCommand {
         let records = try readPreferences(data, skipInvalid: skipInvalid)
         if !resume { try folder.clearForNewRun() }
         let result = try RewardStage.run(base: base, tokenizer: tok, records: records, epochs: epochs, batchSize: batchSize, lr: lr,
-                                         evalFraction: evalFraction, seed: seed, useMargins: margin, out: URL(fileURLWithPath: out),
+                                         evalFraction: evalFraction, seed: seed, useMargins: margin, appendEOS: appendEOS, out: URL(fileURLWithPath: out),
                                          saveEvery: saveEvery, resume: resume,
                                          settingNames: RewardCommand.flagNames)
         note(result.heldOut.isEmpty ? "no pairs held out (--eval-fraction 0); reward model written to \(out)"
@@ -85,10 +87,14 @@ enum RewardStage {
     /// `onEpoch`, from its `metrics.jsonl`), and ends with the model an uninterrupted run gives.
     /// `settingNames`: the caller's flag for each training setting, named when a resume is refused.
     static func run(base: GPT2, tokenizer tok: BPETokenizer, records: [PreferenceRecord], epochs: Int, batchSize: Int, lr: Float,
-                    evalFraction: Double, seed: UInt64, useMargins: Bool, out: URL, saveEvery: Int = 100, resume: Bool = false,
+                    evalFraction: Double, seed: UInt64, useMargins: Bool, appendEOS: Bool = false, out: URL, saveEvery: Int = 100, resume: Bool = false,
                     settingNames: [String: String] = [:],
                     onEpoch: ((Int, Double, Double) -> Void)? = nil) throws -> (model: RewardModel, accuracy: Double, loss: Double, heldOut: [PreferenceRecord]) {
         let rm = RewardModel(initializedFrom: base, seed: seed)
+        if appendEOS {
+            guard base.config.eosTokenID != nil else { throw RLHFError.invalidArgument("--append-eos: the starting model's config.json sets no eos_token_id") }
+            rm.appendsEOS = true
+        }
         var config = RewardTrainer.Config()
         config.epochs = epochs; config.batchSize = batchSize; config.learningRate = lr; config.seed = seed; config.useMargins = useMargins
         config.checkpointEvery = saveEvery
@@ -101,13 +107,12 @@ enum RewardStage {
         guard !trainRecords.isEmpty else {
             throw RLHFError.invalidArgument("no preference pairs left to train on: --eval-fraction \(evalFraction) holds out all \(heldOut.count) pair(s) (their prompts are held out whole); lower it, or 0 to hold out none")
         }
-        let context = base.config.nPositions
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         let metricsURL = out.appendingPathComponent("metrics.jsonl")
         var truncated = 0
-        let trainPairs = RewardTrainer.pairs(trainRecords, tokenizer: tok, maxLength: context, truncated: &truncated)
-        let heldOutPairs = RewardTrainer.pairs(heldOut, tokenizer: tok, maxLength: context, truncated: &truncated)
-        if truncated > 0 { note("warning: \(truncated) prompt + response text(s) longer than the context of \(context) tokens were cut from the left") }
+        let trainPairs = RewardTrainer.pairs(trainRecords, for: rm, tokenizer: tok, truncated: &truncated)
+        let heldOutPairs = RewardTrainer.pairs(heldOut, for: rm, tokenizer: tok, truncated: &truncated)
+        if truncated > 0 { note("warning: \(truncated) prompt + response text(s) longer than the context of \(base.config.nPositions) tokens were cut from the left") }
         if resume {
             guard trainer.hasCheckpoint else {
                 throw RLHFError.invalidArgument("\(out.path) holds no \(TrainingCheckpoint.folderName)/ to resume the reward model from")
@@ -168,12 +173,20 @@ struct ScoreCommand: ParsableCommand {
     @Option(help: "Reward-model directory.") var model: String
     @Option(help: "JSONL input.") var data: String
     @Flag(help: "JSON lines output.") var json = false
+    @Flag(help: "Score every text at an end-of-text token appended to it, as TRL's RewardTrainer trains reward models (use it for one TRL trained). A model `rlhf reward --append-eos` trained says so in its config.json and is scored this way without the flag.")
+    var appendEOS = false
 
     struct Line: Decodable { let text: String?; let prompt: String?; let completion: String?; let chosen: String?; let rejected: String? }
 
     func run() throws {
         let dir = URL(fileURLWithPath: model)
         let rm = try RewardModel.load(directory: dir)
+        if appendEOS {
+            guard rm.trunk.config.eosTokenID != nil else {
+                throw RLHFError.invalidFile(path: dir.appendingPathComponent("config.json").path, message: "--append-eos needs eos_token_id, which is not set")
+            }
+            rm.appendsEOS = true
+        }
         let tok = try BPETokenizer.load(directory: dir)
         try rm.trunk.config.checkFits(tok, directory: dir)
         let url = URL(fileURLWithPath: data)
@@ -205,9 +218,9 @@ struct ScoreCommand: ParsableCommand {
         var truncated = 0
         defer { if truncated > 0 { note("warning: \(truncated) text(s) longer than the reward model's context of \(ctx) tokens were cut from the left") } }
         func ids(_ s: String) -> [Int32] {
-            let e = tok.encodeIDs(s)
+            let e = rm.ended(tok.encodeIDs(s))
             if e.count > ctx { truncated += 1 }
-            return e.count <= ctx ? e : Array(e.suffix(ctx))
+            return rm.sequence(e)
         }
         if pairs == true {
             let chosen = rm.score(lines.map { ids(($0.prompt ?? "") + $0.chosen!) })

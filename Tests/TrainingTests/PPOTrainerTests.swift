@@ -59,6 +59,31 @@ final class PPOTrainerTests: XCTestCase {
         XCTAssertFalse(trainer.policy.training)
     }
 
+    /// The reward model reads each response as it was trained: prompt + response without the
+    /// EOS the policy wrote, or, when it `appendsEOS` (TRL's convention), with one EOS at the end
+    /// whether the response ended or was cut off by the length limit.
+    func testRewardModelScoresResponsesInTheShapeItWasTrainedOn() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var config = smallConfig()
+        config.missingEOSPenalty = 0
+        let trainer = try makeTrainer(dir, config: config)
+        let eos = Int32(try XCTUnwrap(trainer.tokenizer.eosTokenID))
+        let answer = trainer.tokenizer.encodeIDs(" late. thank you!")
+        let prompts = [trainer.promptIDs[0], trainer.promptIDs[1]]
+        for appends in [false, true] {
+            trainer.rewardModel.appendsEOS = appends
+            var r = PPORollout(prompts: prompts, responses: [answer + [eos], answer], ended: [true, false],
+                               samplingLogProbs: [[Float](repeating: -1, count: answer.count + 1), [Float](repeating: -1, count: answer.count)],
+                               promptIndices: [0, 1])
+            let (raw, _, _, _) = try trainer.score(&r)
+            let read = prompts.map { $0 + answer + (appends ? [eos] : []) }
+            let expected = trainer.rewardModel.scores(read).toArray().map(Double.init)
+            for (a, b) in zip(raw, expected) { XCTAssertEqual(a, b, accuracy: 1e-5, "appendsEOS \(appends)") }
+            XCTAssertEqual(r.scores.map { Float($0) }, expected.map { Float(trainer.rewardModel.normalised($0)) })
+        }
+    }
+
     /// Rewards: −β·(log π − log π_ref) on every response token, the score added on the last one;
     /// nothing on padding. GAE then runs per response with V = 0 after the last token.
     func testPerTokenRewardsPutTheScoreOnTheLastToken() {

@@ -3,6 +3,7 @@ import Feedback
 import Foundation
 import Models
 import Tensors
+import Tokenizers
 @testable import Training
 
 final class RewardTrainerTests: XCTestCase {
@@ -45,6 +46,49 @@ final class RewardTrainerTests: XCTestCase {
             let single = p.grad!.toArray()
             for (a, b) in zip(g, single) { XCTAssertEqual(a, b, accuracy: 1e-5 + 1e-4 * abs(b), name) }
         }
+    }
+
+    /// With `appendsEOS` (TRL's RewardTrainer convention) a text is read at an EOS appended once,
+    /// kept when the context cuts the text from the left; its score is the one TRL's model gives
+    /// the text with the EOS string appended; training pairs are read the same way; and a saved
+    /// model says so in its config, so it is scored that way when loaded.
+    func testAppendEOSReadsTheScoreAtEOSAsTRLDoesAndIsSavedWithTheModel() throws {
+        let tok = try BPETokenizer.train(texts: PPOTrainerTests.texts, vocabSize: 300, specialTokens: ["<|endoftext|>", "<|pad|>"], padToken: "<|pad|>")
+        var c = try GPT2Config.preset("tiny", vocabSize: tok.vocabSize, context: 16)
+        c.nLayer = 1; c.nEmbd = 16; c.nHead = 2; c.eosTokenID = tok.eosTokenID; c.padTokenID = tok.padTokenID
+        let rm = RewardModel(initializedFrom: GPT2(config: c, seed: 1), seed: 2)
+        let eos = Int32(try XCTUnwrap(tok.eosTokenID))
+        let (prompt, answer) = ("order 3 is", " late. thank you!")
+        let ids = tok.encodeIDs(prompt + answer)
+        XCTAssertLessThan(ids.count, 15)
+        XCTAssertEqual(rm.sequence(ids), ids, "without appendsEOS the text is read as it is")
+
+        rm.appendsEOS = true
+        XCTAssertEqual(rm.sequence(ids), ids + [eos])
+        XCTAssertEqual(rm.sequence(ids + [eos]), ids + [eos], "a text that ends with EOS gets no second one")
+        let long = ids + ids + ids
+        XCTAssertEqual(rm.sequence(long), Array((long + [eos]).suffix(16)), "cut from the left, the EOS kept")
+        let atEOS = rm.score(prompts: [prompt], responses: [answer], tokenizer: tok)
+        rm.appendsEOS = false
+        XCTAssertEqual(rm.score(prompts: [prompt], responses: [answer + "<|endoftext|>"], tokenizer: tok), atEOS)
+        XCTAssertNotEqual(rm.score(prompts: [prompt], responses: [answer], tokenizer: tok), atEOS)
+
+        rm.appendsEOS = true
+        var truncated = 0
+        let pair = RewardTrainer.pairs([PreferenceRecord(prompt: prompt, chosen: answer, rejected: " fine.")], for: rm, tokenizer: tok, truncated: &truncated)[0]
+        XCTAssertEqual(pair.chosen, ids + [eos])
+        XCTAssertEqual(pair.rejected, tok.encodeIDs(prompt + " fine.") + [eos])
+        XCTAssertEqual(truncated, 0)
+
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rm-eos-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try rm.save(to: dir, tokenizer: tok)
+        let loaded = try RewardModel.load(directory: dir)
+        XCTAssertTrue(loaded.appendsEOS)
+        XCTAssertEqual(loaded.score(prompts: [prompt], responses: [answer], tokenizer: tok), atEOS)
+        rm.appendsEOS = false
+        try rm.save(to: dir, tokenizer: tok)
+        XCTAssertFalse(try RewardModel.load(directory: dir).appendsEOS, "saving false over a model saved with true")
     }
 
     /// Minibatches hold whole prompt groups, each pair exactly once, at most `batchSize` pairs

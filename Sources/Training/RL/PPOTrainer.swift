@@ -97,6 +97,8 @@ public final class PPOTrainer {
         runRecord = try TrainingCheckpoint.recorded(config, adding: [
             "reference_weights": TrainingCheckpoint.weights(reference.parameters),
             "reward_model_weights": TrainingCheckpoint.weights(rewardModel.parameters),
+            // The same weights read at another token give other rewards.
+            "reward_model_appends_eos": .bool(rewardModel.appendsEOS),
             "prompts": promptPrint.json,
             "reward_functions": .string(rewardFunctions.map { "\($0.name):\($0.weight)" }.joined(separator: ", ")),
         ])
@@ -236,16 +238,17 @@ public final class PPOTrainer {
     func score(_ rollout: inout PPORollout) throws -> ([Double], [Double], [[Double]], [[Double]]) {
         let eos = tokenizer.eosTokenID.map(Int32.init)
         var sequences: [[Int32]] = [], texts: [String] = []
-        let rmContext = rewardModel.trunk.config.nPositions
         for b in 0..<rollout.batch {
             let prompt = promptIDs[rollout.promptIndices[b]]
             var response = (0..<rollout.responseLengths[b]).map { rollout.ids[b * rollout.length + rollout.promptLength + $0] }
             if rollout.endedWithEOS[b], response.last == eos { response.removeLast() }
             let text = tokenizer.decode(response)
             texts.append(text)
-            // The reward model was trained on prompt + response without EOS; score the same shape.
+            // Scored in the shape the reward model was trained on: prompt + response, then EOS
+            // when it `appendsEOS` (after a response the length limit cut off too: the
+            // missing-EOS penalty below is what charges for that, not the reward model).
             let seq = rewardTokenizer.map { $0.encodeIDs(promptTexts[rollout.promptIndices[b]] + text) } ?? (prompt + response)
-            sequences.append(Array(seq.suffix(rmContext)))
+            sequences.append(rewardModel.sequence(seq))
         }
         let raw = rewardModel.score(sequences, batchSize: config.rolloutBatchSize).map(Double.init)
         let normalised = raw.map(rewardModel.normalised)
