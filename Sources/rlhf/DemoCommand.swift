@@ -302,13 +302,22 @@ struct DemoCommand: ParsableCommand {
         let panel = RaterPanel(taste: panelTaste, seed: seed)
         report.answersPerPrompt = (sftAnswers, baseAnswers, templateResponses)
         let triples = sampled.flatMap { r in r.pairs(all: true).map { (prompt: r.prompt, a: $0.0, b: $0.1) } }
-        let prefs = timed("label (simulated panel)") { panel.label(triples, seed: seed ^ 0x1ABE1) }
+        let labels = timed("label (simulated panel)") { panel.label(triples, seed: seed ^ 0x1ABE1) }
         // DPO trains on the first pair of each prompt only (responses 1 and 2), so its data and
         // time do not grow with K: on all 6 pairs of K = 4 its epoch would take six times as
         // long. The panel skips identical pairs, so its lines are matched back to their pairs.
         let pairsPerPrompt = preferenceSamples * (preferenceSamples - 1) / 2
         let labelled = triples.indices.filter { triples[$0].a != triples[$0].b }
-        let firstPairPrefs = zip(labelled, prefs).filter { $0.0 % pairsPerPrompt == 0 }.map(\.1)
+        // A model that wrote EOS first gave an empty answer, and `rlhf reward` and `rlhf score`
+        // refuse a preference line with one as bad input: such pairs stay out of
+        // preferences.jsonl and of everything trained on it, so the file the demo writes is one
+        // its own commands read. They were judged first, so every other label is as it was.
+        let valid = labels.map { PreferenceRecord.problem($0) == nil }
+        let prefs = zip(labels, valid).filter(\.1).map(\.0)
+        if prefs.count < labels.count {
+            note("panel: \(labels.count - prefs.count) pair(s) with an empty answer (a model wrote EOS first) left out of preferences.jsonl")
+        }
+        let firstPairPrefs = zip(zip(labelled, labels), valid).filter { $0.1 && $0.0.0 % pairsPerPrompt == 0 }.map(\.0.1)
         try JSONL.write(prefs, to: runURL.appendingPathComponent("preferences.jsonl"))
         report.panel = panel.agreement(triples, seed: seed ^ 0xA9)
         note(String(format: "panel: %d preferences; agreement with gold %.3f, among raters %.3f", prefs.count, report.panel!.withGold, report.panel!.amongRaters))
