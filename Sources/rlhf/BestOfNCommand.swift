@@ -31,7 +31,7 @@ struct BestOfNCommand: ParsableCommand {
     @Option(parsing: .singleValue, help: "Programmatic reward NAME or NAME:WEIGHT added to the score (repeatable).") var rewardFn: [String] = []
     @Option(parsing: .singleValue, help: "Function reported for kept vs all responses but not used to choose (repeatable).") var monitorFn: [String] = []
     @Flag(help: "Also write every candidate and its score.") var keepCandidates = false
-    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Random seed. (default: 0)", transform: parseSeed) var seed: UInt64 = 0
 
     struct Line: Encodable { let prompt: String; let completion: String; let score: Double; let candidates: [String]?; let scores: [Double]? }
 

@@ -43,6 +43,15 @@ enum FlagCheck {
     }
 }
 
+/// `--seed` of every command: a whole number from 0 to 2⁶⁴ − 1. Every `--seed` reads its value
+/// with `parsing: .unconditional`, so that `--seed -1` is read as a value and refused as one,
+/// rather than taken for a flag and reported as a missing value. (A transformed option's help
+/// shows no default, so each says "(default: 0)" itself.)
+func parseSeed(_ text: String) throws -> UInt64 {
+    guard let seed = UInt64(text) else { throw ValidationError("a seed is a whole number from 0 to \(UInt64.max), found \"\(text)\"") }
+    return seed
+}
+
 /// `--panel-taste` of `rlhf demo` and `rlhf world label`.
 extension RaterPanel.Taste: ExpressibleByArgument {}
 

@@ -44,7 +44,7 @@ struct DPOCommand: ParsableCommand {
     @Option(name: [.customLong("save-every"), .customLong("checkpoint-every")], help: "Checkpoint every N steps.") var checkpointEvery = 100
     @Option(help: "Held-out prompts sampled to measure KL from the reference (0: off).") var klPrompts = 64
     @Option(help: "Tokens sampled per held-out prompt for the KL.") var klMaxNewTokens = 64
-    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Random seed. (default: 0)", transform: parseSeed) var seed: UInt64 = 0
     @Flag(help: "Skip invalid lines (reporting how many) instead of stopping at the first.") var skipInvalid = false
     @Flag(help: "Continue from --out/checkpoint-last with the run's saved configuration and the same inputs; a flag set to another value than the run's is refused.") var resume = false
     @OptionGroup var output: OutputOptions

@@ -31,7 +31,7 @@ struct DemoCommand: ParsableCommand {
     static let styleCheckRequests = 200
 
     @Option(help: "Run folder (default runs/<timestamp>).") var out: String?
-    @Option(help: "Seed for everything: world, init, data order, sampling, raters.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Seed for everything: world, init, data order, sampling, raters. (default: 0)", transform: parseSeed) var seed: UInt64 = 0
     @Flag(help: "Minimal budget for every stage (a smoke test, well under a minute).") var quick = false
     @Option(help: "Responses per prompt for best-of-N.") var bestOf = 8
     // 0.1, not `rlhf ppo`'s (and TRL's) 0.05: on the demo's three worlds, two PPO seeds each, the

@@ -16,7 +16,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Softmax temperature.") var temperature: Float = 1
     @Option(help: "Sample only among the k most likely tokens.") var topK: Int?
     @Option(help: "Sample from the smallest set of tokens with total probability ≥ p.") var topP: Float?
-    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Random seed. (default: 0)", transform: parseSeed) var seed: UInt64 = 0
     @Flag(help: "Take the most likely token each step (ignores temperature, top-k, top-p).") var greedy = false
     @Flag(help: "Print {\"completion\": …, \"token_ids\": […]} instead of plain text.") var json = false
 

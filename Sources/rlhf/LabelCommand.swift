@@ -39,7 +39,7 @@ struct LabelCommand: AsyncParsableCommand {
         @Option(help: "Raters per comparison (gold items go to every rater).") var overlap = 1
         @Option(help: "Largest number of new tokens per chat response.") var maxNewTokens = 64
         @Option(help: "Sampling temperature for chat responses.") var temperature: Float = 1
-        @Option(help: "Random seed for chat sampling.") var seed: UInt64 = 0
+        @Option(parsing: .unconditional, help: "Random seed for chat sampling. (default: 0)", transform: parseSeed) var seed: UInt64 = 0
 
         func validate() throws {
             try FlagCheck.atLeast(1, overlap, "--overlap")

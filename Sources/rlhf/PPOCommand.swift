@@ -38,7 +38,7 @@ struct OnPolicyOptions: ParsableArguments {
     @Option(help: "Policy ratio clip range ε.") var cliprange: Float = 0.2
 
     @Option(help: "Checkpoint every N iterations.") var checkpointEvery = 10
-    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Random seed. (default: 0)", transform: parseSeed) var seed: UInt64 = 0
     @Flag(help: "Continue from --out/checkpoint-last with the run's saved configuration and the same inputs; a flag set to another value than the run's is refused.") var resume = false
     @OptionGroup var output: OutputOptions
 

@@ -37,7 +37,7 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Evaluate every N steps.") var evalEvery = 100
     @Option(help: "Checkpoint every N steps.") var checkpointEvery = 200
     @Option(help: "Fraction of documents held out for evaluation (0: none).") var evalFraction = 0.05
-    @Option(help: "Random seed (init, data order, dropout).") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Random seed (init, data order, dropout). (default: 0)", transform: parseSeed) var seed: UInt64 = 0
     @Flag(help: "Continue from --out/checkpoint-last, as if never stopped; give the same training flags (--eval-every and --checkpoint-every may change).") var resume = false
 
     func validate() throws {

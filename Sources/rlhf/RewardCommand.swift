@@ -31,7 +31,7 @@ struct RewardCommand: ParsableCommand {
     @Option(help: "Pairs per step (whole prompts: a prompt's pairs are never split).") var batchSize = 16
     @Option(name: [.customLong("lr"), .customLong("learning-rate")], help: "Peak learning rate (--learning-rate is the same flag, as in TRL and in ppo, dpo, grpo and rloo).") var lr: Float = 1e-4
     @Option(help: "Fraction of prompts whose pairs are held out (0: none).") var evalFraction = 0.1
-    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Random seed. (default: 0)", transform: parseSeed) var seed: UInt64 = 0
     @Flag(help: "Use each line's \"margin\" in the loss: −log σ(r_c − r_r − margin).") var margin = false
     @Flag(help: "Append the end-of-text token to every prompt + response and read the score there, as TRL's RewardTrainer does (recorded in config.json, so rlhf score, ppo and best-of-n score the same way).")
     var appendEOS = false
@@ -252,7 +252,7 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Largest number of new tokens.") var maxNewTokens = 64
     @Option(help: "Temperature (0: greedy, every response the same).") var temperature: Float = 1
     @Option(help: "Prompts per generation batch.") var batchSize = 16
-    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Random seed. (default: 0)", transform: parseSeed) var seed: UInt64 = 0
 
     func validate() throws {
         try FlagCheck.atLeast(1, n, "--n"); try FlagCheck.atLeast(1, maxNewTokens, "--max-new-tokens")

@@ -30,7 +30,7 @@ struct SFTCommand: ParsableCommand {
     @Option(help: "Evaluate every N steps.") var evalEvery = 50
     @Option(help: "Checkpoint every N steps.") var checkpointEvery = 100
     @Option(help: "Fraction of examples held out (0: none).") var evalFraction = 0.05
-    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Random seed. (default: 0)", transform: parseSeed) var seed: UInt64 = 0
     @Flag(help: "Continue from --out/checkpoint-last, as if never stopped; give the same training flags (--eval-every and --checkpoint-every may change).") var resume = false
 
     func validate() throws {

@@ -15,7 +15,7 @@ struct WorldCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write pretrain.jsonl, sft.jsonl, prompts.jsonl, eval_prompts.jsonl and world.json to a folder.")
         @Option(help: "Output folder.") var out: String
-        @Option(help: "Seed: the same seed writes byte-identical files.") var seed: UInt64 = 0
+        @Option(parsing: .unconditional, help: "Seed: the same seed writes byte-identical files. (default: 0)", transform: parseSeed) var seed: UInt64 = 0
         @Option(help: "Pretraining conversations.") var pretrain = DemoWorld.Sizes().pretrain
         @Option(help: "Order notices mixed into the pretraining corpus (their order number and a code recur, which teaches a model to copy from its context).") var notices = DemoWorld.Sizes().notices
         @Option(help: "SFT demonstrations.") var sft = DemoWorld.Sizes().sft
@@ -53,7 +53,7 @@ struct WorldCommand: ParsableCommand {
         @Option(help: "JSONL with a \"prompt\" field (and, kept first, \"completions\" from `rlhf sample` or a \"completion\").") var prompts: String
         @Option(help: "Output sample JSONL.") var out: String
         @Option(help: "World-written answers added per prompt.") var n = 1
-        @Option(help: "Seed of the styles and wordings drawn.") var seed: UInt64 = 0
+        @Option(parsing: .unconditional, help: "Seed of the styles and wordings drawn. (default: 0)", transform: parseSeed) var seed: UInt64 = 0
 
         func validate() throws { try FlagCheck.atLeast(1, n, "--n") }
 
@@ -89,7 +89,7 @@ struct WorldCommand: ParsableCommand {
             """)
         @Option(help: "Sample JSONL (rlhf sample --n 2 or more).") var pairs: String
         @Option(help: "Output preference JSONL.") var out: String
-        @Option(help: "Seed of the panel (its raters' tastes) and of its choices.") var seed: UInt64 = 0
+        @Option(parsing: .unconditional, help: "Seed of the panel (its raters' tastes) and of its choices. (default: 0)", transform: parseSeed) var seed: UInt64 = 0
         @Option(help: "Raters on the panel.") var raters = 6
         @Option(help: "Share of raters who choose at random.") var carelessShare = 0.15
         @Option(help: "Utility added to whichever response a rater sees first.") var positionBias = 0.1
