@@ -352,6 +352,7 @@ struct DemoCommand: ParsableCommand {
         note("── check reward model")
         let checksStart = Date()
         report.rmAccuracyPanel = rmResult.accuracy
+        report.rmAppendsEOS = rm.appendsEOS
         // Every held-out pair scored once; the measure on SFT's pairs below reuses the scores.
         let heldOutScores: [(chosen: Float, rejected: Float)] = {
             let s = rm.score(heldOutPrefs.flatMap { [rm.sequence(prompt: $0.prompt, response: $0.chosen, tokenizer: tok), rm.sequence(prompt: $0.prompt, response: $0.rejected, tokenizer: tok)] })

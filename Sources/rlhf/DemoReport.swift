@@ -76,6 +76,8 @@ struct DemoReport {
     var rmEpochs: [(Int, Double, Double)] = []
     var rmAccuracyPanel = 0.0
     var rmAccuracyGold = 0.0
+    /// Whether the reward model reads its score at an appended EOS (`RewardModel.appendsEOS`).
+    var rmAppendsEOS = false
     var panel: RaterPanel.Agreement?
     /// The reward model's and the panel's agreement with gold on pairs of two SFT answers, when
     /// some answers the raters compared came from the base model or the world's writers.
@@ -151,7 +153,9 @@ struct DemoReport {
             let answers_per_prompt_sft: Int; let answers_per_prompt_base: Int; let answers_per_prompt_world: Int
             /// On held-out pairs that differ in one fact (FactContrast), by its raw value; a kind
             /// with no such pairs is left out.
-            let fact_checks: [String: FactCheckJSON] }
+            let fact_checks: [String: FactCheckJSON]
+            /// Whether it reads its score at an appended EOS (`--rm-append-eos`).
+            let appends_eos: Bool }
         struct FactCheckJSON: Encodable { let held_out_pairs: Int; let accuracy_vs_gold: Double; let panel_agreement_with_gold: Double }
         struct Model: Encodable {
             let gold_utility: Double; let win_rate_vs_sft: Double; let wins_vs_sft: Int; let losses_vs_sft: Int; let ties_vs_sft: Int; let kl_from_sft: Double; let proxy_score: Double; let mean_words: Double
@@ -208,7 +212,7 @@ struct DemoReport {
                                          answers_per_prompt_world: answersPerPrompt.world,
                                          fact_checks: Dictionary(uniqueKeysWithValues: factChecks.filter(\.measured).map {
                                              ($0.kind.rawValue, FactCheckJSON(held_out_pairs: $0.heldOutPairs, accuracy_vs_gold: $0.rewardModel, panel_agreement_with_gold: $0.panel))
-                                         })),
+                                         }), appends_eos: rmAppendsEOS),
                         styles: styles.map { Style(style: $0.style, gold: $0.gold, panel: $0.panel, proxy: $0.proxy) },
                         style_gaps: styleGaps.map { StyleGap(above: $0.above.style, below: $0.below.style, gold_difference: $0.gold,
                                                              reward_model_difference: $0.rewardModel.mean, reward_model_difference_standard_error: $0.rewardModel.standardError) },
@@ -321,10 +325,12 @@ struct DemoReport {
                            references: [("panel agreement with gold (ceiling)", panel?.withGold ?? .nan, "#dc2626"),
                                         ("held-out vs gold", rmAccuracyGold, "#9333ea")])
         // The raters, whose agreement the reward model is measured against.
-        h += String(format: "<p class=\"note\">Raters: a simulated panel compared every two of %d answers per prompt (%d by SFT, %d by the base model%@). On the %d comparisons gold can tell apart, each judged by every rater, a rater agrees with gold on %.1f%% and with another rater on %.1f%%. The reward model can agree with gold more often than one rater does: it learns from all the raters' votes, whose noise partly averages out.</p>",
+        h += String(format: "<p class=\"note\">Raters: a simulated panel compared every two of %d answers per prompt (%d by SFT, %d by the base model%@). On the %d comparisons gold can tell apart, each judged by every rater, a rater agrees with gold on %.1f%% and with another rater on %.1f%%. The reward model can agree with gold more often than one rater does: it learns from all the raters' votes, whose noise partly averages out. %@</p>",
                     answersPerPrompt.sft + answersPerPrompt.base + answersPerPrompt.world, answersPerPrompt.sft, answersPerPrompt.base,
                     answersPerPrompt.world > 0 ? ", \(answersPerPrompt.world) by the world's writers in a style drawn evenly" : "",
-                    panel?.pairs ?? 0, (panel?.withGold ?? .nan) * 100, (panel?.amongRaters ?? .nan) * 100)
+                    panel?.pairs ?? 0, (panel?.withGold ?? .nan) * 100, (panel?.amongRaters ?? .nan) * 100,
+                    rmAppendsEOS ? "It reads its score at an end-of-text token appended to every answer, as TRL's reward models do (--rm-append-eos), and every later stage scores it so."
+                                 : "It reads its score at each answer's last token.")
         if !factChecks.isEmpty {
             h += "<table><tr><th>held-out pairs that…</th><th>pairs</th><th>one rater agrees with gold</th><th>reward model agrees with gold</th></tr>"
             for c in factChecks {
