@@ -18,9 +18,36 @@ public final class RewardModel {
     /// TRL's `RewardTrainer` trains (it appends the tokenizer's EOS to plain-text chosen and
     /// rejected), rather than at the response's own last token. A model must be scored as it was
     /// trained, so this is stored in `config.json` (key `rlhf_reward_appends_eos`, ignored by
-    /// transformers) and every scorer goes through `sequence(prompt:response:)`. A TRL-trained
+    /// transformers) and every scorer builds what the head reads with `sequence`. A TRL-trained
     /// model does not store it: set it when loading one (`rlhf score --append-eos`).
-    public var appendsEOS = false
+    public private(set) var appendsEOS = false
+    /// What `config.json` said about appending EOS when the model was loaded: nil when it said
+    /// nothing (a model from transformers or TRL).
+    public private(set) var recordedAppendsEOS: Bool?
+
+    /// Sets `appendsEOS`. Turning it on throws when transformers would read such a model
+    /// elsewhere (`appendEOSProblem`).
+    public func setAppendsEOS(_ on: Bool, tokenizer: BPETokenizer? = nil) throws {
+        if on, let problem = appendEOSProblem(tokenizer: tokenizer) {
+            throw RLHFError.invalidArgument("cannot read this reward model's score at an appended EOS: \(problem)")
+        }
+        appendsEOS = on
+    }
+
+    /// Why this model cannot be read at an appended EOS, or nil. transformers'
+    /// `GPT2ForSequenceClassification` reads the score at the last token that is not
+    /// `pad_token_id`, so with pad = EOS it reads the token before the appended EOS. (That is also
+    /// where TRL's `RewardTrainer` reads its models when the tokenizer has no pad token and it pads
+    /// with EOS: those are scored without appending EOS.) And the EOS appended must be the
+    /// tokenizer's end-of-text token, the one TRL appends and a policy writes.
+    public func appendEOSProblem(tokenizer: BPETokenizer? = nil) -> String? {
+        guard let eos = trunk.config.eosTokenID else { return "config.json sets no eos_token_id" }
+        if trunk.config.padTokenID == eos {
+            return "its pad_token_id is its eos_token_id (\(eos)), and transformers reads the score at the last token that is not padding, the one before the EOS; a model trained that way needs a pad token of its own (the demo's tokenizer has <|pad|>)"
+        }
+        if let t = tokenizer?.eosTokenID, t != eos { return "the tokenizer's end-of-text token is \(t) but config.json's eos_token_id is \(eos)" }
+        return nil
+    }
 
     public var parameters: [(String, Tensor)] { trunk.parameters + [("score.weight", scoreWeight)] }
 
@@ -67,9 +94,16 @@ public final class RewardModel {
         if case .object(let n)? = config.extra["rlhf_reward_normalization"], let m = n["mean"]?.doubleValue, let s = n["std"]?.doubleValue {
             rm.normalization = (m, s)
         }
-        if case .bool(let b)? = config.extra["rlhf_reward_appends_eos"] { rm.appendsEOS = b }
-        if rm.appendsEOS && config.eosTokenID == nil {
-            throw RLHFError.invalidFile(path: configURL.path, message: "rlhf_reward_appends_eos is true but eos_token_id is not set")
+        switch config.extra["rlhf_reward_appends_eos"] {
+        case nil, .null?: break
+        case .bool(let b)?:
+            rm.recordedAppendsEOS = b
+            if b, let problem = rm.appendEOSProblem() {
+                throw RLHFError.invalidFile(path: configURL.path, message: "rlhf_reward_appends_eos is true, but \(problem)")
+            }
+            rm.appendsEOS = b
+        case let other?:
+            throw RLHFError.invalidFile(path: configURL.path, message: "rlhf_reward_appends_eos must be true or false, found \(other)")
         }
         return rm
     }
@@ -103,21 +137,26 @@ public final class RewardModel {
         }
     }
 
-    /// `ids` (prompt + response, already encoded), then EOS when the model `appendsEOS` and the
-    /// text does not already end with it (TRL's rule), before any cut to the context.
-    public func ended(_ ids: [Int32]) -> [Int32] {
-        guard appendsEOS, let eos = trunk.config.eosTokenID.map(Int32.init), ids.last != eos else { return ids }
-        return ids + [eos]
+    /// The tokens the head reads for a response to a prompt: `ids` (prompt + response, already
+    /// encoded), then EOS when the model `appendsEOS` and the text does not already end with it
+    /// (TRL's rule), cut from the left to the context, since the end is what the head reads;
+    /// a text that had to be cut is counted in `truncated`.
+    public func sequence(_ ids: [Int32], truncated: inout Int) -> [Int32] {
+        var seq = ids
+        if appendsEOS, let eos = trunk.config.eosTokenID.map(Int32.init), ids.last != eos { seq.append(eos) }
+        if seq.count > trunk.config.nPositions { truncated += 1 }
+        return Array(seq.suffix(trunk.config.nPositions))
     }
 
-    /// The tokens the head reads for a response to a prompt: `ended(ids)` cut from the left to
-    /// the context, since the end of a response is what the head reads.
+    /// `sequence(_:truncated:)`, not counting cut texts.
     public func sequence(_ ids: [Int32]) -> [Int32] {
-        Array(ended(ids).suffix(trunk.config.nPositions))
+        var cut = 0
+        return sequence(ids, truncated: &cut)
     }
 
-    /// `sequence(_:)` of the text `prompt + response` encoded with `tokenizer`: encoded as one
-    /// text, as TRL's trainers and transformers' pipelines do.
+    /// `sequence(_:)` of the text `prompt + response` encoded with `tokenizer` as one text, as
+    /// TRL's `RewardTrainer` encodes it (a prompt that ends mid-word, as an implicit one can, is
+    /// then read as the whole word).
     public func sequence(prompt: String, response: String, tokenizer: BPETokenizer) -> [Int32] {
         sequence(tokenizer.encodeIDs(prompt + response))
     }

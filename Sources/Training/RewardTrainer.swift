@@ -73,23 +73,16 @@ public final class RewardTrainer {
         initialWeights = TrainingCheckpoint.weights(model.parameters)
     }
 
-    /// Tokenises preferences as `model` reads them (`RewardModel.sequence`: EOS appended when it
-    /// `appendsEOS`); a text longer than its context keeps its end and is counted in `truncated`.
-    /// Records with the same prompt text get the same `group`.
+    /// Tokenises preferences as `model` reads them (`RewardModel.sequence`: prompt + response
+    /// encoded as one text, EOS appended when it `appendsEOS`, cut from the left to its context,
+    /// each cut text counted in `truncated`). Records with the same prompt text get the same `group`.
     public static func pairs(_ records: [PreferenceRecord], for model: RewardModel, tokenizer: BPETokenizer, truncated: inout Int) -> [Pair] {
         var groups: [String: Int] = [:]
-        let context = model.trunk.config.nPositions
         return records.map { r in
-            let p = tokenizer.encodeIDs(r.prompt)
-            func fit(_ c: [Int32]) -> [Int32] {
-                let seq = model.ended(p + c)
-                if seq.count > context { truncated += 1 }
-                return model.sequence(seq)
-            }
+            func read(_ response: String) -> [Int32] { model.sequence(tokenizer.encodeIDs(r.prompt + response), truncated: &truncated) }
             let group = groups[r.prompt] ?? groups.count
             groups[r.prompt] = group
-            return Pair(chosen: fit(tokenizer.encodeIDs(r.chosen)), rejected: fit(tokenizer.encodeIDs(r.rejected)),
-                        margin: Float(r.margin ?? 0), group: group)
+            return Pair(chosen: read(r.chosen), rejected: read(r.rejected), margin: Float(r.margin ?? 0), group: group)
         }
     }
 
@@ -248,6 +241,9 @@ public final class RewardTrainer {
             "train_pairs": .number(Double(train.count)),
             "train_tokens": .number(Double(train.reduce(0) { $0 + $1.chosen.count + $1.rejected.count })),
             "train_hash": data.json,
+            // Named, so that a resume with the other choice is refused by its flag, not only
+            // by the hash of the tokens it changes.
+            "appends_eos": .bool(model.appendsEOS),
             "initial_weights": initialWeights,
         ])
     }

@@ -15,7 +15,8 @@ struct RewardCommand: ParsableCommand {
         Reads {"prompt","chosen","rejected"} JSONL (extra fields such as "rater" and "margin" \
         allowed; a line without "prompt", TRL's implicit prompt as hh-rlhf is published, is split \
         at the text chosen and rejected both start with). The trunk starts from --model (usually the SFT model) with a scalar head on the \
-        last token of prompt + response, saved so transformers loads it as \
+        last token of prompt + response (on an EOS appended to it with --append-eos, as TRL's \
+        RewardTrainer trains), saved so transformers loads it as \
         GPT2ForSequenceClassification (num_labels 1). Reports held-out accuracy and loss per epoch \
         and stores the mean/std of its scores on the responses it saw, for RL's normalisation.
 
@@ -78,7 +79,8 @@ func readPreferences(_ path: String, skipInvalid: Bool) throws -> [PreferenceRec
 /// The reward stage as one call, shared by `rlhf reward` and `rlhf demo`.
 extension RewardCommand {
     /// The flag of each training setting a checkpoint records, for a refused `--resume`.
-    static let flagNames = ["epochs": "--epochs", "batchSize": "--batch-size", "learningRate": "--lr", "seed": "--seed", "useMargins": "--margin"]
+    static let flagNames = ["epochs": "--epochs", "batchSize": "--batch-size", "learningRate": "--lr", "seed": "--seed", "useMargins": "--margin",
+                            "appends_eos": "--append-eos"]
 }
 
 enum RewardStage {
@@ -91,10 +93,7 @@ enum RewardStage {
                     settingNames: [String: String] = [:],
                     onEpoch: ((Int, Double, Double) -> Void)? = nil) throws -> (model: RewardModel, accuracy: Double, loss: Double, heldOut: [PreferenceRecord]) {
         let rm = RewardModel(initializedFrom: base, seed: seed)
-        if appendEOS {
-            guard base.config.eosTokenID != nil else { throw RLHFError.invalidArgument("--append-eos: the starting model's config.json sets no eos_token_id") }
-            rm.appendsEOS = true
-        }
+        try rm.setAppendsEOS(appendEOS, tokenizer: tok)
         var config = RewardTrainer.Config()
         config.epochs = epochs; config.batchSize = batchSize; config.learningRate = lr; config.seed = seed; config.useMargins = useMargins
         config.checkpointEvery = saveEvery
@@ -181,14 +180,15 @@ struct ScoreCommand: ParsableCommand {
     func run() throws {
         let dir = URL(fileURLWithPath: model)
         let rm = try RewardModel.load(directory: dir)
-        if appendEOS {
-            guard rm.trunk.config.eosTokenID != nil else {
-                throw RLHFError.invalidFile(path: dir.appendingPathComponent("config.json").path, message: "--append-eos needs eos_token_id, which is not set")
-            }
-            rm.appendsEOS = true
-        }
         let tok = try BPETokenizer.load(directory: dir)
         try rm.trunk.config.checkFits(tok, directory: dir)
+        if appendEOS {
+            if rm.recordedAppendsEOS == false {
+                throw RLHFError.invalidFile(path: dir.appendingPathComponent("config.json").path,
+                                            message: "records rlhf_reward_appends_eos false: the model was trained without EOS appended; score it without --append-eos")
+            }
+            try rm.setAppendsEOS(true, tokenizer: tok)
+        }
         let url = URL(fileURLWithPath: data)
         // The first line decides the file's kind (pairs or texts); every line is checked against
         // it as it is read, so the error names the first bad line, whatever is wrong with it.
@@ -217,11 +217,7 @@ struct ScoreCommand: ParsableCommand {
         // Cut from the left, as the reward model was trained: its score reads the last token.
         var truncated = 0
         defer { if truncated > 0 { note("warning: \(truncated) text(s) longer than the reward model's context of \(ctx) tokens were cut from the left") } }
-        func ids(_ s: String) -> [Int32] {
-            let e = rm.ended(tok.encodeIDs(s))
-            if e.count > ctx { truncated += 1 }
-            return rm.sequence(e)
-        }
+        func ids(_ s: String) -> [Int32] { rm.sequence(tok.encodeIDs(s), truncated: &truncated) }
         if pairs == true {
             let chosen = rm.score(lines.map { ids(($0.prompt ?? "") + $0.chosen!) })
             let rejected = rm.score(lines.map { ids(($0.prompt ?? "") + $0.rejected!) })

@@ -72,7 +72,7 @@ final class PPOTrainerTests: XCTestCase {
         let answer = trainer.tokenizer.encodeIDs(" late. thank you!")
         let prompts = [trainer.promptIDs[0], trainer.promptIDs[1]]
         for appends in [false, true] {
-            trainer.rewardModel.appendsEOS = appends
+            try trainer.rewardModel.setAppendsEOS(appends)
             var r = PPORollout(prompts: prompts, responses: [answer + [eos], answer], ended: [true, false],
                                samplingLogProbs: [[Float](repeating: -1, count: answer.count + 1), [Float](repeating: -1, count: answer.count)],
                                promptIndices: [0, 1])

@@ -63,22 +63,27 @@ final class RewardTrainerTests: XCTestCase {
         XCTAssertLessThan(ids.count, 15)
         XCTAssertEqual(rm.sequence(ids), ids, "without appendsEOS the text is read as it is")
 
-        rm.appendsEOS = true
+        try rm.setAppendsEOS(true)
         XCTAssertEqual(rm.sequence(ids), ids + [eos])
         XCTAssertEqual(rm.sequence(ids + [eos]), ids + [eos], "a text that ends with EOS gets no second one")
         let long = ids + ids + ids
         XCTAssertEqual(rm.sequence(long), Array((long + [eos]).suffix(16)), "cut from the left, the EOS kept")
         let atEOS = rm.score(prompts: [prompt], responses: [answer], tokenizer: tok)
-        rm.appendsEOS = false
+        try rm.setAppendsEOS(false)
         XCTAssertEqual(rm.score(prompts: [prompt], responses: [answer + "<|endoftext|>"], tokenizer: tok), atEOS)
         XCTAssertNotEqual(rm.score(prompts: [prompt], responses: [answer], tokenizer: tok), atEOS)
 
-        rm.appendsEOS = true
+        try rm.setAppendsEOS(true)
         var truncated = 0
         let pair = RewardTrainer.pairs([PreferenceRecord(prompt: prompt, chosen: answer, rejected: " fine.")], for: rm, tokenizer: tok, truncated: &truncated)[0]
         XCTAssertEqual(pair.chosen, ids + [eos])
         XCTAssertEqual(pair.rejected, tok.encodeIDs(prompt + " fine.") + [eos])
         XCTAssertEqual(truncated, 0)
+        // Prompt and response are encoded as one text, as the scorers and TRL encode them: a
+        // prompt cut mid-word (an implicit prompt can be) reads the whole word.
+        let midWord = RewardTrainer.pairs([PreferenceRecord(prompt: "order 3 is la", chosen: "te.", rejected: "ter.")], for: rm, tokenizer: tok, truncated: &truncated)[0]
+        XCTAssertEqual(midWord.chosen, rm.sequence(prompt: "order 3 is la", response: "te.", tokenizer: tok))
+        XCTAssertEqual(midWord.chosen, tok.encodeIDs("order 3 is late.") + [eos])
 
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rm-eos-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -86,9 +91,17 @@ final class RewardTrainerTests: XCTestCase {
         let loaded = try RewardModel.load(directory: dir)
         XCTAssertTrue(loaded.appendsEOS)
         XCTAssertEqual(loaded.score(prompts: [prompt], responses: [answer], tokenizer: tok), atEOS)
-        rm.appendsEOS = false
+        try rm.setAppendsEOS(false)
         try rm.save(to: dir, tokenizer: tok)
         XCTAssertFalse(try RewardModel.load(directory: dir).appendsEOS, "saving false over a model saved with true")
+
+        // transformers reads the score at the last token that is not padding: with pad = EOS
+        // that is the token before the appended EOS, so such a model is refused.
+        var samePad = c
+        samePad.padTokenID = c.eosTokenID
+        let padIsEOS = RewardModel(trunk: GPT2(config: samePad, seed: 1), scoreWeight: rm.scoreWeight.copy())
+        XCTAssertThrowsError(try padIsEOS.setAppendsEOS(true)) { XCTAssertTrue("\($0)".contains("pad_token_id"), "\($0)") }
+        XCTAssertNoThrow(try padIsEOS.setAppendsEOS(false))
     }
 
     /// Minibatches hold whole prompt groups, each pair exactly once, at most `batchSize` pairs
