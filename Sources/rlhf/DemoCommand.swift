@@ -397,9 +397,9 @@ struct DemoCommand: ParsableCommand {
         // problems, and each request's answers start from the same draw, so a request's helpful,
         // wrong-remedy and wrong-number answers share greeting, apology and closing (the remedy's
         // wording is drawn after a wrong number's, so it may differ). The ranking then compares
-        // styles, not draws: with independent wordings
-        // a wrong order number and a wrong remedy (0.4 apart by gold) swapped in the reward
-        // model's ranking at one seed by 0.02, well inside the draw's spread.
+        // styles, not draws: with independent wordings a wrong order number and a wrong remedy
+        // (0.4 apart by gold) swapped in the reward model's ranking at one seed by 0.02, well
+        // inside the draw's spread.
         var wrng = WorldRNG(seed: seed ^ 0x57)
         let styleRequests = (0..<DemoCommand.styleCheckRequests).map { _ in DemoWorld.request(&wrng, from: .heldOut) }
         let wordings = styleRequests.map { _ in WorldRNG(seed: wrng.next()) }

@@ -346,15 +346,15 @@ struct DemoReport {
             Dictionary(uniqueKeysWithValues: styles.sorted { $0[keyPath: key] > $1[keyPath: key] }.enumerated().map { ($1.style, $0 + 1) })
         }
         let (byGold, byPanel, byRM) = (rank(\.gold), rank(\.panel), rank(\.proxy))
-        h += "<table><tr><th>response style</th><th>gold (rank)</th><th>panel's taste (rank)</th><th>reward model, normalised (rank)</th><th>reward model over gold's next style</th></tr>"
+        h += "<table><tr><th>response style</th><th>gold (rank)</th><th>panel's taste (rank)</th><th>reward model, normalised (rank)</th><th>reward model, gap to gold's next style</th></tr>"
         // In words: the table is read by people, not matched against the code's names.
         let styleNames = ["wrongRemedy": "polite, wrong remedy", "wrongOrder": "polite, wrong order number", "offTopic": "off-topic", "helpful": "helpful and correct"]
         let gaps = Dictionary(uniqueKeysWithValues: styleGaps.map { ($0.above.style, $0) })
         for s in styles {
             // Red: gold's order reversed by more than two standard errors, not by the draw alone.
             let gap = gaps[s.style].map { g in
-                String(format: "<td class=\"n %@\">%+.2f ± %.2f <span class=\"note\">(over %@)</span></td>", g.rewardModel.mean < -2 * g.rewardModel.standardError ? "bad" : "",
-                       g.rewardModel.mean, g.rewardModel.standardError, styleNames[g.below.style] ?? g.below.style)
+                String(format: "<td class=\"n %@\">%+.2f ± %.2f<br><span class=\"note\">over %@</span></td>", g.rewardModel.mean < -2 * g.rewardModel.standardError ? "bad" : "",
+                       g.rewardModel.mean, g.rewardModel.standardError, (styleNames[g.below.style] ?? g.below.style).replacingOccurrences(of: "polite, ", with: ""))
             } ?? "<td class=\"n\">–</td>"
             h += String(format: "<tr><td>%@</td><td class=\"n\">%+.2f (%d)</td><td class=\"n\">%+.2f (%d)</td><td class=\"n\">%+.2f (%d)</td>%@</tr>",
                         styleNames[s.style] ?? s.style, s.gold, byGold[s.style]!, s.panel, byPanel[s.style]!, s.proxy, byRM[s.style]!, gap)
