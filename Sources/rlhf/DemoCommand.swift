@@ -422,7 +422,7 @@ struct DemoCommand: ParsableCommand {
                 .map { "\($0.style) " + String(format: "%+.2f", $0[keyPath: key]) }.joined(separator: " > "))
         }
         note("reward model's gap over gold's next style: " + report.styleGaps.map {
-            String(format: "%@ − %@ %+.2f ± %.2f", $0.above.style, $0.below.style, $0.rewardModel.mean, $0.rewardModel.standardError)
+            String(format: "%@ − %@ %+.3f ± %.3f", $0.above.style, $0.below.style, $0.rewardModel.mean, $0.rewardModel.standardError)
         }.joined(separator: ", "))
         report.stages.append(("check reward model", Date().timeIntervalSince(checksStart)))
         if stopping(after: .reward) { return }
