@@ -27,12 +27,6 @@ struct DemoCommand: ParsableCommand {
         and numbers of an uninterrupted one.
         """)
 
-    /// Held-out requests answered in every template style for the reward model's style ranking.
-    /// 1,000: the closest two styles by gold (a wrong remedy over a wrong order number) are a few
-    /// hundredths apart in some reward models, and the standard error of their gap over 200
-    /// requests was 0.03–0.04; scoring 7,000 short texts takes seconds.
-    static let styleCheckRequests = 1000
-
     @Option(help: "Run folder (default runs/<timestamp>).") var out: String?
     @Option(parsing: .unconditional, help: "Seed for everything: world, init, data order, sampling, raters. (default: 0)", transform: parseSeed) var seed: UInt64 = 0
     @Flag(help: "Minimal budget for every stage (a smoke test, well under a minute).") var quick = false
@@ -130,11 +124,18 @@ struct DemoCommand: ParsableCommand {
 
     struct Budget {
         var pretrainDocs = 12_000, pretrainSteps = 2_000, sftSteps = 250, pairPrompts = 2_000, rmEpochs = 3, evalPrompts = 200, ppoSteps = 50, ppoBatch = 64
+        /// Held-out requests answered in every template style for the reward model's style
+        /// ranking. 1,000 by default: the closest two styles by gold (a wrong remedy over a wrong
+        /// order number) are a few hundredths apart in some reward models, and the standard error
+        /// of their gap over 200 requests was 0.03–0.04. The 7,000 answers cost about 25 s of
+        /// this stage, so --quick keeps 200.
+        var styleCheckRequests = 1_000
         init() {}
-        init(pretrainDocs: Int = 12_000, pretrainSteps: Int, sftSteps: Int, pairPrompts: Int, rmEpochs: Int, evalPrompts: Int, ppoSteps: Int, ppoBatch: Int) {
+        init(pretrainDocs: Int = 12_000, pretrainSteps: Int, sftSteps: Int, pairPrompts: Int, rmEpochs: Int, evalPrompts: Int, ppoSteps: Int, ppoBatch: Int,
+             styleCheckRequests: Int) {
             self.pretrainDocs = pretrainDocs; self.pretrainSteps = pretrainSteps; self.sftSteps = sftSteps
             self.pairPrompts = pairPrompts; self.rmEpochs = rmEpochs; self.evalPrompts = evalPrompts
-            self.ppoSteps = ppoSteps; self.ppoBatch = ppoBatch
+            self.ppoSteps = ppoSteps; self.ppoBatch = ppoBatch; self.styleCheckRequests = styleCheckRequests
         }
     }
 
@@ -154,7 +155,8 @@ struct DemoCommand: ParsableCommand {
     }
 
     func runStages(resuming: Bool) throws {
-        let budget = quick ? Budget(pretrainDocs: 1_500, pretrainSteps: 40, sftSteps: 20, pairPrompts: 96, rmEpochs: 1, evalPrompts: 32, ppoSteps: 3, ppoBatch: 16) : Budget()
+        let budget = quick ? Budget(pretrainDocs: 1_500, pretrainSteps: 40, sftSteps: 20, pairPrompts: 96, rmEpochs: 1, evalPrompts: 32, ppoSteps: 3, ppoBatch: 16,
+                                     styleCheckRequests: 200) : Budget()
         let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "-")
         let runURL = URL(fileURLWithPath: out ?? "runs/\(stamp)")
         if !resuming {
@@ -401,7 +403,8 @@ struct DemoCommand: ParsableCommand {
         // (0.4 apart by gold) swapped in the reward model's ranking at one seed by 0.02, well
         // inside the draw's spread.
         var wrng = WorldRNG(seed: seed ^ 0x57)
-        let styleRequests = (0..<DemoCommand.styleCheckRequests).map { _ in DemoWorld.request(&wrng, from: .heldOut) }
+        report.styleCheckRequests = budget.styleCheckRequests
+        let styleRequests = (0..<budget.styleCheckRequests).map { _ in DemoWorld.request(&wrng, from: .heldOut) }
         let wordings = styleRequests.map { _ in WorldRNG(seed: wrng.next()) }
         for style in DemoWorld.Style.allCases {
             var g = 0.0, taste = 0.0
