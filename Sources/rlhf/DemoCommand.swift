@@ -317,12 +317,12 @@ struct DemoCommand: ParsableCommand {
         // `rlhf world facts` refuse a preference line with one as bad input: such pairs stay out
         // of preferences.jsonl and of everything trained on it, so the file the demo writes is one
         // its own commands read. They were judged first, so every other label is as it was.
-        let valid = labels.map { PreferenceRecord.problem($0) == nil }
-        let prefs = zip(labels, valid).filter(\.1).map(\.0)
+        let kept = labels.indices.filter { PreferenceRecord.problem(labels[$0]) == nil }
+        let prefs = kept.map { labels[$0] }
         if prefs.count < labels.count {
             note("panel: \(labels.count - prefs.count) pair(s) with an empty or blank answer (a model wrote EOS first) left out of preferences.jsonl")
         }
-        let firstPairPrefs = zip(zip(labelled, labels), valid).filter { $0.1 && $0.0.0 % pairsPerPrompt == 0 }.map(\.0.1)
+        let firstPairPrefs = kept.filter { labelled[$0] % pairsPerPrompt == 0 }.map { labels[$0] }
         try JSONL.write(prefs, to: runURL.appendingPathComponent("preferences.jsonl"))
         report.panel = panel.agreement(triples, seed: seed ^ 0xA9)
         note(String(format: "panel: %d preferences; agreement with gold %.3f, among raters %.3f", prefs.count, report.panel!.withGold, report.panel!.amongRaters))
@@ -403,7 +403,6 @@ struct DemoCommand: ParsableCommand {
         // (0.4 apart by gold) swapped in the reward model's ranking at one seed by 0.02, well
         // inside the draw's spread.
         var wrng = WorldRNG(seed: seed ^ 0x57)
-        report.styleCheckRequests = budget.styleCheckRequests
         let styleRequests = (0..<budget.styleCheckRequests).map { _ in DemoWorld.request(&wrng, from: .heldOut) }
         let wordings = styleRequests.map { _ in WorldRNG(seed: wrng.next()) }
         for style in DemoWorld.Style.allCases {

@@ -115,8 +115,6 @@ struct DemoReport {
         let proxies: [Double]
     }
     var styles: [StyleScores] = []
-    /// How many held-out requests the style check answered in every style.
-    var styleCheckRequests = 0
 
     /// Each style against the next one down in gold's order: gold's gap, and the reward model's,
     /// with its standard error over the requests. A negative reward-model gap is gold's order
@@ -361,7 +359,7 @@ struct DemoReport {
             h += String(format: "<tr><td>%@</td><td class=\"n\">%+.2f (%d)</td><td class=\"n\">%+.2f (%d)</td><td class=\"n\">%+.2f (%d)</td>%@</tr>",
                         styleNames[s.style] ?? s.style, s.gold, byGold[s.style]!, s.panel, byPanel[s.style]!, s.proxy, byRM[s.style]!, gap)
         }
-        h += "</table><p class=\"note\">Mean scores of templated responses in each style to the same \(styleCheckRequests) held-out prompts; a prompt's polite answers share their greeting, apology and closing. The last column is the reward model's mean gap between a style and the one gold ranks next below it, ± its standard error over the prompts; negative is gold's order reversed, and red where that is more than two standard errors, beyond what the draw of prompts explains. The panel's taste is its attentive raters' mean utility. " + (panelTaste == .soundsGood
+        h += "</table><p class=\"note\">Mean scores of templated responses in each style to the same \(styles.first?.proxies.count ?? 0) held-out prompts; a prompt's polite answers share their greeting, apology and closing. The last column is the reward model's mean gap between a style and the one gold ranks next below it, ± its standard error over the prompts; negative is gold's order reversed, and red where that is more than two standard errors, beyond what the draw of prompts explains. The panel's taste is its attentive raters' mean utility. " + (panelTaste == .soundsGood
             ? "This panel (--panel-taste sounds-good) checks order numbers less than gold and likes manners and length more, so it ranks some polite but wrong styles differently from gold, and a reward model learns the panel's ranking, not gold's. Where the reward model ranks a style above gold's order (e.g. polite but wrong order numbers), a policy optimised against it can gain proxy reward while losing gold: reward hacking."
             : "This panel (--panel-taste gold) weighs the features as gold does, with each rater's own spread, noise, careless raters and position bias.") + "</p></div></div>"
 
