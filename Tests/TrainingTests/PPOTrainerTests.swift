@@ -84,6 +84,28 @@ final class PPOTrainerTests: XCTestCase {
         }
     }
 
+    /// The separate critic starts where its returns are: at every state it predicts the term the
+    /// reward holds for the reward model there, weight · (raw − mean) / std, not the raw score.
+    func testSeparateCriticStartsAtTheRewardModelsTermInTheReward() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var config = smallConfig()
+        config.rewardModelWeight = 1.5
+        let trainer = try makeTrainer(dir, config: config)  // normalisation mean 0.5, std 2
+        let critic = try XCTUnwrap(trainer.value)
+        XCTAssertEqual(critic.kind, .separate)
+        let answer = trainer.tokenizer.encodeIDs(" late. thank you!")
+        let prompt = trainer.promptIDs[0]
+        let r = PPORollout(prompts: [prompt], responses: [answer], ended: [false],
+                           samplingLogProbs: [[Float](repeating: -1, count: answer.count)], promptIndices: [0])
+        let v = critic.values(r.packed(rows: [0]), responseSlots: r.responseLength, policyHidden: nil).toArray()
+        // Slot i's state is the prompt and the first i answer tokens.
+        let states = (0..<answer.count).map { prompt + answer.prefix($0) }
+        let raw = trainer.rewardModel.scores(states).toArray()
+        XCTAssertGreaterThan(Set(raw.map { ($0 * 1e4).rounded() }).count, 1, "states the reward model tells apart")
+        for (value, score) in zip(v, raw) { XCTAssertEqual(value, 1.5 * (score - 0.5) / 2, accuracy: 2e-4) }
+    }
+
     /// Rewards: −β·(log π − log π_ref) on every response token, the score added on the last one;
     /// nothing on padding. GAE then runs per response with V = 0 after the last token.
     func testPerTokenRewardsPutTheScoreOnTheLastToken() {

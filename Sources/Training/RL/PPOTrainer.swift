@@ -78,7 +78,8 @@ public final class PPOTrainer {
         reference = GPT2(config: policy.config)
         reference.copyWeights(from: policy)
         value = config.usesCritic
-            ? ValueFunction(kind: config.valueModel, rewardModel: rewardModel, policy: policy, rewardModelReadsPolicyTokens: rewardTokenizer == nil)
+            ? ValueFunction(kind: config.valueModel, rewardModel: rewardModel, policy: policy, rewardModelReadsPolicyTokens: rewardTokenizer == nil,
+                            rewardModelWeight: config.rewardModelWeight)
             : nil
         // Written only when on: the demo's lanes share the reward model read-only.
         for m in [policy, reference, rewardModel.trunk] + (value?.trunk.map { [$0] } ?? []) where m.training { m.training = false }

@@ -21,13 +21,17 @@ public final class ValueFunction {
     /// reward model's head means nothing on the policy's features, and zero predicts the mean).
     /// A reward model that reads other tokens (another tokenizer) or a shorter context cannot
     /// read the policy's rollouts; the separate critic then starts from the policy's trunk.
-    public init(kind: PPOConfig.ValueModel, rewardModel: RewardModel, policy: GPT2, rewardModelReadsPolicyTokens: Bool = true) {
+    /// `rewardModelWeight`: the weight of the reward model's normalised score in the reward
+    /// (`PPOConfig.rewardModelWeight`), the scale the critic starts at.
+    public init(kind: PPOConfig.ValueModel, rewardModel: RewardModel, policy: GPT2, rewardModelReadsPolicyTokens: Bool = true,
+                rewardModelWeight: Double = 1) {
         switch kind {
         case .separate where rewardModelReadsPolicyTokens && rewardModel.trunk.config.nPositions >= policy.config.nPositions:
             let t = GPT2(config: rewardModel.trunk.config)
             t.copyWeights(from: rewardModel.trunk)
             trunk = t
             head = rewardModel.scoreWeight.copy()
+            ValueFunction.startAtRewardedScale(head: head, finalBias: t.finalBias, rewardModel: rewardModel, weight: rewardModelWeight)
         case .separate:
             var c = policy.config
             c.architectures = ["GPT2ForSequenceClassification"]
@@ -42,6 +46,24 @@ public final class ValueFunction {
         }
         head.name = "score.weight"
         head.requiresGrad = true
+    }
+
+    /// Maps the copied reward head from the reward model's raw score to the term the reward
+    /// holds, `weight · (raw − mean) / std`, which is what the critic's returns are built from.
+    /// Left raw, the critic started off by the normalisation (at seed 1 of the demo by +1.2 in
+    /// offset and ×1.4 in scale), and its clipped loss moves it at most `cliprange_value` an
+    /// iteration. The head has no bias (transformers' `GPT2ForSequenceClassification`), so the
+    /// offset c goes into ln_f's bias along the head: w·(x + c·w/|w|²) = w·x + c.
+    static func startAtRewardedScale(head: Tensor, finalBias: Tensor, rewardModel: RewardModel, weight: Double) {
+        let (mean, std) = rewardModel.normalization ?? (0, 1)
+        let scale = weight / max(std, 1e-8)
+        let w = head.buffer
+        for i in w.indices { w[i] = Float(Double(w[i]) * scale) }
+        let norm2 = w.reduce(0) { $0 + Double($1) * Double($1) }
+        guard norm2 > 0 else { return }
+        let offset = -mean * scale
+        let b = finalBias.buffer
+        for i in b.indices { b[i] += Float(offset * Double(w[i]) / norm2) }
     }
 
     /// Trainable parameters, named `value.…` so they never collide with the policy's in the
