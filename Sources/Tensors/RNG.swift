@@ -16,6 +16,21 @@ public struct RNG: RandomNumberGenerator, Codable, Equatable, Sendable {
         _ = next32()
     }
 
+    /// The generator for the `index`-th of a series (a pass over the data, a step) under one
+    /// seed. `RNG(seed: seed &+ index)` would make seed s's index i + 1 the very generator of seed
+    /// s + 1's index i: runs at neighbouring seeds would replay each other's draws one pass apart.
+    public init(seed: UInt64, index: UInt64, stream: UInt64) {
+        self.init(seed: RNG.splitMix(seed ^ RNG.splitMix(index)), stream: stream)
+    }
+
+    /// SplitMix64's finaliser: a bijection that scatters neighbouring inputs.
+    static func splitMix(_ x: UInt64) -> UInt64 {
+        var z = x &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
     /// Restores a generator saved with a checkpoint.
     public init(state: UInt64, increment: UInt64) {
         self.state = state

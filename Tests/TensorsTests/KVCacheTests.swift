@@ -55,6 +55,19 @@ final class RNGAndPoolTests: XCTestCase {
         XCTAssertEqual((0..<3).map { _ in p.next32() }, [565663470, 3244226384, 2504567229])
     }
 
+    /// A series of generators under one seed (a pass, a step) shares none with the series of
+    /// the next seed: with `seed &+ index`, seed 0's pass 1 was seed 1's pass 0.
+    func testIndexedGeneratorsOfNeighbouringSeedsDiffer() {
+        func draws(_ seed: UInt64, _ index: UInt64) -> [UInt32] {
+            var r = RNG(seed: seed, index: index, stream: 32)
+            return (0..<8).map { _ in r.next32() }
+        }
+        XCTAssertEqual(draws(0, 1), draws(0, 1))
+        var seen = Set<[UInt32]>()
+        for seed in 0..<4 as Range<UInt64> { for index in 0..<4 as Range<UInt64> { seen.insert(draws(seed, index)) } }
+        XCTAssertEqual(seen.count, 16)
+    }
+
     func testUniformAndNormalMoments() {
         var r = RNG(seed: 1)
         let n = 200_000

@@ -182,7 +182,7 @@ public final class DPOTrainer {
     /// needs nothing but the step to continue in the same order.
     func batch(at s: Int) -> ArraySlice<Pair> {
         let epoch = s / stepsPerEpoch, offset = (s % stepsPerEpoch) * config.batchSize
-        var r = RNG(seed: config.seed &+ UInt64(epoch), stream: 41)
+        var r = RNG(seed: config.seed, index: UInt64(epoch), stream: 41)
         var order = Array(0..<train.count)
         for a in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(a, r.below(a + 1)) }
         return order[offset..<min(offset + config.batchSize, order.count)].map { train[$0] }[...]
@@ -267,7 +267,7 @@ public final class DPOTrainer {
         let prompts = (heldOut.isEmpty ? train : heldOut).map(\.prompt).filter { seen.insert($0).inserted }.prefix(config.klPrompts)
         guard !prompts.isEmpty else { return nil }
         let (ids, _) = Sampling.encodePrompts(Array(prompts), tokenizer, context: policy.config.nPositions, maxNewTokens: config.klMaxNewTokens)
-        var rng = RNG(seed: config.seed &+ UInt64(step), stream: 43)
+        var rng = RNG(seed: config.seed, index: UInt64(step), stream: 43)
         let options = SamplingOptions(temperature: 1, maxNewTokens: config.klMaxNewTokens, eosTokenID: tokenizer.eosTokenID.map(Int32.init))
         var seqs: [[Int32]] = [], starts: [Int] = []
         for start in stride(from: 0, to: ids.count, by: 32) {

@@ -212,7 +212,7 @@ public final class PPOTrainer {
         return (0..<perIteration).flatMap { j -> [Int] in
             let k = i * perIteration + j
             let pass = k / n
-            var r = RNG(seed: config.seed &+ UInt64(pass), stream: 32)
+            var r = RNG(seed: config.seed, index: UInt64(pass), stream: 32)
             var perm = Array(0..<n)
             for a in stride(from: n - 1, to: 0, by: -1) { perm.swapAt(a, r.below(a + 1)) }
             return Array(repeating: perm[k % n], count: group)
