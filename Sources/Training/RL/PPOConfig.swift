@@ -12,7 +12,9 @@ public struct PPOConfig: Codable, Equatable, Sendable {
     public var ppoEpochs = 4
     /// Minibatches per epoch, each one optimiser step (TRL `num_mini_batches`).
     public var numMiniBatches = 1
-    /// Micro-batches per minibatch, accumulated before the step: memory only, same update.
+    /// Micro-batches per minibatch, accumulated before the step, to save memory. The update is
+    /// the same when the micro-batches hold as many response tokens: each takes its own token
+    /// mean and the means count equally (as in TRL).
     public var gradientAccumulation = 1
     /// Rows per forward pass when generating and scoring (TRL `local_rollout_forward_batch_size`).
     public var rolloutBatchSize = 64
@@ -110,6 +112,8 @@ public struct PPOConfig: Codable, Equatable, Sendable {
         if let p = topP, !(p > 0 && p <= 1) { throw bad("--top-p must be in (0, 1], found \(p) (leave it out for no nucleus sampling)") }
         if !(klCoef >= 0 && klCoef.isFinite) { throw bad("\(klFlag) must be a finite number ≥ 0, found \(klCoef)") }
         if let t = klTarget, !(t > 0 && t.isFinite) { throw bad("--kl-target must be a finite number > 0, found \(t)") }
+        // The controller multiplies β by (1 + error · n / horizon): from 0 it never moves.
+        if klTarget != nil && klCoef == 0 { throw bad("--kl-target adapts β by multiplying it, so it needs a starting \(klFlag) above 0, found 0") }
         if !(klHorizon > 0 && klHorizon.isFinite) { throw bad("--kl-horizon must be a finite number > 0, found \(klHorizon)") }
         if !(clipRange > 0 && clipRange.isFinite) { throw bad("--cliprange must be a finite number > 0, found \(clipRange)") }
         if !(valueClipRange > 0 && valueClipRange.isFinite) { throw bad("--cliprange-value must be a finite number > 0, found \(valueClipRange)") }

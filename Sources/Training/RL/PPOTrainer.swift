@@ -58,6 +58,9 @@ public final class PPOTrainer {
     /// What the checkpoints record and a resume must match: the config, the reference's and
     /// the reward model's weights, the prompts and the programmatic rewards.
     let runRecord: JSONValue
+    /// A command-line tool's flag for each field of the run's record, so that a refused
+    /// `resume()` names what the user typed (`TrainingCheckpoint.check`).
+    public var settingNames: [String: String] = [:]
 
     public init(policy: GPT2, rewardModel: RewardModel, tokenizer: BPETokenizer, rewardTokenizer: BPETokenizer?,
                 prompts: [String], rewardFunctions: [RewardFunction] = [], monitors: [RewardFunction] = [],
@@ -160,13 +163,14 @@ public final class PPOTrainer {
                 "objective/scores": mean(rollout.scores), "objective/rlhf_reward": mean(rollout.scores) + nonScore,
                 "objective/rm_score": mean(rmNormalised), "objective/rm_score_raw": mean(rmRaw),
                 "policy/approxkl_avg": stats.approxKL, "policy/clipfrac_avg": stats.clipFraction,
-                "policy/entropy_avg": stats.entropy, "loss/policy_avg": stats.policyLoss, "loss/value_avg": stats.valueLoss,
+                "policy/entropy_avg": stats.entropy, "loss/policy_avg": stats.policyLoss,
                 "val/ratio": stats.ratio, "val/num_eos_tokens": Double(rollout.endedWithEOS.filter { $0 }.count),
                 "response_length": Double(tokens) / Double(rollout.batch),
                 "lr": Double(schedule.rate(at: max(optimizer.step - 1, 0))),
                 "tokens_per_second": Double(tokens) / seconds, "seconds": seconds,
             ]
             if value != nil {
+                record["loss/value_avg"] = stats.valueLoss
                 record["val/clipfrac_avg"] = stats.valueClipFraction
                 record["val/explained_variance"] = rollout.explainedVariance
             }
@@ -386,12 +390,13 @@ public final class PPOTrainer {
 
     /// Continues from `runDirectory/checkpoint-last`.
     public func resume() throws {
-        let state = try TrainingCheckpoint.load(from: checkpointURL, optimizer: optimizer, configuration: runRecord)
+        let state = try TrainingCheckpoint.load(from: checkpointURL, optimizer: optimizer, configuration: runRecord, names: settingNames)
         let loaded = try GPT2.load(directory: checkpointURL)
         policy.copyWeights(from: loaded)
         try value?.load(from: checkpointURL)
         step = state.step
         rng = state.dataRNG
+        policy.dropoutRNG = state.dropoutRNG  // unused while RL keeps dropout off; restored for exactness
         kl.restore(beta: state.extra["beta"] ?? kl.beta)
         generatedTokens = Int(state.extra["generated_tokens"] ?? 0)
         // The time split and tokens/s cover the whole run, not just the part after the resume.
