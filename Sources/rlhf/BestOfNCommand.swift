@@ -30,6 +30,7 @@ struct BestOfNCommand: ParsableCommand {
     @Option(help: "Weight of the reward model's normalised score.") var rmWeight: Double = 1
     @Option(parsing: .singleValue, help: "Programmatic reward NAME or NAME:WEIGHT added to the score (repeatable).") var rewardFn: [String] = []
     @Option(parsing: .singleValue, help: "Function reported for kept vs all responses but not used to choose (repeatable).") var monitorFn: [String] = []
+    @Flag(help: RewardModelEOS.help) var rmAppendEOS = false
     @Flag(help: "Also write every candidate and its score.") var keepCandidates = false
     @Option(parsing: .unconditional, help: "Random seed. (default: 0)", transform: parseSeed) var seed: UInt64 = 0
 
@@ -44,10 +45,10 @@ struct BestOfNCommand: ParsableCommand {
     }
 
     func run() throws {
-        try checkOutputFile(out)
+        try checkOutputFile(out, inputs: [("--prompts", prompts)])
         let (gpt, tok) = try loadModelAndTokenizer(policy)
         try FlagCheck.room(forNewTokens: maxNewTokens, context: gpt.config.nPositions)
-        let (rm, rmTokenizer) = try PPOStage.loadRewardModel(reward, policy: gpt, tokenizer: tok)
+        let (rm, rmTokenizer) = try PPOStage.loadRewardModel(reward, policy: gpt, tokenizer: tok, appendEOS: rmAppendEOS)
         let rmTok = rmTokenizer ?? tok
         let ps = try readPrompts(prompts)
         let fns = try PPOStage.rewardFunctions(rewardFn), monitors = try PPOStage.rewardFunctions(monitorFn)

@@ -224,13 +224,35 @@ let runArtifacts = [TrainingCheckpoint.folderName, "metrics.jsonl", "run_config.
                     "generation_config.json", "value_model", "tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json",
                     "special_tokens_map.json"]
 
-/// Checks a JSONL `--out` before any work (sampling can take minutes): a folder there, or a
-/// parent that cannot be made, is an error now rather than after the work is done.
-func checkOutputFile(_ out: String) throws {
+/// Checks a JSONL `--out` before any work (sampling can take minutes): a folder there, one of
+/// the command's input files (`inputs`: flag and path), or a parent that cannot be made, is an
+/// error now rather than after the work is done (or after the input is gone).
+func checkOutputFile(_ out: String, inputs: [(flag: String, path: String)]) throws {
     let url = URL(fileURLWithPath: out)
+    let real = url.resolvingSymlinksInPath().standardizedFileURL.path
+    for (flag, path) in inputs where URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path == real {
+        throw RLHFError.invalidArgument("--out \(out) is also \(flag): the command would write over its own input; give another --out")
+    }
     var isDir: ObjCBool = false
     if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue {
         throw RLHFError.invalidArgument("--out \(out) is a folder; give the path of the JSONL file to write")
     }
     try AtomicFile.makeFolder(url.deletingLastPathComponent())
+}
+
+/// `--append-eos` (`score`) and `--rm-append-eos` (`ppo`, `grpo`, `rloo`, `best-of-n`): read a
+/// reward model's score at an end-of-text token appended to each text, for a model trained that
+/// way elsewhere. One that `rlhf reward --append-eos` trained records it and needs no flag.
+enum RewardModelEOS {
+    static let help: ArgumentHelp = "Read the reward model's score at an end-of-text token appended to every text, as TRL's RewardTrainer trains reward models (use it for one TRL trained). A model `rlhf reward --append-eos` trained says so in its config.json and is read this way without the flag."
+
+    /// Refuses a model whose config.json records that it was trained without EOS appended:
+    /// read at another token, its scores mean nothing.
+    static func readAtAppendedEOS(_ rm: RewardModel, directory: URL, tokenizer: BPETokenizer, flag: String) throws {
+        if rm.recordedAppendsEOS == false {
+            throw RLHFError.invalidFile(path: directory.appendingPathComponent("config.json").path,
+                                        message: "records rlhf_reward_appends_eos false: the model was trained without EOS appended; read it without \(flag)")
+        }
+        try rm.setAppendsEOS(true, tokenizer: tokenizer)
+    }
 }

@@ -29,7 +29,7 @@ struct DemoCommand: ParsableCommand {
 
     @Option(help: "Run folder (default runs/<timestamp>).") var out: String?
     @Option(parsing: .unconditional, help: "Seed for everything: world, init, data order, sampling, raters. (default: 0)", transform: parseSeed) var seed: UInt64 = 0
-    @Flag(help: "Minimal budget for every stage (a smoke test, well under a minute).") var quick = false
+    @Flag(help: "Minimal budget for every stage (a smoke test: about a minute on two cores).") var quick = false
     @Option(help: "Responses per prompt for best-of-N.") var bestOf = 8
     // 0.1, not `rlhf ppo`'s (and TRL's) 0.05: on the demo's three worlds, two PPO seeds each, the
     // mean gold was the same, and at seed 2 0.05 let PPO drift into right-number-wrong-remedy
@@ -166,6 +166,9 @@ struct DemoCommand: ParsableCommand {
                 throw RLHFError.invalidArgument("\(runURL.path) already holds a demo run (\(marker)); continue it with --resume, or give another --out")
             }
         }
+        // A --base that cannot serve is refused before the run folder is written: a run begun
+        // with it could neither start again (the folder holds a run) nor resume (with the same base).
+        let givenBase = try (resuming ? nil : baseModel).map { try DemoCommand.checkedBase($0) }
         try AtomicFile.makeFolder(runURL)
         if !resuming { _ = try runConfiguration(Settings(self), in: runURL, resume: false) }
         let log = try StageLog(runURL.appendingPathComponent("stages.json"), resuming: resuming)
@@ -217,7 +220,7 @@ struct DemoCommand: ParsableCommand {
         let (base, tok) = try stage("pretrain") { done -> (GPT2, BPETokenizer) in
             // A finished stage is read from the run's own base/, even when it began from --base.
             if done { return try loadBase(baseDir.path, into: baseDir, corpus: world.pretrain.map(\.text), report: &report) }
-            if let given = baseModel { return try loadBase(given, into: baseDir, corpus: world.pretrain.map(\.text), report: &report) }
+            if let given = baseModel { return try loadBase(given, loaded: givenBase, into: baseDir, corpus: world.pretrain.map(\.text), report: &report) }
             let texts = world.pretrain.map(\.text)
             let tok = try BPETokenizer.train(texts: Array(texts.prefix(4000)), vocabSize: 1024, specialTokens: ["<|endoftext|>", "<|pad|>"], padToken: "<|pad|>")
             var c = try GPT2Config.preset("tiny", vocabSize: tok.vocabSize, context: 128)
@@ -648,11 +651,20 @@ struct DemoCommand: ParsableCommand {
 extension DemoCommand {
     /// `--base`: a pretrained model instead of stage 2. It is saved into the run's `base/` (with
     /// its pretraining metrics, if it has them), so the run folder stays complete on its own.
-    func loadBase(_ path: String, into baseDir: URL, corpus: [String], report: inout DemoReport) throws -> (GPT2, BPETokenizer) {
+    /// `--base` read and checked: a language model whose tokenizer has an end-of-text token and
+    /// a pad token distinct from it.
+    static func checkedBase(_ path: String) throws -> (GPT2, BPETokenizer) {
         let (model, tok) = try loadModelAndTokenizer(path)
         guard let eos = tok.eosTokenID, let pad = tok.padTokenID, eos != pad else {
             throw RLHFError.invalidFile(path: path, message: "the tokenizer needs an end-of-text token and a pad token distinct from it (PPO left-pads prompts; pad = EOS would mask EOS), found eos \(tok.eosTokenID.map(String.init) ?? "none"), pad \(tok.padTokenID.map(String.init) ?? "none")")
         }
+        return (model, tok)
+    }
+
+    /// `loaded`: the base as `checkedBase` already read it.
+    func loadBase(_ path: String, loaded: (GPT2, BPETokenizer)? = nil, into baseDir: URL, corpus: [String], report: inout DemoReport) throws -> (GPT2, BPETokenizer) {
+        let (model, tok) = try loaded ?? DemoCommand.checkedBase(path)
+        let eos = tok.eosTokenID!
         let source = URL(fileURLWithPath: path).standardizedFileURL
         if source.path != baseDir.standardizedFileURL.path {
             try model.save(to: baseDir, tokenizer: tok)

@@ -17,13 +17,13 @@ struct LabelCommand: AsyncParsableCommand {
     )
 
     struct DatabaseOption: ParsableArguments {
-        @Option(help: "SQLite database file (created and migrated on first use).") var db = "labels.sqlite"
+        @Option(help: "SQLite database file (created and migrated by `serve`, `add-rater` and `import`; the other commands need it to exist).") var db = "labels.sqlite"
         func store() throws -> LabelStore { LabelStore(db: try LabelDatabase.open(path: db)) }
         /// For the commands that only read (stats, export): a mistyped path is an error, not a
         /// new empty database that reports zero votes.
         func existingStore() throws -> LabelStore {
             guard FileManager.default.fileExists(atPath: db) else {
-                throw RLHFError.io(path: db, message: "no label database here (import comparisons with `rlhf label import --db \(db) FILE` first)")
+                throw RLHFError.io(path: db, message: "no label database here (create it with `rlhf label add-rater --db \(db) NAME` or `rlhf label import --db \(db) FILE`)")
             }
             return try store()
         }

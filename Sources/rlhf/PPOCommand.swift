@@ -24,8 +24,8 @@ struct OnPolicyOptions: ParsableArguments {
     var lrSchedulerType: LearningRateSchedule.Decay = .linear
 
     @Option(help: "Sampling temperature (also applied in every training forward pass).") var temperature: Float = 0.7
-    @Option(help: "Top-k sampling (default: off).") var topK: Int?
-    @Option(help: "Nucleus sampling p (default: off).") var topP: Float?
+    @Option(help: "Top-k sampling (default: off, as in TRL: the ratio and the KL use the full distribution, so truncating it makes the updates off-policy).") var topK: Int?
+    @Option(help: "Nucleus sampling p (default: off, for the same reason as --top-k).") var topP: Float?
     @Option(name: [.customLong("max-new-tokens"), .customLong("response-length")], help: "Tokens generated per response at most.") var maxNewTokens = 53
 
     @Option(help: "Adaptive β: target KL per response, in nats (default: β fixed).") var klTarget: Double?
@@ -35,6 +35,7 @@ struct OnPolicyOptions: ParsableArguments {
     @Option(parsing: .singleValue, help: ArgumentHelp("Programmatic reward NAME or NAME:WEIGHT, added to the score (repeatable).",
             discussion: "Built in: \(ProgrammaticRewards.names.joined(separator: ", ")).")) var rewardFn: [String] = []
     @Option(parsing: .singleValue, help: "Reward function logged on every rollout but not rewarded (repeatable).") var monitorFn: [String] = []
+    @Flag(help: RewardModelEOS.help) var rmAppendEOS = false
     @Option(help: "Policy ratio clip range ε.") var cliprange: Float = 0.2
 
     @Option(help: "Checkpoint every N iterations.") var checkpointEvery = 10
@@ -71,10 +72,23 @@ struct OnPolicyOptions: ParsableArguments {
     func run(_ config: PPOConfig, defaults: PPOConfig) throws {
         try config.validate()  // before anything is written to --out
         let folder = try prepareRunFolder(out, resume: resume, overwrite: output.overwriteOutputDir, inputs: [("--policy", policy), ("--reward", reward)])
+        let outURL = URL(fileURLWithPath: out)
+        var run = OnPolicyRun(config: config, rewardFn: rewardFn, monitorFn: monitorFn, rmAppendEOS: rmAppendEOS)
+        if resume {
+            let saved = try runConfiguration(run, defaults: OnPolicyRun(config: defaults, rewardFn: [], monitorFn: [], rmAppendEOS: false),
+                                             flags: Self.flagNames(config).merging(["rmAppendEOS": ["--rm-append-eos"]]) { a, _ in a }, in: outURL, resume: true)
+            // A run saved before these were stored takes them as given now; its checkpoint's
+            // record refuses reward functions or an EOS convention other than its own.
+            run = OnPolicyRun(config: saved.config, rewardFn: saved.rewardFn ?? rewardFn, monitorFn: saved.monitorFn ?? monitorFn,
+                              rmAppendEOS: saved.rmAppendEOS ?? rmAppendEOS)
+        }
         let trainer = try PPOStage.make(policyDir: policy, rewardDir: reward, prompts: try readPrompts(prompts),
-                                        rewardFns: try PPOStage.rewardFunctions(rewardFn), monitors: try PPOStage.rewardFunctions(monitorFn),
-                                        config: config, defaults: defaults, flags: Self.flagNames(config), out: URL(fileURLWithPath: out), resume: resume,
-                                        beforeWriting: folder.clearForNewRun)
+                                        rewardFns: try PPOStage.rewardFunctions(run.rewardFn ?? []), monitors: try PPOStage.rewardFunctions(run.monitorFn ?? []),
+                                        rmAppendEOS: run.rmAppendEOS ?? false, config: run.config, out: outURL, resume: resume,
+                                        beforeWriting: { [run] in
+                                            try folder.clearForNewRun()
+                                            _ = try runConfiguration(run, in: outURL, resume: false)
+                                        })
         trainer.label = config.advantageEstimator == .gae ? "ppo" : config.advantageEstimator.rawValue
         try PPOStage.run(trainer)
         note("policy written to \(out)")
@@ -125,7 +139,7 @@ struct GRPOCommand: ParsableCommand {
         --num-generations times; a sample's advantage is (score − group mean) / group std on \
         every token (a group whose scores are all equal teaches nothing: advantage 0). Loss: \
         clipped surrogate + β·k3 KL to the reference per token. Same reward model, --reward-fn, \
-        checkpoints, --resume and metrics as `rlhf ppo` (no val/ metrics: there is no critic).
+        checkpoints, --resume and metrics as `rlhf ppo` (without the critic's: no loss/value_avg, val/clipfrac_avg or val/explained_variance).
         """)
 
     @OptionGroup var common: OnPolicyOptions
@@ -151,7 +165,7 @@ struct RLOOCommand: ParsableCommand {
         sample's reward is its score − β·Σ(log π − log π_ref), and its advantage that reward \
         minus the mean of the other samples of its prompt, on every token, optimised with the \
         clipped surrogate. Same reward model, --reward-fn, checkpoints, --resume and metrics as \
-        `rlhf ppo` (no val/ metrics: there is no critic).
+        `rlhf ppo` (without the critic's: no loss/value_avg, val/clipfrac_avg or val/explained_variance).
         """)
 
     @OptionGroup var common: OnPolicyOptions
@@ -171,6 +185,40 @@ struct RLOOCommand: ParsableCommand {
 extension PPOConfig.ValueModel: ExpressibleByArgument {}
 extension LearningRateSchedule.Decay: ExpressibleByArgument {}
 
+/// What `run_config.json` holds for `ppo`, `grpo` and `rloo`: PPOConfig's fields and, beside
+/// them, the reward functions, monitors and `--rm-append-eos`, so that `--resume` alone
+/// continues a run that used them (as it does every other setting). nil: a run saved before
+/// they were stored.
+struct OnPolicyRun: Codable {
+    var config: PPOConfig
+    var rewardFn: [String]?
+    var monitorFn: [String]?
+    var rmAppendEOS: Bool?
+
+    init(config: PPOConfig, rewardFn: [String]?, monitorFn: [String]?, rmAppendEOS: Bool?) {
+        self.config = config; self.rewardFn = rewardFn; self.monitorFn = monitorFn; self.rmAppendEOS = rmAppendEOS
+    }
+
+    private enum Keys: String, CodingKey { case rewardFn, monitorFn, rmAppendEOS }
+
+    // One flat object, PPOConfig's keys and these three, as the file was before they joined it.
+    init(from decoder: Decoder) throws {
+        config = try PPOConfig(from: decoder)
+        let c = try decoder.container(keyedBy: Keys.self)
+        rewardFn = try c.decodeIfPresent([String].self, forKey: .rewardFn)
+        monitorFn = try c.decodeIfPresent([String].self, forKey: .monitorFn)
+        rmAppendEOS = try c.decodeIfPresent(Bool.self, forKey: .rmAppendEOS)
+    }
+
+    func encode(to encoder: Encoder) throws {
+        try config.encode(to: encoder)
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encodeIfPresent(rewardFn, forKey: .rewardFn)
+        try c.encodeIfPresent(monitorFn, forKey: .monitorFn)
+        try c.encodeIfPresent(rmAppendEOS, forKey: .rmAppendEOS)
+    }
+}
+
 /// The PPO stage as calls shared by `rlhf ppo` and `rlhf demo`.
 enum PPOStage {
     /// Parses `NAME` or `NAME:WEIGHT` (weight 1 by default) into built-in reward functions.
@@ -187,19 +235,24 @@ enum PPOStage {
     }
 
     /// Loads the models, checks their tokenizers agree (or re-tokenises, saying so), and builds
-    /// the trainer; with `resume`, reads the run's saved configuration and its checkpoint.
+    /// the trainer; with `resume`, reads its checkpoint. `beforeWriting`: what a fresh run
+    /// writes to `out` first (its run configuration), once the models are known to fit.
     static func make(policyDir: String, rewardDir: String, prompts: [String], rewardFns: [RewardFunction], monitors: [RewardFunction],
-                     config: PPOConfig, defaults: PPOConfig? = nil, flags: [String: [String]] = [:], out: URL, resume: Bool,
+                     rmAppendEOS: Bool = false, config: PPOConfig, out: URL, resume: Bool,
                      beforeWriting: () throws -> Void = {}) throws -> PPOTrainer {
         let (policy, tok) = try loadModelAndTokenizer(policyDir)
-        let (rm, rmTok) = try loadRewardModel(rewardDir, policy: policy, tokenizer: tok)
+        let (rm, rmTok) = try loadRewardModel(rewardDir, policy: policy, tokenizer: tok, appendEOS: rmAppendEOS)
         // Written only once the models are known to fit: a refused run leaves --out as it was.
         if !resume { try beforeWriting() }
-        let config = try runConfiguration(config, defaults: defaults, flags: flags, in: out, resume: resume)
         let trainer = try PPOTrainer(policy: policy, rewardModel: rm, tokenizer: tok, rewardTokenizer: rmTok, prompts: prompts,
                                      rewardFunctions: rewardFns, monitors: monitors, config: config, runDirectory: out)
+        trainer.settingNames = ["reward_model_appends_eos": "--rm-append-eos"]
         if config.valueModel == .separate, rmTok != nil || rm.trunk.config.nPositions < policy.config.nPositions {
             note("note: the value model starts from the policy's trunk with a zero head, since the reward model cannot read the policy's rollouts")
+        }
+        if config.topK != nil || config.topP != nil {
+            // TRL's PPO fixes top_k 0 and top_p 1 for the same reason.
+            note("warning: --top-k / --top-p sample from a truncated distribution, but the ratio π/π_old and the KL are computed on the full one: the updates are off-policy")
         }
         if trainer.truncatedPrompts > 0 {
             note("warning: \(trainer.truncatedPrompts) prompt(s) longer than \(policy.config.nPositions - config.maxNewTokens) tokens were truncated from the left")
@@ -214,7 +267,8 @@ enum PPOStage {
     /// The reward model at `dir`, and its tokenizer when it is not the policy's (nil: the same,
     /// so responses are scored as sampled): another tokenizer means decoding and re-tokenizing,
     /// said in a note; none at all is assumed to be the policy's only if the vocabularies agree.
-    static func loadRewardModel(_ dir: String, policy: GPT2, tokenizer tok: BPETokenizer) throws -> (RewardModel, BPETokenizer?) {
+    /// `appendEOS`: `--rm-append-eos` (`RewardModelEOS`).
+    static func loadRewardModel(_ dir: String, policy: GPT2, tokenizer tok: BPETokenizer, appendEOS: Bool = false) throws -> (RewardModel, BPETokenizer?) {
         let rmURL = URL(fileURLWithPath: dir)
         let rm = try RewardModel.load(directory: rmURL)
         if rm.normalization == nil {
@@ -236,6 +290,7 @@ enum PPOStage {
             rmTok = nil
         }
         try rm.trunk.config.checkFits(rmTok ?? tok, directory: rmURL)
+        if appendEOS { try RewardModelEOS.readAtAppendedEOS(rm, directory: rmURL, tokenizer: rmTok ?? tok, flag: "--rm-append-eos") }
         return (rm, rmTok)
     }
 

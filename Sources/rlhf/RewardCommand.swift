@@ -172,8 +172,7 @@ struct ScoreCommand: ParsableCommand {
     @Option(help: "Reward-model directory.") var model: String
     @Option(help: "JSONL input.") var data: String
     @Flag(help: "JSON lines output.") var json = false
-    @Flag(help: "Score every text at an end-of-text token appended to it, as TRL's RewardTrainer trains reward models (use it for one TRL trained). A model `rlhf reward --append-eos` trained says so in its config.json and is scored this way without the flag.")
-    var appendEOS = false
+    @Flag(help: RewardModelEOS.help) var appendEOS = false
 
     struct Line: Decodable { let text: String?; let prompt: String?; let completion: String?; let chosen: String?; let rejected: String? }
 
@@ -182,13 +181,7 @@ struct ScoreCommand: ParsableCommand {
         let rm = try RewardModel.load(directory: dir)
         let tok = try BPETokenizer.load(directory: dir)
         try rm.trunk.config.checkFits(tok, directory: dir)
-        if appendEOS {
-            if rm.recordedAppendsEOS == false {
-                throw RLHFError.invalidFile(path: dir.appendingPathComponent("config.json").path,
-                                            message: "records rlhf_reward_appends_eos false: the model was trained without EOS appended; score it without --append-eos")
-            }
-            try rm.setAppendsEOS(true, tokenizer: tok)
-        }
+        if appendEOS { try RewardModelEOS.readAtAppendedEOS(rm, directory: dir, tokenizer: tok, flag: "--append-eos") }
         let url = URL(fileURLWithPath: data)
         // The first line decides the file's kind (pairs or texts); every line is checked against
         // it as it is read, so the error names the first bad line, whatever is wrong with it.
@@ -257,7 +250,7 @@ struct SampleCommand: ParsableCommand {
     }
 
     func run() throws {
-        try checkOutputFile(out)
+        try checkOutputFile(out, inputs: [("--prompts", prompts)])
         let (gpt, tok) = try loadModelAndTokenizer(model)
         try FlagCheck.room(forNewTokens: maxNewTokens, context: gpt.config.nPositions)
         let ps = try readPrompts(prompts)

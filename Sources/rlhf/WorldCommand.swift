@@ -62,7 +62,7 @@ struct WorldCommand: ParsableCommand {
             let url = URL(fileURLWithPath: prompts)
             let rows = try JSONL.read(Line.self, from: url)
             guard !rows.isEmpty else { throw RLHFError.invalidFile(path: url.path, message: "has no prompt lines to answer") }
-            try checkOutputFile(out)
+            try checkOutputFile(out, inputs: [("--prompts", prompts)])
             var writers = DemoWorld.writers(seed: seed)
             let answered = try rows.enumerated().map { i, row -> SampleRecord in
                 guard let added = DemoWorld.writtenAnswers(to: row.prompt, n: n, &writers) else {
@@ -105,6 +105,7 @@ struct WorldCommand: ParsableCommand {
         }
 
         func run() throws {
+            try checkOutputFile(out, inputs: [("--pairs", pairs)])
             let url = URL(fileURLWithPath: pairs)
             let rows = try JSONL.read(SampleRecord.self, from: url)
             guard !rows.isEmpty else { throw RLHFError.invalidFile(path: url.path, message: "has no sample lines to label") }
@@ -112,7 +113,7 @@ struct WorldCommand: ParsableCommand {
             var oddLines = 0
             for (i, r) in rows.enumerated() {
                 guard r.completions.count >= 2 else {
-                    throw ValidationError("\(pairs):\(i + 1): \"completions\" has \(r.completions.count) response(s); a pair needs 2")
+                    throw RLHFError.invalidLine(path: url.path, line: i + 1, message: "\"completions\" has \(r.completions.count) response(s); a pair needs 2")
                 }
                 triples += r.pairs(all: allPairs).map { (r.prompt, $0.0, $0.1) }
                 if !allPairs, r.completions.count % 2 == 1 { oddLines += 1 }
@@ -212,6 +213,11 @@ struct WorldCommand: ParsableCommand {
             guard !rows.isEmpty else { throw RLHFError.invalidFile(path: data, message: "has no lines to score") }
             let gold = GoldUtility()
             var total = 0.0
+            // Gold reads a request's slots from its prompt: another prompt leaves it nothing to
+            // judge, and a number for it would mean nothing.
+            if let i = rows.firstIndex(where: { DemoWorld.request(parsing: $0.prompt) == nil }) {
+                throw RLHFError.invalidLine(path: data, line: i + 1, message: "the prompt is not one of the demo world's (\"Customer: …\\nAgent:\" with a name, an order number, an item and a problem); gold cannot judge it")
+            }
             for r in rows {
                 let s = gold.score(prompt: r.prompt, response: r.completion)
                 total += s
