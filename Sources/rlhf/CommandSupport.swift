@@ -182,9 +182,9 @@ struct OutputOptions: ParsableArguments {
 func prepareRunFolder(_ out: String, resume: Bool, overwrite: Bool, inputs: [(flag: String, path: String?)]) throws -> RunFolder {
     let fm = FileManager.default
     let url = URL(fileURLWithPath: out)
-    let real = url.resolvingSymlinksInPath().standardizedFileURL.path
+    let real = realPath(out)
     for case let (flag, path?) in inputs {
-        let input = URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
+        let input = realPath(path)
         if input == real { throw RLHFError.invalidArgument("--out \(out) is also \(flag): the run would write over its own input; give another --out") }
         if overwrite && !resume && input.hasPrefix(real + "/") {
             throw RLHFError.invalidArgument("\(flag) \(path) is inside --out \(out), which --overwrite-output-dir would clear; give another --out")
@@ -224,13 +224,15 @@ let runArtifacts = [TrainingCheckpoint.folderName, "metrics.jsonl", "run_config.
                     "generation_config.json", "value_model", "tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json",
                     "special_tokens_map.json"]
 
+/// A path with symlinks resolved and `.`/`..` removed: two spellings of one file compare equal.
+func realPath(_ path: String) -> String { URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path }
+
 /// Checks a JSONL `--out` before any work (sampling can take minutes): a folder there, one of
 /// the command's input files (`inputs`: flag and path), or a parent that cannot be made, is an
 /// error now rather than after the work is done (or after the input is gone).
 func checkOutputFile(_ out: String, inputs: [(flag: String, path: String)]) throws {
     let url = URL(fileURLWithPath: out)
-    let real = url.resolvingSymlinksInPath().standardizedFileURL.path
-    for (flag, path) in inputs where URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path == real {
+    for (flag, path) in inputs where realPath(path) == realPath(out) {
         throw RLHFError.invalidArgument("--out \(out) is also \(flag): the command would write over its own input; give another --out")
     }
     var isDir: ObjCBool = false
@@ -244,7 +246,7 @@ func checkOutputFile(_ out: String, inputs: [(flag: String, path: String)]) thro
 /// reward model's score at an end-of-text token appended to each text, for a model trained that
 /// way elsewhere. One that `rlhf reward --append-eos` trained records it and needs no flag.
 enum RewardModelEOS {
-    static let help: ArgumentHelp = "Read the reward model's score at an end-of-text token appended to every text, as TRL's RewardTrainer trains reward models (use it for one TRL trained). A model `rlhf reward --append-eos` trained says so in its config.json and is read this way without the flag."
+    static let help: ArgumentHelp = "Read the reward model's score at an end-of-text token appended to every text, as TRL's RewardTrainer trains reward models (use it for one TRL trained with a pad token of its own; one trained with pad = EOS is read without it). A model `rlhf reward --append-eos` trained says so in its config.json and is read this way without the flag."
 
     /// Refuses a model whose config.json records that it was trained without EOS appended:
     /// read at another token, its scores mean nothing.

@@ -29,7 +29,7 @@ struct DemoCommand: ParsableCommand {
 
     @Option(help: "Run folder (default runs/<timestamp>).") var out: String?
     @Option(parsing: .unconditional, help: "Seed for everything: world, init, data order, sampling, raters. (default: 0)", transform: parseSeed) var seed: UInt64 = 0
-    @Flag(help: "Minimal budget for every stage (a smoke test: about a minute on two cores).") var quick = false
+    @Flag(help: "Minimal budget for every stage (a smoke test: under a minute on two idle cores).") var quick = false
     @Option(help: "Responses per prompt for best-of-N.") var bestOf = 8
     // 0.1, not `rlhf ppo`'s (and TRL's) 0.05: on the demo's three worlds, two PPO seeds each, the
     // mean gold was the same, and at seed 2 0.05 let PPO drift into right-number-wrong-remedy

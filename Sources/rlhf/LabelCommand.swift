@@ -47,14 +47,16 @@ struct LabelCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let store = try database.store()
             var settings = LabelServerSettings(overlap: overlap)
+            // Read before the database is opened (and created): a mistyped path leaves nothing behind.
             if let path = guidelines {
+                guard FileManager.default.fileExists(atPath: path) else { throw RLHFError.io(path: path, message: "no guidelines file here") }
                 guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
                     throw RLHFError.io(path: path, message: "cannot read guidelines file as UTF-8 text")
                 }
                 settings.guidelines = text
             }
+            let store = try database.store()
             if let model {
                 settings.sampler = try ModelSampler(directory: URL(fileURLWithPath: model), maxNewTokens: maxNewTokens,
                                                     temperature: temperature, seed: seed)
@@ -161,8 +163,8 @@ struct LabelCommand: AsyncParsableCommand {
 
         func run() throws {
             // Renamed over the database (or its WAL), the export would replace every vote.
-            let target = URL(fileURLWithPath: out).resolvingSymlinksInPath().standardizedFileURL.path
-            let db = URL(fileURLWithPath: database.db).resolvingSymlinksInPath().standardizedFileURL.path
+            let target = realPath(out)
+            let db = realPath(database.db)
             guard ![db, db + "-wal", db + "-shm"].contains(target) else {
                 throw RLHFError.invalidArgument("--out \(out) is the label database \(database.db) (or its journal); give another file for the JSONL")
             }

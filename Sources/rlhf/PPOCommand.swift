@@ -242,11 +242,12 @@ enum PPOStage {
                      beforeWriting: () throws -> Void = {}) throws -> PPOTrainer {
         let (policy, tok) = try loadModelAndTokenizer(policyDir)
         let (rm, rmTok) = try loadRewardModel(rewardDir, policy: policy, tokenizer: tok, appendEOS: rmAppendEOS)
-        // Written only once the models are known to fit: a refused run leaves --out as it was.
-        if !resume { try beforeWriting() }
         let trainer = try PPOTrainer(policy: policy, rewardModel: rm, tokenizer: tok, rewardTokenizer: rmTok, prompts: prompts,
                                      rewardFunctions: rewardFns, monitors: monitors, config: config, runDirectory: out)
-        trainer.settingNames = ["reward_model_appends_eos": "--rm-append-eos"]
+        // Written only once the models are known to fit and the trainer accepts them (it writes
+        // nothing itself): a refused run leaves --out as it was.
+        if !resume { try beforeWriting() }
+        trainer.settingNames = ["reward_model_appends_eos": "--rm-append-eos", "reward_functions": "--reward-fn"]
         if config.valueModel == .separate, rmTok != nil || rm.trunk.config.nPositions < policy.config.nPositions {
             note("note: the value model starts from the policy's trunk with a zero head, since the reward model cannot read the policy's rollouts")
         }

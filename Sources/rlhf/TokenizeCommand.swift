@@ -50,6 +50,9 @@ struct TrainTokenizerCommand: ParsableCommand {
         let tok = try BPETokenizer.train(texts: texts, vocabSize: vocabSize, specialTokens: specialTokens.split(separator: ",").map(String.init),
                                          padToken: padToken.isEmpty ? nil : padToken, splitDigits: splitDigits, showProgress: true)
         try tok.save(to: URL(fileURLWithPath: out))
+        if tok.vocabSize < vocabSize {
+            note("warning: the corpus ran out of pairs to merge at \(tok.vocabSize) tokens, short of --vocab-size \(vocabSize)")
+        }
         note("wrote \(tok.vocabSize)-token tokenizer to \(out)")
     }
 }
