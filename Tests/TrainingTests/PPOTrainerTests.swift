@@ -103,7 +103,10 @@ final class PPOTrainerTests: XCTestCase {
         let states = (0..<answer.count).map { prompt + answer.prefix($0) }
         let raw = trainer.rewardModel.scores(states).toArray()
         XCTAssertGreaterThan(Set(raw.map { ($0 * 1e4).rounded() }).count, 1, "states the reward model tells apart")
-        for (value, score) in zip(v, raw) { XCTAssertEqual(value, 1.5 * (score - 0.5) / 2, accuracy: 2e-4) }
+        for (value, score) in zip(v, raw) {
+            XCTAssertEqual(Double(value), 1.5 * trainer.rewardModel.normalised(Double(score)), accuracy: 2e-4)
+            XCTAssertEqual(value, 1.5 * (score - 0.5) / 2, accuracy: 2e-4)
+        }
     }
 
     /// Rewards: −β·(log π − log π_ref) on every response token, the score added on the last one;

@@ -55,13 +55,14 @@ public final class ValueFunction {
     /// iteration. The head has no bias (transformers' `GPT2ForSequenceClassification`), so the
     /// offset c goes into ln_f's bias along the head: w·(x + c·w/|w|²) = w·x + c.
     static func startAtRewardedScale(head: Tensor, finalBias: Tensor, rewardModel: RewardModel, weight: Double) {
-        // The reward's term is affine in the raw score: offset + scale · raw.
-        let offset = weight * rewardModel.normalised(0)
-        let scale = weight * rewardModel.normalised(1) - offset
+        // `RewardModel.normalised` as scale and offset (the test holds the two together).
+        let (mean, std) = rewardModel.normalization ?? (0, 1)
+        let scale = weight / max(std, 1e-8)
         let w = head.buffer
         for i in w.indices { w[i] = Float(Double(w[i]) * scale) }
         let norm2 = w.reduce(0) { $0 + Double($1) * Double($1) }
         guard norm2 > 0 else { return }
+        let offset = -mean * scale
         let b = finalBias.buffer
         for i in b.indices { b[i] += Float(offset * Double(w[i]) / norm2) }
     }
