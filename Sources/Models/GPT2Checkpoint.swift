@@ -48,7 +48,7 @@ extension GPT2 {
         let st = directory.appendingPathComponent("model.safetensors")
         if FileManager.default.fileExists(atPath: st.path) { return st }
         if FileManager.default.fileExists(atPath: directory.appendingPathComponent("pytorch_model.bin").path) {
-            throw RLHFError.invalidFile(path: directory.path, message: "only pytorch_model.bin found; convert it to model.safetensors (transformers: save_pretrained(dir, safe_serialization=True))")
+            throw RLHFError.invalidFile(path: directory.path, message: "only pytorch_model.bin found; convert it to model.safetensors (transformers' save_pretrained writes it: by default from version 5, with safe_serialization=True in 4.x)")
         }
         if FileManager.default.fileExists(atPath: directory.appendingPathComponent("model.safetensors.index.json").path) {
             throw RLHFError.invalidFile(path: directory.path, message: "sharded checkpoints (model.safetensors.index.json) are not supported yet")
@@ -79,8 +79,18 @@ extension GPT2 {
         for name in weights.names where !used.contains(name) && !extraAllowed.contains(name) {
             let bare = name.hasPrefix(prefix) ? String(name.dropFirst(prefix.count)) : name
             if bare.hasSuffix(".attn.bias") || bare.hasSuffix(".attn.masked_bias") { continue }
-            // A tied head saved anyway (some exporters do) must equal wte; anything else is a mismatch.
-            if bare == "lm_head.weight" && config.tieWordEmbeddings { continue }
+            // A tied head saved anyway (some exporters do) must equal wte. One that differs is
+            // read two ways: transformers 5 unties them and uses it, 4.x ties it away to wte.
+            if bare == "lm_head.weight" && config.tieWordEmbeddings {
+                let wteName = [prefix + "wte.weight", "wte.weight"].first { weights.entries[$0] != nil } ?? "wte.weight"
+                let head = try weights.tensor(name), wte = try weights.tensor(wteName)
+                let how = head.shape != wte.shape ? "has shape \(head.shape), wte.weight \(wte.shape)"
+                    : zip(head.buffer, wte.buffer).contains(where: { $0 != $1 }) ? "differs from wte.weight" : nil
+                if let how {
+                    throw RLHFError.invalidFile(path: weights.path, message: "config.json says tie_word_embeddings true, but lm_head.weight \(how): transformers 5 would use lm_head.weight, transformers 4 wte.weight. Set tie_word_embeddings false in config.json to use lm_head.weight, or leave it out of the file to use wte")
+                }
+                continue
+            }
             throw RLHFError.invalidFile(path: weights.path, message: "unexpected tensor \"\(name)\" (not part of a GPT-2 with this config)")
         }
     }

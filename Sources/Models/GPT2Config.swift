@@ -142,7 +142,11 @@ public struct GPT2Config: Codable, Equatable, Sendable {
         }
         if case .bool(false)? = extra["scale_attn_weights"] { throw fail("scale_attn_weights false is not supported") }
         if case .bool(true)? = extra["scale_attn_by_inverse_layer_idx"] { throw fail("scale_attn_by_inverse_layer_idx true is not supported") }
-        if case .bool(true)? = extra["reorder_and_upcast_attn"] { throw fail("reorder_and_upcast_attn true is not supported") }
+        // reorder_and_upcast_attn only upcasts half-precision attention to float32: here every
+        // product is float32 already, so it changes nothing (transformers gives the same loss).
+        if case .bool(true)? = extra["add_cross_attention"] {
+            throw fail("add_cross_attention true is not supported (a GPT-2 with cross-attention layers, for an encoder-decoder)")
+        }
         if isRewardModel, let n = numLabels, n != 1 {
             throw fail("a reward model needs num_labels 1, found \(n)")
         }

@@ -117,14 +117,22 @@ public final class RewardModel {
         try trunk.save(to: directory, tokenizer: tokenizer, extraTensors: [("score.weight", scoreWeight)])
     }
 
-    /// Scores `[B]` of token sequences, read at each one's last token; differentiable when
-    /// gradients are on (reward-model training). The sequences go through the trunk packed end
-    /// to end (`GPT2.hiddenStates(packed:lengths:)`), so pads cost nothing.
+    /// Scores `[B]` of token sequences, read where transformers' `GPT2ForSequenceClassification`
+    /// reads them: at each one's last token that is not `pad_token_id` (with pad = EOS, a text
+    /// ending in EOS is read at the token before it). Differentiable when gradients are on
+    /// (reward-model training). The sequences go through the trunk packed end to end
+    /// (`GPT2.hiddenStates(packed:lengths:)`), so pads cost nothing.
     public func scores(_ sequences: [[Int32]]) -> Tensor {
         let lengths = sequences.map(\.count)
         let h = trunk.hiddenStates(packed: sequences.flatMap { $0 }, lengths: lengths)
-        var end = 0
-        let last = h.gatherRows(lengths.map { end += $0; return end - 1 })
+        let pad = trunk.config.padTokenID.map(Int32.init)
+        var start = 0
+        let last = h.gatherRows(sequences.map { seq in
+            defer { start += seq.count }
+            // Causal attention: a state is the same whatever tokens follow it. A text of pads
+            // alone is read at its first token, as transformers' argmax over no match gives.
+            return start + (seq.lastIndex { $0 != pad } ?? 0)
+        })
         return linear(last, scoreWeight, transposedWeight: true).reshaped([sequences.count])
     }
 

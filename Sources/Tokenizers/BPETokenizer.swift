@@ -18,6 +18,10 @@ public final class BPETokenizer: @unchecked Sendable {
     /// Added tokens (content, id, special), longest content first for matching.
     public let addedTokens: [(content: String, id: Int, special: Bool)]
     public private(set) var padTokenID: Int?
+    /// Whether each stretch of text between added tokens gets a leading space when it has none
+    /// (the ByteLevel pre-tokenizer's `add_prefix_space`), so that a text's first word is
+    /// encoded as it is mid-sentence: "Hello" as "ĠHello". Off in GPT-2's own tokenizer.
+    public let addPrefixSpace: Bool
     /// Pre-token bytes → ids; the same words recur constantly in real text.
     private var cache: [[UInt8]: [Int32]] = [:]
     private let cacheLock = NSLock()
@@ -31,7 +35,9 @@ public final class BPETokenizer: @unchecked Sendable {
     ///   - vocab: token → id for every token, added ones included.
     ///   - merges: merge pairs in rank order.
     ///   - addedTokens: special or added tokens, each also in `vocab`.
-    public init(vocab: [String: Int], merges: [(String, String)], addedTokens: [(String, Bool)], padToken: String? = nil, source: String = "tokenizer") throws {
+    ///   - addPrefixSpace: see `addPrefixSpace`.
+    public init(vocab: [String: Int], merges: [(String, String)], addedTokens: [(String, Bool)], padToken: String? = nil,
+                addPrefixSpace: Bool = false, source: String = "tokenizer") throws {
         var idToToken = [String](repeating: "", count: (vocab.values.max() ?? -1) + 1)
         for (t, i) in vocab {
             guard i >= 0 else { throw RLHFError.invalidFile(path: source, message: "token \"\(t)\" has negative id \(i)") }
@@ -69,6 +75,7 @@ public final class BPETokenizer: @unchecked Sendable {
         self.byteIDs = byteIDs
         self.addedTokens = added.sorted { $0.0.utf8.count > $1.0.utf8.count }
         self.padTokenID = padToken.flatMap { vocab[$0] }
+        self.addPrefixSpace = addPrefixSpace
     }
 
     // MARK: Encoding
@@ -83,6 +90,7 @@ public final class BPETokenizer: @unchecked Sendable {
         for segment in splitAddedTokens(text) {
             switch segment {
             case .added(let id): out.append(Int32(id))
+            case .text(let s) where addPrefixSpace && s.first != " ": encodeOrdinary((" " + s)[...], into: &out)
             case .text(let s): encodeOrdinary(s, into: &out)
             }
         }

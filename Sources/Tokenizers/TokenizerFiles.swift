@@ -19,7 +19,17 @@ extension BPETokenizer {
         let special = specialTokens(in: directory)
         var added = special.all.filter { vocab[$0] != nil }.map { ($0, true) }
         if vocab["<|endoftext|>"] != nil && !added.contains(where: { $0.0 == "<|endoftext|>" }) { added.append(("<|endoftext|>", true)) }
-        return try BPETokenizer(vocab: vocab, merges: merges, addedTokens: added, padToken: special.pad, source: vocabURL.path)
+        return try BPETokenizer(vocab: vocab, merges: merges, addedTokens: added, padToken: special.pad,
+                                addPrefixSpace: addPrefixSpace(in: directory), source: vocabURL.path)
+    }
+
+    /// `add_prefix_space` as transformers reads it: from `tokenizer_config.json`, false when it
+    /// says nothing. Its GPT-2 tokenizers set the pre-tokenizer's flag in `tokenizer.json` to this
+    /// value on load (transformers 5.25 and 4.x alike), so that file's own flag is not what counts.
+    static func addPrefixSpace(in directory: URL) -> Bool {
+        guard let data = FileManager.default.contents(atPath: directory.appendingPathComponent("tokenizer_config.json").path),
+              case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: data) else { return false }
+        return o["add_prefix_space"]?.boolValue ?? false
     }
 
     static func readVocab(_ url: URL) throws -> [String: Int] {
@@ -73,11 +83,21 @@ extension BPETokenizer {
         guard case .object(let model)? = root["model"], model["type"]?.stringValue == "BPE" else {
             throw RLHFError.invalidFile(path: url.path, message: "model.type must be \"BPE\", found \(root["model"]?["type"]?.description ?? "nothing")")
         }
-        if let pre = root["pre_tokenizer"], pre["type"]?.stringValue != "ByteLevel" {
-            let types: [String]
-            if case .array(let list)? = pre["pretokenizers"] { types = list.compactMap { $0["type"]?.stringValue } } else { types = [] }
-            guard types.contains("ByteLevel") else {
+        if let pre = root["pre_tokenizer"] {
+            let byteLevel: JSONValue?
+            if pre["type"]?.stringValue == "ByteLevel" {
+                byteLevel = pre
+            } else if case .array(let list)? = pre["pretokenizers"] {
+                byteLevel = list.first { $0["type"]?.stringValue == "ByteLevel" }
+            } else {
+                byteLevel = nil
+            }
+            guard let byteLevel else {
                 throw RLHFError.invalidFile(path: url.path, message: "pre_tokenizer must be ByteLevel (GPT-2 style), found \(pre["type"]?.description ?? "?")")
+            }
+            // Without GPT-2's regex the text is not split into words before the merges.
+            if byteLevel["use_regex"]?.boolValue == false {
+                throw RLHFError.invalidFile(path: url.path, message: "pre_tokenizer ByteLevel with use_regex false is not supported (GPT-2 splits words with its regex first)")
             }
         }
         guard case .object(let v)? = model["vocab"] else { throw RLHFError.invalidFile(path: url.path, message: "model.vocab missing") }
@@ -112,7 +132,8 @@ extension BPETokenizer {
                 added.append((content, t["special"]?.boolValue ?? false))
             }
         }
-        return try BPETokenizer(vocab: vocab, merges: merges, addedTokens: added, padToken: specialTokens(in: directory).pad, source: url.path)
+        return try BPETokenizer(vocab: vocab, merges: merges, addedTokens: added, padToken: specialTokens(in: directory).pad,
+                                addPrefixSpace: addPrefixSpace(in: directory), source: url.path)
     }
 
     /// Writes `tokenizer.json`, `vocab.json`, `merges.txt`, `tokenizer_config.json` and
@@ -126,7 +147,7 @@ extension BPETokenizer {
         // token missing from the model's vocabulary is given a fresh id at the end on load.
         var modelVocab: [String: JSONValue] = [:]
         for (t, i) in vocab { modelVocab[t] = .number(Double(i)) }
-        let byteLevel: JSONValue = .object(["type": .string("ByteLevel"), "add_prefix_space": .bool(false),
+        let byteLevel: JSONValue = .object(["type": .string("ByteLevel"), "add_prefix_space": .bool(addPrefixSpace),
                                             "trim_offsets": .bool(true), "use_regex": .bool(true)])
         let addedJSON: [JSONValue] = addedTokens.sorted { $0.id < $1.id }.map {
             .object(["id": .number(Double($0.id)), "content": .string($0.content), "single_word": .bool(false),
@@ -155,7 +176,7 @@ extension BPETokenizer {
         try AtomicFile.write(try encoder.encode(JSONValue.object(special)), to: directory.appendingPathComponent("special_tokens_map.json"))
         var config = special
         config["tokenizer_class"] = .string("GPT2Tokenizer")
-        config["add_prefix_space"] = .bool(false)
+        config["add_prefix_space"] = .bool(addPrefixSpace)
         config["model_max_length"] = .number(Double(modelMaxLength ?? 1024))
         try AtomicFile.write(try encoder.encode(JSONValue.object(config)), to: directory.appendingPathComponent("tokenizer_config.json"))
     }

@@ -48,6 +48,24 @@ final class BadInputTests: XCTestCase {
         expectError("missing tensor \"transformer.h.2.ln_1.weight\"") { _ = try GPT2.load(directory: self.tmp) }
     }
 
+    /// A tied model's file holding an lm_head.weight of its own: the same as wte loads; another
+    /// is refused, since transformers 5 would use it and transformers 4 would not.
+    func testStoredHeadOfATiedModelMustEqualWTE() throws {
+        let model = try GPT2.load(directory: FixturePaths.url("tiny-gpt2-hub"))
+        XCTAssertTrue(model.config.tieWordEmbeddings)
+        try model.save(to: tmp)
+        let weights = try SafeTensors.load(tmp.appendingPathComponent("model.safetensors"))
+        var named = try weights.names.map { ($0, try weights.tensor($0)) }
+        let wte = try weights.tensor("transformer.wte.weight")
+        try SafeTensors.save(named + [("lm_head.weight", wte.copy())], metadata: ["format": "pt"], to: tmp.appendingPathComponent("model.safetensors"))
+        XCTAssertNoThrow(try GPT2.load(directory: tmp))
+        let other = wte.copy()
+        other.pointer[3] += 1
+        named.append(("lm_head.weight", other))
+        try SafeTensors.save(named, metadata: ["format": "pt"], to: tmp.appendingPathComponent("model.safetensors"))
+        expectError("tie_word_embeddings true, but lm_head.weight differs from wte.weight") { _ = try GPT2.load(directory: self.tmp) }
+    }
+
     /// Weights holding a NaN (a diverged run's) are refused at load, naming the tensor: they
     /// would otherwise sample nothing but EOS, or score NaN, without a word.
     func testNonFiniteWeightsAreRefused() throws {

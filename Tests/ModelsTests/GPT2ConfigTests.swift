@@ -160,7 +160,7 @@ final class GPT2ConfigTests: XCTestCase {
             (#"{"model_type": "gpt2", "activation_function": "relu"}"#, "unsupported activation_function \"relu\", expected \"gelu_new\""),
             (#"{"model_type": "gpt2", "scale_attn_weights": false}"#, "scale_attn_weights false is not supported"),
             (#"{"model_type": "gpt2", "scale_attn_by_inverse_layer_idx": true}"#, "scale_attn_by_inverse_layer_idx true is not supported"),
-            (#"{"model_type": "gpt2", "reorder_and_upcast_attn": true}"#, "reorder_and_upcast_attn true is not supported"),
+            (#"{"model_type": "gpt2", "add_cross_attention": true}"#, "add_cross_attention true is not supported"),
             (#"{"model_type": "gpt2", "tie_word_embeddings": "yes"}"#, "field \"tie_word_embeddings\" should be true or false"),
             (#"{"model_type": "gpt2", "resid_pdrop": 1.5}"#, "resid_pdrop must be in [0, 1), found 1.5"),
             (#"{"model_type": "gpt2", "layer_norm_epsilon": 0}"#, "layer_norm_epsilon must be positive"),

@@ -67,6 +67,11 @@ final class TransformersParityTests: XCTestCase {
         let ids = (ref["ids"] as! [[Int]]).map { $0.map(Int32.init) }
         let scores = rm.score(ids, batchSize: 3)
         for (s, r) in zip(scores, ref["scores"] as! [Double]) { XCTAssertEqual(Double(s), r, accuracy: 1e-4) }
+        // transformers reads the score at the last token that is not pad_token_id (here EOS):
+        // pads after a text leave its score as it was.
+        let pad = Int32(try XCTUnwrap(rm.trunk.config.padTokenID))
+        XCTAssertFalse(ids.contains { $0.last == pad })
+        for (s, r) in zip(rm.score(ids.map { $0 + [pad, pad] }, batchSize: 3), ref["scores"] as! [Double]) { XCTAssertEqual(Double(s), r, accuracy: 1e-4) }
         // transformers' batched left-padded call keeps positions 0…L−1 for pads too (it does not
         // derive position ids from the mask outside generate), which shifts the scores; we pin
         // that behaviour by reproducing it with explicit positions.

@@ -42,6 +42,44 @@ final class TrainedTokenizerTests: XCTestCase {
         XCTAssertEqual(fromFiles.padTokenID, 1, "pad token comes back from special_tokens_map.json")
     }
 
+    /// `add_prefix_space` in tokenizer_config.json gives every stretch of text between added
+    /// tokens a leading space, as transformers reads it (ids from AutoTokenizer 5.25 on this
+    /// fixture with the flag set); tokenizer.json's own flag is not what transformers goes by,
+    /// and the flag survives a save and load.
+    func testAddPrefixSpaceIsReadAsTransformersReadsIt() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("prefix-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        try FileManager.default.copyItem(at: dir, to: out)
+        let configURL = out.appendingPathComponent("tokenizer_config.json")
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: configURL)) as! [String: Any]
+        config["add_prefix_space"] = true
+        try JSONSerialization.data(withJSONObject: config).write(to: configURL)
+        let tok = try BPETokenizer.load(directory: out)
+        XCTAssertTrue(tok.addPrefixSpace)
+        let expected: [(String, [Int])] = [
+            ("Hello world", [341, 274, 259, 513]), (" Hello world", [341, 274, 259, 513]),
+            ("<|endoftext|>Order #4821 is late", [0, 373, 272, 21, 25, 19, 18, 281, 510]),
+            ("Hi<|endoftext|>there", [336, 0, 338, 367]), ("\nthanks", [222, 200, 85, 73, 339, 84]),
+        ]
+        for (text, ids) in expected { XCTAssertEqual(tok.encode(text), ids, text.debugDescription) }
+        let saved = out.appendingPathComponent("saved")
+        try tok.save(to: saved)
+        XCTAssertTrue(try BPETokenizer.load(directory: saved).addPrefixSpace)
+        try FileManager.default.removeItem(at: saved.appendingPathComponent("tokenizer.json"))
+        XCTAssertTrue(try BPETokenizer.load(directory: saved).addPrefixSpace, "from vocab.json + merges.txt")
+        // tokenizer.json saying true does not count without tokenizer_config.json saying so.
+        config["add_prefix_space"] = nil
+        try JSONSerialization.data(withJSONObject: config).write(to: configURL)
+        let jsonURL = out.appendingPathComponent("tokenizer.json")
+        var root = try JSONSerialization.jsonObject(with: Data(contentsOf: jsonURL)) as! [String: Any]
+        var pre = root["pre_tokenizer"] as! [String: Any]
+        pre["add_prefix_space"] = true
+        root["pre_tokenizer"] = pre
+        try JSONSerialization.data(withJSONObject: root).write(to: jsonURL)
+        XCTAssertFalse(try BPETokenizer.load(directory: out).addPrefixSpace)
+        XCTAssertEqual(try BPETokenizer.load(directory: out).encode("Hello world"), try BPETokenizer.load(directory: dir).encode("Hello world"))
+    }
+
     /// Numbers in the corpus get digit merges by default; with `splitDigits` none, so any number
     /// encodes as one token per digit and reads the same after a space, a '#' or a letter.
     func testSplitDigitsKeepsEveryDigitItsOwnToken() throws {
