@@ -183,6 +183,7 @@ struct DemoCommand: ParsableCommand {
             let t0 = Date()
             let r = try body(done != nil)
             let seconds = done ?? Date().timeIntervalSince(t0)
+            if let done { report.loadedSeconds += done }
             report.stages.append((name, seconds))
             try log.record(name, seconds)
             return r
@@ -644,7 +645,7 @@ struct DemoCommand: ParsableCommand {
             note(String(format: "KL leash: β = 0 against PPO on held-out prompts: KL %.2f against %.2f, gold %+.3f ± %.3f, proxy %+.3f ± %.3f; at the end of training: proxy %+.3f, gold %+.3f",
                         l.klFree, l.kl, l.gold.mean, l.gold.standardError, l.proxy.mean, l.proxy.standardError, l.trainingProxy, l.trainingGold))
         }
-        note("report: \(runURL.appendingPathComponent("report.html").path) (\(Progress.formatDuration(report.totalSeconds)))")
+        note("report: \(runURL.appendingPathComponent("report.html").path) (\(report.durationText))")
     }
 }
 

@@ -69,6 +69,15 @@ struct DemoReport {
     /// Wall time of the RL stages, DPO and every held-out evaluation, which overlap on the lanes.
     var rlWallSeconds = Double.nan
     var totalSeconds = 0.0
+    /// With `--resume`: the first run's time of the stages loaded from the run folder, which
+    /// `totalSeconds` (this process's wall time) leaves out.
+    var loadedSeconds = 0.0
+    /// How long the run took, said so that a resumed run's total is not read as the whole.
+    var durationText: String {
+        loadedSeconds > 0
+            ? "\(Progress.formatDuration(totalSeconds)) since the resume, after \(Progress.formatDuration(loadedSeconds)) of stages finished before it"
+            : Progress.formatDuration(totalSeconds)
+    }
     var pretrainMetrics: [[String: Double]] = []
     var pretrainUnigram = 0.0
     var sftMetrics: [[String: Double]] = []
@@ -183,6 +192,9 @@ struct DemoReport {
         }
         struct Summary: Encodable {
             let seed: UInt64; let quick: Bool; let total_seconds: Double; let stages: [Stage]
+            /// With `--resume`: the first run's seconds of the stages loaded from the run folder
+            /// (`total_seconds` is the resumed process's wall time).
+            let loaded_stages_seconds: Double
             /// The RL stages and evaluations side by side on the lanes: their wall time.
             let rl_wall_seconds: Double
             let models: [String: Model]; let reward_model: RM; let styles: [Style]
@@ -197,7 +209,7 @@ struct DemoReport {
             return (r.name, PPO(algorithm: r.estimator == .gae ? "ppo" : r.estimator.rawValue, beta: r.beta, steps: r.metrics.count, first_proxy: p0, last_proxy: p1, first_gold: g0, last_gold: g1,
                                 last_kl: k1, overoptimization: r.onset, time_split: r.timeSplit))
         })
-        let s = Summary(seed: seed, quick: quick, total_seconds: totalSeconds, stages: stages.map { Stage(name: $0.0, seconds: $0.1) }, rl_wall_seconds: rlWallSeconds,
+        let s = Summary(seed: seed, quick: quick, total_seconds: totalSeconds, stages: stages.map { Stage(name: $0.0, seconds: $0.1) }, loaded_stages_seconds: loadedSeconds, rl_wall_seconds: rlWallSeconds,
                         models: Dictionary(uniqueKeysWithValues: models.map { m in
                             let e = efficiency(m), gain = m.name == "sft" ? nil : gainOverSFT(m)
                             return (m.name, Model(gold_utility: m.gold, win_rate_vs_sft: m.winRate, wins_vs_sft: m.wins, losses_vs_sft: m.losses, ties_vs_sft: m.ties, kl_from_sft: m.kl, proxy_score: m.proxy, mean_words: m.words,
@@ -263,7 +275,7 @@ struct DemoReport {
         .note{color:#4b5563;font-size:13.5px}
         </style></head><body>
         <h1>swift-rlhf — demo report</h1>
-        <div class="sub">Seed \(seed)\(quick ? " · quick (smoke-test budget: numbers are not meaningful)" : "") · total \(Progress.formatDuration(totalSeconds)) on \(ProcessInfo.processInfo.activeProcessorCount) cores</div>
+        <div class="sub">Seed \(seed)\(quick ? " · quick (smoke-test budget: numbers are not meaningful)" : "") · \(ProcessInfo.processInfo.activeProcessorCount) cores · total \(durationText)</div>
         """
         h += """
         <p class="note"><b>What this run is.</b> A seeded, simulated customer-support world: each prompt is a customer \
@@ -381,7 +393,7 @@ struct DemoReport {
         for (n, s) in stages { h += "<tr><td>\(DemoReport.esc(n))</td><td class=\"n\">\(Progress.formatDuration(s))</td></tr>" }
         h += "</table>"
         if rlStagesSideBySide {
-            h += "<p class=\"note\">The RL stages ran two at a time, one core each, so their times overlap and each is longer than it would be alone on both cores; together with the evaluations they took \(Progress.formatDuration(rlWallSeconds)) of wall time, and the whole run took \(Progress.formatDuration(totalSeconds)).</p>"
+            h += "<p class=\"note\">The RL stages ran two at a time, one core each, so their times overlap and each is longer than it would be alone on both cores; together with the evaluations they took \(Progress.formatDuration(rlWallSeconds)) of wall time, and the whole run took \(durationText).</p>"
         }
         h += "</body></html>\n"
         return h
