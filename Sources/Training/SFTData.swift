@@ -12,17 +12,22 @@ public enum SFTData {
         var out: [(ids: [Int32], completionStart: Int)] = []
         var truncated = 0
         for r in records {
-            var prompt = tokenizer.encodeIDs(r.prompt)
-            var completion = tokenizer.encodeIDs(r.completion) + [eos]
-            if prompt.count + completion.count > contextLength {
-                truncated += 1
-                let keepPrompt = min(prompt.count, contextLength / 2)
-                prompt = Array(prompt.suffix(keepPrompt))
-                completion = Array(completion.prefix(contextLength - prompt.count))
-            }
-            out.append((prompt + completion, prompt.count))
+            let fitted = fit(prompt: tokenizer.encodeIDs(r.prompt), completions: [tokenizer.encodeIDs(r.completion) + [eos]], contextLength: contextLength)
+            if fitted.cut { truncated += 1 }
+            out.append((fitted.prompt + fitted.completions[0], fitted.prompt.count))
         }
         return (out, truncated)
+    }
+
+    /// One prompt and its completions (EOS included) cut to `contextLength`: when the longest
+    /// does not fit, the prompt keeps its end (at most half the context) and each completion
+    /// its start. The prompt is cut once for all, so the answers of a DPO pair are answers to
+    /// the same request.
+    public static func fit(prompt: [Int32], completions: [[Int32]], contextLength: Int) -> (prompt: [Int32], completions: [[Int32]], cut: Bool) {
+        let longest = completions.map(\.count).max() ?? 0
+        guard prompt.count + longest > contextLength else { return (prompt, completions, false) }
+        let kept = Array(prompt.suffix(min(prompt.count, contextLength / 2)))
+        return (kept, completions.map { Array($0.prefix(contextLength - kept.count)) }, true)
     }
 
     /// Fixed evaluation batches over held-out examples.

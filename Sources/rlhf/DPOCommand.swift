@@ -31,7 +31,7 @@ struct DPOCommand: ParsableCommand {
 
     @Option(help: "β: strength of the implicit KL constraint (larger stays closer to the reference).") var beta: Double = 0.1
     @Option(name: [.customLong("loss"), .customLong("loss-type")],
-            help: "sigmoid (DPO; with --label-smoothing, conservative DPO), ipo, or robust.") var loss: DPOLossType = .sigmoid
+            help: "sigmoid (DPO; with --label-smoothing, conservative DPO, as TRL before 0.29 did: 0.29's sigmoid ignores it), ipo (length-averaged log-probs, as TRL; its rewards/* and logps/* metrics are then per-token means, where TRL logs sums), or robust.") var loss: DPOLossType = .sigmoid
     @Option(help: "Assumed share of flipped labels ε for conservative/robust DPO.") var labelSmoothing: Double = 0
     @Option(name: [.customLong("num-train-epochs"), .customLong("epochs")], help: "Passes over the training pairs.") var epochs = 1
     @Option(name: [.customLong("batch-size"), .customLong("per-device-train-batch-size")], help: "Pairs per step.") var batchSize = 8
@@ -78,7 +78,7 @@ struct DPOCommand: ParsableCommand {
         }
         let records = try readPreferences(data, skipInvalid: skipInvalid)
         let (train, heldOut) = try evalData.map { (records, try readPreferences($0, skipInvalid: skipInvalid)) }
-            ?? splitHeldOut(records, fraction: evalFraction, seed: c.seed)
+            ?? splitHeldOut(records, groupedBy: \.prompt, fraction: evalFraction, seed: c.seed)
         let (model, tok) = try loadModelAndTokenizer(policy)
         let (reference, refTok) = try loadModelAndTokenizer(refModel ?? policy)
         guard refTok.vocab == tok.vocab, refTok.merges.elementsEqual(tok.merges, by: { $0 == $1 }) else {
@@ -106,7 +106,7 @@ enum DPOStage {
         let trainer = try DPOTrainer(policy: policy, reference: reference, tokenizer: tokenizer, train: train, heldOut: heldOut,
                                      config: config, runDirectory: out)
         if trainer.truncatedPairs > 0 {
-            note("warning: \(trainer.truncatedPairs) pair(s) longer than the context of \(policy.config.nPositions) were cut (prompt start, completion end)")
+            note("warning: \(trainer.truncatedPairs) pair(s) longer than the context of \(policy.config.nPositions) were cut (the prompt at its start, once for both answers; each answer at its end)")
         }
         if resume {
             try trainer.resume()

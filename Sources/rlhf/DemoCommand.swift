@@ -488,7 +488,7 @@ struct DemoCommand: ParsableCommand {
             var c = DPOTrainer.Config()
             c.beta = 0.1; c.epochs = 1; c.batchSize = 16; c.learningRate = 1e-4; c.seed = seed
             c.evalEvery = max(firstPairPrefs.count / 16 / 6, 1); c.checkpointEvery = max(firstPairPrefs.count / 16 / 4, 1); c.klPrompts = 32
-            let (train, held) = splitHeldOut(firstPairPrefs, fraction: 0.1, seed: seed)
+            let (train, held) = splitHeldOut(firstPairPrefs, groupedBy: \.prompt, fraction: 0.1, seed: seed)
             let dir = runURL.appendingPathComponent("dpo")
             let trainer = try DPOStage.make(policy: policy, reference: sft, tokenizer: tok, train: train, heldOut: held,
                                             config: c, out: dir, resume: resuming && hasCheckpoint(dir))
@@ -560,7 +560,8 @@ struct DemoCommand: ParsableCommand {
         if klFreeRun && klCoef == 0 { note("ppo (β=0): skipped, --kl-coef is already 0: there is no leash to take off") }
         if klFreeRun && klCoef > 0 { jobs.append(.init(stage: "ppo (β=0)", model: "ppo β=0") { try runPPO(name: "ppo-no-kl", beta: 0) }) }
         if alternatives {
-            // GRPO and RLOO keep TRL's defaults (0.04 and 0.05): PPO's β was chosen for PPO.
+            // GRPO's β is DeepSeekMath's 0.04 (TRL's default once; 0.29's is 0), RLOO's TRL's
+            // 0.05: PPO's β was chosen for PPO.
             jobs.append(.init(stage: "grpo", model: "grpo") { try runPPO(name: "grpo", beta: 0.04, estimator: .grpo) })
             jobs.append(.init(stage: "rloo", model: "rloo") { try runPPO(name: "rloo", beta: 0.05, estimator: .rloo) })
             jobs.append(.init(stage: "dpo", model: "dpo") { (try runDPO(), nil) })

@@ -138,7 +138,9 @@ struct GRPOCommand: ParsableCommand {
         Each iteration takes --batch-size / --num-generations prompts and samples each \
         --num-generations times; a sample's advantage is (score − group mean) / group std on \
         every token (a group whose scores are all equal teaches nothing: advantage 0). Loss: \
-        clipped surrogate + β·k3 KL to the reference per token. Same reward model, --reward-fn, \
+        clipped surrogate + β·k3 KL to the reference per token, averaged over the minibatch's \
+        tokens (TRL's loss_type "dapo", its default in 0.29; with --grad-accum, the mean of each \
+        micro-batch's token mean). Same reward model, --reward-fn, \
         checkpoints, --resume and metrics as `rlhf ppo` (without the critic's: no loss/value_avg, val/clipfrac_avg or val/explained_variance).
         """)
 
@@ -164,7 +166,8 @@ struct RLOOCommand: ParsableCommand {
         Each iteration takes --batch-size / --rloo-k prompts and samples each --rloo-k times; a \
         sample's reward is its score − β·Σ(log π − log π_ref), and its advantage that reward \
         minus the mean of the other samples of its prompt, on every token, optimised with the \
-        clipped surrogate. Same reward model, --reward-fn, checkpoints, --resume and metrics as \
+        clipped surrogate per token, as PPO (TRL's RLOOTrainer clips one ratio per sequence; the \
+        two agree until the clip engages). Same reward model, --reward-fn, checkpoints, --resume and metrics as \
         `rlhf ppo` (without the critic's: no loss/value_avg, val/clipfrac_avg or val/explained_variance).
         """)
 

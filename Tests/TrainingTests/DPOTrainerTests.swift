@@ -38,6 +38,32 @@ final class DPOTrainerTests: XCTestCase {
 
     func tempDir() -> URL { FileManager.default.temporaryDirectory.appendingPathComponent("dpo-\(UUID().uuidString)") }
 
+    /// A pair too long for the context keeps one prompt for both answers: cut for the longer
+    /// answer, even where the shorter one would have fit with the whole prompt.
+    func testALongPairKeepsOnePromptForBothAnswers() throws {
+        let tok = try BPETokenizer.train(texts: Self.texts, vocabSize: 300, specialTokens: ["<|endoftext|>", "<|pad|>"], padToken: "<|pad|>")
+        var c = try GPT2Config.preset("tiny", vocabSize: tok.vocabSize, context: 32)
+        c.nLayer = 1; c.nEmbd = 16; c.nHead = 2
+        c.eosTokenID = tok.eosTokenID; c.padTokenID = tok.padTokenID
+        // The longest prompt of "order N is late." sentences with which the rejected answer fits.
+        let rejected = " fine.", chosen = " thank you! " + String(repeating: "whatever. ", count: 6)
+        let prompt = try XCTUnwrap((1..<12).map { n in (0..<n).map { "order \($0) is late." }.joined(separator: " ") }
+            .last { tok.encodeIDs($0).count + tok.encodeIDs(rejected).count + 1 <= 32 })
+        let pair = PreferenceRecord(prompt: prompt, chosen: chosen, rejected: rejected)
+        XCTAssertGreaterThan(tok.encodeIDs(prompt).count, 16)
+        XCTAssertGreaterThan(tok.encodeIDs(prompt).count + tok.encodeIDs(chosen).count + 1, 32, "the chosen answer does not fit")
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let trainer = try DPOTrainer(policy: GPT2(config: c, seed: 1), reference: GPT2(config: c, seed: 1), tokenizer: tok,
+                                     train: [pair, Self.preferences(0..<1)[0]], heldOut: [], config: config(), runDirectory: dir)
+        XCTAssertEqual(trainer.truncatedPairs, 1)
+        let p = trainer.train.first { $0.prompt == prompt }!
+        XCTAssertEqual(p.chosenStart, 16)
+        XCTAssertEqual(p.rejectedStart, p.chosenStart)
+        XCTAssertEqual(Array(p.chosen.prefix(p.chosenStart)), Array(p.rejected.prefix(p.rejectedStart)))
+        XCTAssertLessThanOrEqual(p.chosen.count, 32)
+    }
+
     /// At step 0 the policy is the reference: every implicit reward is 0, the loss is log 2 and the
     /// KL is 0. Training then ranks held-out chosen above rejected and moves away from the reference.
     func testHeldOutImplicitRewardAccuracyRises() throws {

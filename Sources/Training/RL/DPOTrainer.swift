@@ -107,14 +107,16 @@ public final class DPOTrainer {
         var truncated = 0
         func tokenise(_ records: [PreferenceRecord]) -> [Pair] {
             // SFTData's layout (prompt, completion, EOS; long pairs keep the prompt's end), so a
-            // DPO model sees exactly what SFT taught it, EOS included.
-            let context = policy.config.nPositions
-            let c = SFTData.examples(records.map { SFTRecord(prompt: $0.prompt, completion: $0.chosen) }, tokenizer: tokenizer, contextLength: context)
-            let r = SFTData.examples(records.map { SFTRecord(prompt: $0.prompt, completion: $0.rejected) }, tokenizer: tokenizer, contextLength: context)
-            truncated += max(c.truncated, r.truncated)
-            return (0..<records.count).map { i in
-                Pair(prompt: records[i].prompt, chosen: c.examples[i].ids, rejected: r.examples[i].ids,
-                     chosenStart: c.examples[i].completionStart, rejectedStart: r.examples[i].completionStart)
+            // DPO model sees exactly what SFT taught it, EOS included; one prompt cut for both
+            // answers, since DPO compares two answers to the same request.
+            let eos = Int32(tokenizer.eosTokenID ?? 0)
+            return records.map { r in
+                let f = SFTData.fit(prompt: tokenizer.encodeIDs(r.prompt),
+                                    completions: [tokenizer.encodeIDs(r.chosen) + [eos], tokenizer.encodeIDs(r.rejected) + [eos]],
+                                    contextLength: policy.config.nPositions)
+                if f.cut { truncated += 1 }
+                return Pair(prompt: r.prompt, chosen: f.prompt + f.completions[0], rejected: f.prompt + f.completions[1],
+                            chosenStart: f.prompt.count, rejectedStart: f.prompt.count)
             }
         }
         train = tokenise(trainRecords)
