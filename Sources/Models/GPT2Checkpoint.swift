@@ -14,7 +14,8 @@ extension GPT2Config {
     }
 }
 
-/// Hugging Face model directories in and out: `config.json` + `model.safetensors`.
+/// Hugging Face model directories in and out: `config.json` + `model.safetensors` (or its
+/// shards and `model.safetensors.index.json`, read; written as one file).
 /// Parameter names are accepted with or without the `transformer.` prefix (hub checkpoints have
 /// none; `save_pretrained` of `GPT2LMHeadModel` writes it); `lm_head.weight` missing means tied;
 /// the attention-mask buffers old checkpoints carry (`attn.bias`, `attn.masked_bias`) are skipped.
@@ -22,7 +23,7 @@ extension GPT2 {
     public static func load(directory: URL) throws -> GPT2 {
         let config = try GPT2Config.load(directory.appendingPathComponent("config.json"))
         let model = GPT2(config: config)
-        let weights = try SafeTensors.load(try weightsFile(in: directory))
+        let weights = try ModelWeights.load(directory: directory)
         try model.loadParameters(from: weights, prefix: "transformer.", extraAllowed: config.isRewardModel ? ["score.weight"] : [])
         return model
     }
@@ -44,21 +45,9 @@ extension GPT2 {
         return (model, tok)
     }
 
-    static func weightsFile(in directory: URL) throws -> URL {
-        let st = directory.appendingPathComponent("model.safetensors")
-        if FileManager.default.fileExists(atPath: st.path) { return st }
-        if FileManager.default.fileExists(atPath: directory.appendingPathComponent("pytorch_model.bin").path) {
-            throw RLHFError.invalidFile(path: directory.path, message: "only pytorch_model.bin found; convert it to model.safetensors (transformers' save_pretrained writes it: by default from version 5, with safe_serialization=True in 4.x)")
-        }
-        if FileManager.default.fileExists(atPath: directory.appendingPathComponent("model.safetensors.index.json").path) {
-            throw RLHFError.invalidFile(path: directory.path, message: "sharded checkpoints (model.safetensors.index.json) are not supported yet")
-        }
-        throw RLHFError.io(path: st.path, message: "missing model weights (model.safetensors)")
-    }
-
     /// Copies every parameter from `weights`, checking names and shapes against the config.
     /// `prefix` is the trunk's optional name prefix; `extraAllowed` are names another head owns.
-    func loadParameters(from weights: SafeTensors, prefix: String, extraAllowed: Set<String>) throws {
+    func loadParameters(from weights: ModelWeights, prefix: String, extraAllowed: Set<String>) throws {
         var used = Set<String>()
         for (name, p) in parameters {
             let candidates = [name, prefix + name]

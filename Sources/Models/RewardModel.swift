@@ -81,7 +81,7 @@ public final class RewardModel {
             throw RLHFError.invalidFile(path: configURL.path, message: "architectures \(config.architectures) is not a reward model (expected GPT2ForSequenceClassification)")
         }
         let trunk = GPT2(config: config)
-        let weights = try SafeTensors.load(try GPT2.weightsFile(in: directory))
+        let weights = try ModelWeights.load(directory: directory)
         try trunk.loadParameters(from: weights, prefix: "transformer.", extraAllowed: ["score.weight", "score.bias"])
         guard let shape = weights.shape("score.weight"), shape == [1, config.nEmbd] else {
             throw RLHFError.invalidFile(path: weights.path, message: "score.weight must have shape [1, \(config.nEmbd)], found \(weights.shape("score.weight").map { "\($0)" } ?? "nothing")")

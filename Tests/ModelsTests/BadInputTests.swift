@@ -66,6 +66,36 @@ final class BadInputTests: XCTestCase {
         expectError("tie_word_embeddings true, but lm_head.weight differs from wte.weight") { _ = try GPT2.load(directory: self.tmp) }
     }
 
+    /// A checkpoint in shards (`save_pretrained` with `max_shard_size`) loads as the single file
+    /// does, tensor for tensor; a shard missing, or lacking a tensor the index puts in it, is an
+    /// error naming the file.
+    func testShardedCheckpointLoadsAsTheSingleFile() throws {
+        let model = try GPT2.load(directory: FixturePaths.url("tiny-gpt2-hub"))
+        try model.save(to: tmp)
+        let whole = try SafeTensors.load(tmp.appendingPathComponent("model.safetensors"))
+        let names = whole.names
+        let halves = [Array(names.prefix(names.count / 2)), Array(names.dropFirst(names.count / 2))]
+        var map: [String: String] = [:]
+        for (k, half) in halves.enumerated() {
+            let file = "model-0000\(k + 1)-of-00002.safetensors"
+            try SafeTensors.save(try half.map { ($0, try whole.tensor($0)) }, metadata: ["format": "pt"], to: tmp.appendingPathComponent(file))
+            for n in half { map[n] = file }
+        }
+        let index = tmp.appendingPathComponent("model.safetensors.index.json")
+        try JSONSerialization.data(withJSONObject: ["metadata": ["total_size": 0], "weight_map": map]).write(to: index)
+        try FileManager.default.removeItem(at: tmp.appendingPathComponent("model.safetensors"))
+        let sharded = try GPT2.load(directory: tmp)
+        for ((name, a), (_, b)) in zip(model.parameters, sharded.parameters) { XCTAssertEqual(a.toArray(), b.toArray(), name) }
+        // The index places a tensor in the other shard.
+        var wrong = map
+        wrong[halves[0][0]] = "model-00002-of-00002.safetensors"
+        try JSONSerialization.data(withJSONObject: ["weight_map": wrong]).write(to: index)
+        expectError("model-00002-of-00002.safetensors: has no tensor \"\(halves[0][0])\", which model.safetensors.index.json places in it") { _ = try GPT2.load(directory: self.tmp) }
+        try JSONSerialization.data(withJSONObject: ["weight_map": map]).write(to: index)
+        try FileManager.default.removeItem(at: tmp.appendingPathComponent("model-00002-of-00002.safetensors"))
+        expectError("model-00002-of-00002.safetensors") { _ = try GPT2.load(directory: self.tmp) }
+    }
+
     /// Weights holding a NaN (a diverged run's) are refused at load, naming the tensor: they
     /// would otherwise sample nothing but EOS, or score NaN, without a word.
     func testNonFiniteWeightsAreRefused() throws {
