@@ -10,11 +10,12 @@ struct AuthMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        if let auth = request.headers[.authorization] {
+        // Only a Bearer header is this app's: another scheme (a proxy's Basic auth, forwarded)
+        // leaves the rater to their session cookie.
+        let parts = request.headers[.authorization]?.split(separator: " ", maxSplits: 1) ?? []
+        if parts.first?.lowercased() == "bearer" {
             // A wrong bearer token is not retried as a cookie: the client asked for token auth.
-            let parts = auth.split(separator: " ", maxSplits: 1)
-            guard parts.count == 2, parts[0].lowercased() == "bearer",
-                  let rater = try await store.rater(token: String(parts[1]).trimmingCharacters(in: .whitespaces)) else {
+            guard parts.count == 2, let rater = try await store.rater(token: String(parts[1]).trimmingCharacters(in: .whitespaces)) else {
                 throw PageError(.unauthorized, "invalid bearer token")
             }
             context.rater = rater

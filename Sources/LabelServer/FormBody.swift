@@ -21,7 +21,11 @@ public enum FormBody {
         } catch is NIOTooManyBytesError {
             throw PageError(.contentTooLarge, "request body is larger than the limit of \(limit) bytes")
         }
-        return try parse(String(buffer: buffer))
+        // String(buffer:) would replace invalid bytes with U+FFFD and store the vote anyway.
+        guard let body = String(validating: buffer.readableBytesView, as: UTF8.self) else {
+            throw PageError(.badRequest, "malformed form body: bytes that are not UTF-8")
+        }
+        return try parse(body)
     }
 
     /// Parses `a=1&b=x+y` with percent-decoding; rejects malformed escapes and non-UTF-8 bytes.

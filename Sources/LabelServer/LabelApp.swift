@@ -145,7 +145,8 @@ struct Handlers: Sendable {
             throw PageError(.badRequest, "field \"item\" is missing or not a comparison id")
         }
         guard let side = form["choice"] else { throw PageError(.badRequest, "field \"choice\" is missing") }
-        let reason = form["reason"] ?? ""
+        // Browsers send a textarea's line breaks as CRLF; the models' texts use LF.
+        let reason = (form["reason"] ?? "").replacingOccurrences(of: "\r\n", with: "\n")
         guard !reason.contains("\u{0}") else { throw PageError(.badRequest, "field \"reason\" contains a NUL character") }
         guard reason.count <= settings.maxReasonLength else {
             throw PageError(.badRequest, "field \"reason\" is longer than \(settings.maxReasonLength) characters")
@@ -189,7 +190,9 @@ struct Handlers: Sendable {
         guard let sampler = settings.sampler else { throw PageError(.notFound, "chat mode is off: the server was started without --model") }
         let form = try await FormBody.read(request, limit: settings.maxBodyBytes)
         try checkCSRF(form, context)
-        guard let prompt = form["prompt"], !prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+        // Browsers send a textarea's line breaks as CRLF; the model was trained on "…\nAgent:".
+        guard let prompt = form["prompt"]?.replacingOccurrences(of: "\r\n", with: "\n"),
+              !prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw PageError(.badRequest, "field \"prompt\" is missing or empty")
         }
         guard prompt.count <= settings.maxPromptLength else {

@@ -52,8 +52,11 @@ public struct LabelStats: Codable, Sendable, Equatable {
 
     /// Statistics over `votes`; `raterNames` lists raters with no votes too, so progress shows them.
     public init(votes: [VoteRow], raterNames: [String], items: Int) {
+        // Agreement is over ordinary comparisons: every rater gets every gold item, so with a
+        // small overlap the shared items would be mostly attention checks, which measure raters
+        // against a known answer (the gold columns), not against each other.
         var ratings: Agreement.Ratings = [:]
-        for v in votes { ratings[v.itemID, default: [:]][v.rater] = v.choice }
+        for v in votes where v.gold == nil { ratings[v.itemID, default: [:]][v.rater] = v.choice }
         self.items = items
         self.votes = votes.count
         overlappingItems = ratings.values.filter { $0.count >= 2 }.count

@@ -115,7 +115,7 @@ public enum Pages {
     static func chat(viewer: Viewer, maxPrompt: Int) -> String {
         layout(title: "Chat", viewer: viewer, body: """
             <h2>Chat</h2><p>Type a prompt; the model writes two responses and you compare them.</p>
-            <form method="post" action="/chat">\(csrfField(viewer))
+            <form method="post" action="/chat" id="chat-form">\(csrfField(viewer))
             <textarea name="prompt" rows="5" maxlength="\(maxPrompt)" required autofocus></textarea>
             <button type="submit">Sample two responses</button></form>
             """)
@@ -154,13 +154,17 @@ public enum Pages {
     static let javascript = """
         // Keyboard shortcuts for the comparison page: 1-4 press the answer buttons, U undoes the
         // last answer, R focuses the reason box, Esc leaves it. A page submits once, even if a key
-        // is held or pressed twice (an undo held down would otherwise take back several answers).
+        // is held or pressed twice (an undo held down would otherwise take back several answers,
+        // a chat prompt sent twice would make two comparisons).
         (function () {
           var form = document.getElementById('vote-form');
           var undo = document.getElementById('undo-form');
-          if (!form && !undo) return;
+          var chat = document.getElementById('chat-form');
+          if (!form && !undo && !chat) return;
           var sent = false;
-          [form, undo].forEach(function (f) {
+          // A page the back button restores from the browser's cache starts unsent again.
+          window.addEventListener('pageshow', function (e) { if (e.persisted) { sent = false; } });
+          [form, undo, chat].forEach(function (f) {
             if (f) f.addEventListener('submit', function (e) { if (sent) { e.preventDefault(); } sent = true; });
           });
           document.addEventListener('keydown', function (e) {

@@ -27,13 +27,16 @@ public enum PairImport {
     }
 
     /// `read`, also counting the pairs of `completions` lines left out because their two
-    /// responses are identical or one is empty: sampled answers often repeat (as `rlhf world
-    /// label` skips them), while an explicit pair like that is a mistake in the file.
+    /// responses are identical, one is empty or one holds a NUL byte (which the database cannot
+    /// store): sampled answers often repeat (as `rlhf world label` skips them), and a model can
+    /// write any byte, while an explicit pair like that is a mistake in the file.
     public static func readCounting(_ url: URL, markGold: Bool = false) throws -> (items: [NewItem], skippedPairs: Int) {
         let (lines, invalid) = try JSONL.readLenient(Line.self, from: url, validate: { problem($0, markGold: markGold) })
         if let first = invalid.first { throw first }
         let all = lines.flatMap { items($0, markGold: markGold) }
-        let kept = all.filter { l in !(l.responseA == l.responseB || isBlank(l.responseA) || isBlank(l.responseB)) || l.gold != nil }
+        let kept = all.filter { l in
+            !(l.responseA == l.responseB || isBlank(l.responseA) || isBlank(l.responseB) || (l.responseA + l.responseB).contains("\u{0}")) || l.gold != nil
+        }
         return (kept, all.count - kept.count)
     }
 
@@ -42,7 +45,9 @@ public enum PairImport {
     static func problem(_ l: Line, markGold: Bool) -> String? {
         // SQLite would keep such a text only up to the NUL: "a\0b" against "a\0c" would be
         // stored as an identical pair, past the checks below.
-        for (field, texts) in [("prompt", [l.prompt]), ("completions", l.completions ?? []), ("chosen", [l.chosen].compactMap { $0 }),
+        // Sampled completions are the exception: a model can write a NUL byte, and such a pair is
+        // left out by `readCounting`, as an identical or empty one is.
+        for (field, texts) in [("prompt", [l.prompt]), ("chosen", [l.chosen].compactMap { $0 }),
                                ("rejected", [l.rejected].compactMap { $0 }), ("response_a", [l.response_a].compactMap { $0 }),
                                ("response_b", [l.response_b].compactMap { $0 })] where texts.contains(where: { $0.contains("\u{0}") }) {
             return "field \"\(field)\" contains a NUL character (U+0000), which the database cannot store"

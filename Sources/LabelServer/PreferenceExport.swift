@@ -32,7 +32,7 @@ public enum PreferenceExport {
     /// and of lines left out because `rlhf reward` would refuse them (an empty response or the
     /// same text twice, as a chat pair or a gold attention check can be).
     ///
-    /// With `minGoldAccuracy`, every vote of a rater who answered gold items and got less than
+    /// Votes on gold items (attention checks) are never exported. With `minGoldAccuracy`, every vote of a rater who answered gold items and got less than
     /// that share right is left out (the usual use of honeypots: drop who fails them); raters
     /// with no gold answer yet are kept and named in `ratersUnchecked`.
     @discardableResult
@@ -47,6 +47,10 @@ public enum PreferenceExport {
             }
             votes.removeAll { dropped.contains($0.rater) }
         }
+        // A gold item is an attention check: its votes say how a rater did, not what people
+        // prefer (a wrong answer would train as a preference, and each gold pair would come once
+        // per rater). Left out.
+        votes.removeAll { $0.gold != nil }
         let all = records(votes, includeTies: includeTies)
         let lines = all.filter { PreferenceRecord.problem($0) == nil }
         try JSONL.write(lines, to: url)

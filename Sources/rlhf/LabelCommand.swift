@@ -44,6 +44,9 @@ struct LabelCommand: AsyncParsableCommand {
         func validate() throws {
             try FlagCheck.atLeast(1, overlap, "--overlap")
             guard (1...65535).contains(port) else { throw ValidationError("--port must be in 1...65535") }
+            // Chat samples two responses to compare: at temperature 0 they are the same answer.
+            try FlagCheck.atLeast(1, maxNewTokens, "--max-new-tokens")
+            try FlagCheck.positive(temperature, "--temperature", why: " (chat compares two sampled responses; at 0 they are the same)")
         }
 
         func run() async throws {

@@ -82,9 +82,11 @@ final class AgreementTests: XCTestCase {
         XCTAssertEqual(s.raters[0].goldAccuracy, 1)
         XCTAssertEqual(s.raters[1].goldAccuracy, 0)
         XCTAssertNil(s.raters[2].goldAccuracy)
-        XCTAssertEqual(s.overlappingItems, 2)
-        XCTAssertEqual(s.percentAgreement, 0.5)
-        XCTAssertEqual(s.pairs.map(\.sharedItems), [2])
+        // Agreement among raters is over ordinary items only (item 3): the gold item measures
+        // each rater against its known answer, in the gold columns.
+        XCTAssertEqual(s.overlappingItems, 1)
+        XCTAssertEqual(s.percentAgreement, 1)
+        XCTAssertEqual(s.pairs.map(\.sharedItems), [1])
         XCTAssertTrue(s.text.contains("Krippendorff's alpha"))
     }
 }

@@ -164,6 +164,17 @@ final class AuthTests: XCTestCase {
                                                      body: ByteBuffer(string: "csrf=\(s.csrf)&item=%ZZ&choice=left"))
             XCTAssertEqual(malformed.status, .badRequest)
             XCTAssertTrue(malformed.text.contains("malformed form body"), malformed.text)
+            // Raw bytes that are not UTF-8 are refused, not stored as U+FFFD.
+            var raw = ByteBuffer(string: "csrf=\(s.csrf)&item=\(item)&choice=left&reason=")
+            raw.writeBytes([0xFF, 0xFE])
+            let notUTF8 = try await client.execute(uri: "/vote", method: .post, headers: s.formHeaders, body: raw)
+            XCTAssertEqual(notUTF8.status, .badRequest)
+            XCTAssertTrue(notUTF8.text.contains("not UTF-8"), notUTF8.text)
+            // Another scheme's Authorization header (a proxy's Basic auth) leaves the session.
+            var basic = s.headers
+            basic[.authorization] = "Basic Zm9vOmJhcg=="
+            let behindProxy = try await client.execute(uri: "/", method: .get, headers: basic)
+            XCTAssertEqual(behindProxy.status, .ok, behindProxy.text)
 
             let json = try await client.execute(uri: "/vote", method: .post, headers: [.cookie: s.headers[.cookie]!, .contentType: "application/json"],
                                                 body: ByteBuffer(string: "{\"item\":1}"))

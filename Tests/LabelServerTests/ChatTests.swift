@@ -15,7 +15,7 @@ final class ChatTests: XCTestCase {
             let form = try await client.execute(uri: "/chat", method: .get, headers: alice.headers)
             XCTAssertEqual(form.status, .ok)
             let res = try await client.execute(uri: "/chat", method: .post, headers: alice.formHeaders,
-                                               body: formBody([("csrf", alice.csrf), ("prompt", "Hello <b>there</b>")]))
+                                               body: formBody([("csrf", alice.csrf), ("prompt", "Hello <b>there</b>\r\nAgent:")]))
             XCTAssertEqual(res.status, .seeOther, res.text)
             let page = try await client.execute(uri: "/", method: .get, headers: alice.headers).text
             XCTAssertTrue(page.contains("Hello &lt;b&gt;there&lt;/b&gt;"), page)
@@ -33,7 +33,7 @@ final class ChatTests: XCTestCase {
         }
         let votes = try t.store.allVotes()
         XCTAssertEqual(votes.count, 1)
-        XCTAssertEqual(votes[0].prompt, "Hello <b>there</b>")
+        XCTAssertEqual(votes[0].prompt, "Hello <b>there</b>\nAgent:", "a browser's CRLF stored as the models' LF")
         XCTAssertFalse(votes[0].responseA.isEmpty && votes[0].responseB.isEmpty)
     }
 

@@ -162,13 +162,13 @@ final class ImportExportTests: XCTestCase {
     func testExportLeavesOutPairsRewardTrainingWouldRefuse() async throws {
         let t = try TempLabelDB()
         _ = try t.store.addRater(name: "alice")
-        // A gold attention check of two identical texts, and an ordinary pair.
-        try t.store.importItems([NewItem(prompt: "p1", responseA: "same", responseB: "same", gold: .tie), NewItem(prompt: "p2", responseA: "a", responseB: "b")])
+        // A chat comparison whose two samples came out the same, and an ordinary pair.
+        try t.store.importItems([NewItem(prompt: "p2", responseA: "a", responseB: "b")])
         let alice = try t.store.raters()[0]
-        for _ in 0..<2 {
-            let item = try await t.store.nextItem(for: alice, overlap: 1, aOnLeft: true)!
-            _ = try await t.store.recordVote(rater: alice, itemID: item.id, side: "left", reason: "")
-        }
+        let chat = try await t.store.addChatItem(rater: alice, prompt: "p1", responseA: "same", responseB: "same", aOnLeft: true)
+        _ = try await t.store.recordVote(rater: alice, itemID: chat, side: "left", reason: "")
+        let item = try await t.store.nextItem(for: alice, overlap: 1, aOnLeft: true)!
+        _ = try await t.store.recordVote(rater: alice, itemID: item.id, side: "left", reason: "")
         let out = t.dir.appendingPathComponent("prefs.jsonl")
         let result = try PreferenceExport.write(t.store, to: out, includeTies: true)
         XCTAssertEqual(result.written, 1)
@@ -195,8 +195,28 @@ final class ImportExportTests: XCTestCase {
         let r = try PreferenceExport.write(t.store, to: out, includeTies: false, minGoldAccuracy: 0.5)
         XCTAssertEqual(r.ratersDropped, ["bob"])
         XCTAssertEqual(r.ratersUnchecked, ["carol"])
-        XCTAssertEqual(Set(try JSONL.read(PreferenceRecord.self, from: out).compactMap(\.rater)), ["alice", "carol"])
+        let exported = try JSONL.read(PreferenceRecord.self, from: out)
+        XCTAssertEqual(Set(exported.compactMap(\.rater)), ["alice", "carol"])
         XCTAssertEqual(LabelStats.gold(of: "bob", in: try t.store.allVotes()).accuracy, 0)
+        // Gold items are attention checks, never preferences: not exported, even when answered
+        // right, and not counted in the raters' agreement with each other.
+        XCTAssertEqual(exported.map(\.prompt).sorted(), ["c", "p"])
+        let stats = LabelStats(votes: try t.store.allVotes(), raterNames: try t.store.raters().map(\.name), items: try t.store.itemCount())
+        XCTAssertEqual(stats.overlappingItems, 1)
+        XCTAssertEqual(stats.pairs.first { $0.raterA == "alice" && $0.raterB == "bob" }?.sharedItems, 1)
+    }
+
+    /// A model can write a NUL byte, which the database cannot store: a sampled pair holding one
+    /// is left out and counted, as an identical one is; an explicit pair holding one is refused.
+    func testSampledPairsWithANulByteAreLeftOutAndCounted() throws {
+        let t = try TempLabelDB()
+        let url = t.dir.appendingPathComponent("pairs.jsonl")
+        try #"{"prompt": "p", "completions": ["a\u0000b", "c", "d", "e"]}"#.write(to: url, atomically: true, encoding: .utf8)
+        let read = try PairImport.readCounting(url)
+        XCTAssertEqual(read.items.map { [$0.responseA, $0.responseB] }, [["d", "e"]])
+        XCTAssertEqual(read.skippedPairs, 1)
+        try #"{"prompt": "p", "chosen": "a\u0000b", "rejected": "c"}"#.write(to: url, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try PairImport.read(url)) { XCTAssertTrue("\($0)".contains("NUL"), "\($0)") }
     }
 
     func testStatsCountProgressTowardTheTargetOverlap() async throws {
