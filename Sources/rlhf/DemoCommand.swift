@@ -155,7 +155,7 @@ struct DemoCommand: ParsableCommand {
     }
 
     func runStages(resuming: Bool) throws {
-        let budget = quick ? Budget(pretrainDocs: 1_500, pretrainSteps: 40, sftSteps: 20, pairPrompts: 96, rmEpochs: 1, evalPrompts: 32, ppoSteps: 3, ppoBatch: 16,
+        let budget = quick ? Budget(pretrainDocs: 1_500, pretrainSteps: 24, sftSteps: 12, pairPrompts: 96, rmEpochs: 1, evalPrompts: 32, ppoSteps: 3, ppoBatch: 16,
                                      styleCheckRequests: 200) : Budget()
         let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "-")
         let runURL = URL(fileURLWithPath: out ?? "runs/\(stamp)")
