@@ -30,11 +30,12 @@ public enum PreferenceExport {
 
     /// Writes the export atomically (temporary file, then rename); returns the number of lines,
     /// and of lines left out because `rlhf reward` would refuse them (an empty response or the
-    /// same text twice, as a chat pair or a gold attention check can be).
+    /// same text twice, as a chat pair can be).
     ///
-    /// Votes on gold items (attention checks) are never exported. With `minGoldAccuracy`, every vote of a rater who answered gold items and got less than
-    /// that share right is left out (the usual use of honeypots: drop who fails them); raters
-    /// with no gold answer yet are kept and named in `ratersUnchecked`.
+    /// Votes on gold items (attention checks) are never exported. With `minGoldAccuracy`, every
+    /// vote of a rater who answered gold items and got less than that share right is left out
+    /// (the usual use of honeypots: drop who fails them); raters with no gold answer yet are kept
+    /// and named in `ratersUnchecked`.
     @discardableResult
     public static func write(_ store: LabelStore, to url: URL, includeTies: Bool, minGoldAccuracy: Double? = nil) throws
         -> (written: Int, unusable: Int, ratersDropped: [String], ratersUnchecked: [String]) {

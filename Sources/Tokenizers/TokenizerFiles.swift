@@ -24,8 +24,8 @@ extension BPETokenizer {
     }
 
     /// `add_prefix_space` as transformers reads it: from `tokenizer_config.json`, false when it
-    /// says nothing. Its GPT-2 tokenizers set the pre-tokenizer's flag in `tokenizer.json` to this
-    /// value on load (transformers 5.25 and 4.x alike), so that file's own flag is not what counts.
+    /// says nothing. Its GPT-2 tokenizer sets the pre-tokenizer's flag of `tokenizer.json` to this
+    /// value on load (checked with transformers 5.25), so that file's own flag is not what counts.
     static func addPrefixSpace(in directory: URL) -> Bool {
         guard let data = FileManager.default.contents(atPath: directory.appendingPathComponent("tokenizer_config.json").path),
               case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: data) else { return false }
