@@ -79,7 +79,7 @@ public enum TrainingCheckpoint {
     static let fingerprints = [
         "initial_weights": "the starting model's weights", "reference_weights": "the reference model's weights",
         "reward_model_weights": "the reward model's weights", "prompts": "the prompts", "train_data": "the training data",
-        "train_hash": "the training pairs",
+        "train_hash": "the training pairs", "eval_data": "the held-out data",
     ]
 
     /// Throws unless the checkpoint's record `saved` equals `now`, naming each field that

@@ -18,7 +18,8 @@ final class DPOTrainerTests: XCTestCase {
         }
     }
 
-    func makeTrainer(_ dir: URL, config: DPOTrainer.Config, trainPairs: Range<Int> = 0..<64, referenceSeed: UInt64? = nil) throws -> DPOTrainer {
+    func makeTrainer(_ dir: URL, config: DPOTrainer.Config, trainPairs: Range<Int> = 0..<64, heldOutPairs: Range<Int> = 64..<80,
+                     referenceSeed: UInt64? = nil) throws -> DPOTrainer {
         let tok = try BPETokenizer.train(texts: Self.texts, vocabSize: 300, specialTokens: ["<|endoftext|>", "<|pad|>"], padToken: "<|pad|>")
         var c = try GPT2Config.preset("tiny", vocabSize: tok.vocabSize, context: 32)
         c.nLayer = 2; c.nEmbd = 32; c.nHead = 2
@@ -27,7 +28,7 @@ final class DPOTrainerTests: XCTestCase {
         let policy = GPT2(config: c, seed: 5)
         let reference = GPT2(config: c, seed: referenceSeed ?? 5)
         return try DPOTrainer(policy: policy, reference: reference, tokenizer: tok, train: Self.preferences(trainPairs),
-                              heldOut: Self.preferences(64..<80), config: config, runDirectory: dir)
+                              heldOut: Self.preferences(heldOutPairs), config: config, runDirectory: dir)
     }
 
     func config() -> DPOTrainer.Config {
@@ -115,8 +116,10 @@ final class DPOTrainerTests: XCTestCase {
         try straight.train()
         let first = try makeTrainer(b, config: c)
         try first.train(stopAt: 5)
-        // Other pairs or another reference would continue a different run: refused, by name.
+        // Other pairs, held-out pairs or another reference would continue a different run:
+        // refused, by name.
         for (other, field) in [(try makeTrainer(b, config: c, trainPairs: 1..<65), "train_data"),
+                               (try makeTrainer(b, config: c, heldOutPairs: 64..<79), "eval_data"),
                                (try makeTrainer(b, config: c, referenceSeed: 6), "reference_weights")] {
             XCTAssertThrowsError(try other.resume()) { error in XCTAssertTrue("\(error)".contains(field), "\(error)") }
         }

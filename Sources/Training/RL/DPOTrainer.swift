@@ -126,12 +126,18 @@ public final class DPOTrainer {
         schedule = LearningRateSchedule(peak: config.learningRate, warmupSteps: config.warmupSteps,
                                         totalSteps: (trainRecords.count + config.batchSize - 1) / config.batchSize * config.epochs,
                                         decay: config.decay, minRatio: 0)
-        var data = Fingerprint()
-        for p in train { data.mix(ids: p.chosen); data.mix(0xC4); data.mix(ids: p.rejected); data.mix(UInt64(p.chosenStart) << 32 | UInt64(p.rejectedStart)) }
+        func fingerprint(_ pairs: [Pair]) -> JSONValue {
+            var f = Fingerprint()
+            for p in pairs { f.mix(ids: p.chosen); f.mix(0xC4); f.mix(ids: p.rejected); f.mix(UInt64(p.chosenStart) << 32 | UInt64(p.rejectedStart)) }
+            return f.json
+        }
         runRecord = try TrainingCheckpoint.recorded(config, adding: [
             "initial_weights": TrainingCheckpoint.weights(policy.parameters),
             "reference_weights": TrainingCheckpoint.weights(reference.parameters),
-            "train_data": data.json,
+            "train_data": fingerprint(train),
+            // Its held-out metrics continue the run's curve: another --eval-data would break it.
+            // (Checkpoints written before this field are not checked for it.)
+            "eval_data": fingerprint(heldOut),
         ])
         train = fillReference(train)
         heldOut = fillReference(heldOut)
