@@ -7,6 +7,8 @@ import Hummingbird
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = LabelRequestContext
     let store: LabelStore
+    /// `LabelServerSettings.secureCookies`.
+    var secureCookies = false
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
@@ -29,7 +31,7 @@ struct AuthMiddleware: RouterMiddleware {
         }
         let csrf = Secrets.randomToken()
         var response = Pages.response(status: .unauthorized, html: Pages.login(csrf: csrf, message: "Please sign in."))
-        response.setCookie(SessionCookie.loginCSRF(csrf))
+        response.setCookie(SessionCookie.loginCSRF(csrf, secure: secureCookies))
         return response
     }
 }
@@ -38,24 +40,25 @@ struct AuthMiddleware: RouterMiddleware {
 /// a rater who follows a link from mail or a wiki arrives signed in (with Strict the browser
 /// withholds the cookie on that first page and the rater must paste a token shown only once),
 /// while another site's form posts still go without it, and every form carries a per-session
-/// CSRF token besides. Not `Secure`: the server speaks plain HTTP on a trusted network or
-/// behind a TLS proxy.
+/// CSRF token besides. `Secure` only with `secure` (`serve --secure-cookies`): the server
+/// speaks plain HTTP, on a trusted network or behind a TLS proxy, and only behind the proxy
+/// would a browser send such cookies back.
 enum SessionCookie {
     static let name = "rlhf_session"
     static let loginCSRFName = "rlhf_login_csrf"
 
-    static func session(_ id: String, maxAge: Int) -> Cookie {
-        Cookie(name: name, value: id, maxAge: maxAge, path: "/", httpOnly: true, sameSite: .lax)
+    static func session(_ id: String, maxAge: Int, secure: Bool) -> Cookie {
+        Cookie(name: name, value: id, maxAge: maxAge, path: "/", secure: secure, httpOnly: true, sameSite: .lax)
     }
 
-    static func expiredSession() -> Cookie {
-        Cookie(name: name, value: "", maxAge: 0, path: "/", httpOnly: true, sameSite: .lax)
+    static func expiredSession(secure: Bool) -> Cookie {
+        Cookie(name: name, value: "", maxAge: 0, path: "/", secure: secure, httpOnly: true, sameSite: .lax)
     }
 
     /// The sign-in form has no session yet, so its CSRF token is a double-submit cookie: the
     /// posted field must equal this cookie, which another site can neither read nor set.
-    static func loginCSRF(_ token: String) -> Cookie {
-        Cookie(name: loginCSRFName, value: token, path: "/login", httpOnly: true, sameSite: .strict)
+    static func loginCSRF(_ token: String, secure: Bool) -> Cookie {
+        Cookie(name: loginCSRFName, value: token, path: "/login", secure: secure, httpOnly: true, sameSite: .strict)
     }
 }
 

@@ -19,6 +19,9 @@ public struct LabelServerSettings: Sendable {
     /// Chance that a rater's next new item is a gold item (while they have gold items left), so
     /// honeypots come spread among ordinary items rather than in a block.
     public var goldRate = 0.1
+    /// Marks the cookies `Secure`, so browsers send them over HTTPS only: for a server behind
+    /// a TLS proxy (over plain HTTP the browser would then never send them back).
+    public var secureCookies = false
 
     public init(overlap: Int = 1, guidelines: String = Pages.defaultGuidelines, sampler: (any ResponseSampler)? = nil) {
         self.overlap = overlap
@@ -41,7 +44,7 @@ public enum LabelApp {
         router.get("/login") { _, _ in h.loginPage(message: nil, status: .ok) }
         router.post("/login") { request, _ in try await h.login(request) }
 
-        let signedIn = router.group().add(middleware: AuthMiddleware(store: store))
+        let signedIn = router.group().add(middleware: AuthMiddleware(store: store, secureCookies: settings.secureCookies))
         signedIn.get("/") { _, context in try await h.comparePage(context) }
         signedIn.post("/vote") { request, context in try await h.vote(request, context) }
         signedIn.post("/undo") { request, context in try await h.undo(request, context) }
@@ -90,7 +93,7 @@ struct Handlers: Sendable {
     func loginPage(message: String?, status: HTTPResponse.Status) -> Response {
         let csrf = Secrets.randomToken()
         var response = Pages.response(status: status, html: Pages.login(csrf: csrf, message: message))
-        response.setCookie(SessionCookie.loginCSRF(csrf))
+        response.setCookie(SessionCookie.loginCSRF(csrf, secure: settings.secureCookies))
         return response
     }
 
@@ -106,7 +109,7 @@ struct Handlers: Sendable {
         }
         let session = try await store.createSession(rater: rater)
         var response = Self.redirect("/")
-        response.setCookie(SessionCookie.session(session.id, maxAge: Int(store.sessionLifetime)))
+        response.setCookie(SessionCookie.session(session.id, maxAge: Int(store.sessionLifetime), secure: settings.secureCookies))
         return response
     }
 
@@ -115,7 +118,7 @@ struct Handlers: Sendable {
         try checkCSRF(form, context)
         if let id = context.sessionID { try await store.deleteSession(id: id) }
         var response = Self.redirect("/login")
-        response.setCookie(SessionCookie.expiredSession())
+        response.setCookie(SessionCookie.expiredSession(secure: settings.secureCookies))
         return response
     }
 

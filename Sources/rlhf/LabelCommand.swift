@@ -40,6 +40,8 @@ struct LabelCommand: AsyncParsableCommand {
         @Option(help: "Largest number of new tokens per chat response.") var maxNewTokens = 64
         @Option(help: "Sampling temperature for chat responses.") var temperature: Float = 1
         @Option(parsing: .unconditional, help: "Random seed for chat sampling. (default: 0)", transform: parseSeed) var seed: UInt64 = 0
+        @Flag(help: "Mark the sign-in cookies Secure (browsers send them over HTTPS only): for a server behind a TLS proxy. Over plain HTTP raters could not stay signed in.")
+        var secureCookies = false
 
         func validate() throws {
             try FlagCheck.atLeast(1, overlap, "--overlap")
@@ -51,6 +53,7 @@ struct LabelCommand: AsyncParsableCommand {
 
         func run() async throws {
             var settings = LabelServerSettings(overlap: overlap)
+            settings.secureCookies = secureCookies
             // Read before the database is opened (and created): a mistyped path leaves nothing behind.
             if let path = guidelines {
                 guard FileManager.default.fileExists(atPath: path) else { throw RLHFError.io(path: path, message: "no guidelines file here") }

@@ -65,6 +65,27 @@ final class AuthTests: XCTestCase {
         }
     }
 
+    /// Behind a TLS proxy (`serve --secure-cookies`) every cookie is Secure; by default none is,
+    /// since the server itself speaks plain HTTP.
+    func testSecureCookiesOnlyWhenAsked() async throws {
+        let t = try TempLabelDB()
+        let token = try t.store.addRater(name: "alice")
+        for secure in [false, true] {
+            var settings = LabelServerSettings()
+            settings.secureCookies = secure
+            try await t.withClient(settings) { client in
+                let page = try await client.execute(uri: "/login", method: .get)
+                let csrf = try XCTUnwrap(page.cookie(SessionCookie.loginCSRFName))
+                XCTAssertEqual(csrf.line.contains("Secure"), secure, csrf.line)
+                var headers: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
+                headers[.cookie] = "\(SessionCookie.loginCSRFName)=\(csrf.value)"
+                let res = try await client.execute(uri: "/login", method: .post, headers: headers, body: formBody([("csrf", csrf.value), ("token", token)]))
+                let session = try XCTUnwrap(res.cookie(SessionCookie.name))
+                XCTAssertEqual(session.line.contains("Secure"), secure, session.line)
+            }
+        }
+    }
+
     func testBearerTokenSignsInWithoutCSRF() async throws {
         let t = try TempLabelDB()
         let token = try t.store.addRater(name: "bot")
