@@ -35,7 +35,7 @@ public enum PairImport {
         if let first = invalid.first { throw first }
         let all = lines.flatMap { items($0, markGold: markGold) }
         let kept = all.filter { l in
-            !(l.responseA == l.responseB || isBlank(l.responseA) || isBlank(l.responseB) || (l.responseA + l.responseB).contains("\u{0}")) || l.gold != nil
+            !(l.responseA == l.responseB || isBlank(l.responseA) || isBlank(l.responseB) || l.responseA.contains("\u{0}") || l.responseB.contains("\u{0}")) || l.gold != nil
         }
         return (kept, all.count - kept.count)
     }

@@ -16,20 +16,11 @@ extension BPETokenizer {
         }
         let vocab = try readVocab(vocabURL)
         let merges = try readMerges(mergesURL)
-        let special = specialTokens(in: directory)
+        let special = configuredTokens(in: directory)
         var added = special.all.filter { vocab[$0] != nil }.map { ($0, true) }
         if vocab["<|endoftext|>"] != nil && !added.contains(where: { $0.0 == "<|endoftext|>" }) { added.append(("<|endoftext|>", true)) }
         return try BPETokenizer(vocab: vocab, merges: merges, addedTokens: added, padToken: special.pad,
-                                addPrefixSpace: addPrefixSpace(in: directory), source: vocabURL.path)
-    }
-
-    /// `add_prefix_space` as transformers reads it: from `tokenizer_config.json`, false when it
-    /// says nothing. Its GPT-2 tokenizer sets the pre-tokenizer's flag of `tokenizer.json` to this
-    /// value on load (checked with transformers 5.25), so that file's own flag is not what counts.
-    static func addPrefixSpace(in directory: URL) -> Bool {
-        guard let data = FileManager.default.contents(atPath: directory.appendingPathComponent("tokenizer_config.json").path),
-              case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: data) else { return false }
-        return o["add_prefix_space"]?.boolValue ?? false
+                                addPrefixSpace: special.addPrefixSpace, source: vocabURL.path)
     }
 
     static func readVocab(_ url: URL) throws -> [String: Int] {
@@ -58,12 +49,19 @@ extension BPETokenizer {
         return out
     }
 
-    static func specialTokens(in directory: URL) -> (all: [String], pad: String?) {
+    /// The special tokens of `special_tokens_map.json` and `tokenizer_config.json`, the pad token
+    /// among them, and `add_prefix_space` as transformers reads it: from `tokenizer_config.json`,
+    /// false when it says nothing. Its GPT-2 tokenizer sets the pre-tokenizer's flag of
+    /// `tokenizer.json` to this value on load (checked with transformers 5.25), so that file's own
+    /// flag is not what counts.
+    static func configuredTokens(in directory: URL) -> (all: [String], pad: String?, addPrefixSpace: Bool) {
         var all: [String] = []
         var pad: String? = nil
+        var addPrefixSpace = false
         for file in ["special_tokens_map.json", "tokenizer_config.json"] {
             guard let data = FileManager.default.contents(atPath: directory.appendingPathComponent(file).path),
                   case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: data) else { continue }
+            if file == "tokenizer_config.json" { addPrefixSpace = o["add_prefix_space"]?.boolValue ?? false }
             for key in ["bos_token", "eos_token", "unk_token", "pad_token"] {
                 let value: String? = o[key]?.stringValue ?? o[key]?["content"]?.stringValue
                 if let v = value {
@@ -72,7 +70,7 @@ extension BPETokenizer {
                 }
             }
         }
-        return (all, pad)
+        return (all, pad, addPrefixSpace)
     }
 
     static func load(tokenizerJSON url: URL, directory: URL) throws -> BPETokenizer {
@@ -132,8 +130,9 @@ extension BPETokenizer {
                 added.append((content, t["special"]?.boolValue ?? false))
             }
         }
-        return try BPETokenizer(vocab: vocab, merges: merges, addedTokens: added, padToken: specialTokens(in: directory).pad,
-                                addPrefixSpace: addPrefixSpace(in: directory), source: url.path)
+        let special = configuredTokens(in: directory)
+        return try BPETokenizer(vocab: vocab, merges: merges, addedTokens: added, padToken: special.pad,
+                                addPrefixSpace: special.addPrefixSpace, source: url.path)
     }
 
     /// Writes `tokenizer.json`, `vocab.json`, `merges.txt`, `tokenizer_config.json` and

@@ -56,12 +56,13 @@ struct OnPolicyOptions: ParsableArguments {
     /// The required flags alone: parsed again with these, a command gives its defaults.
     var requiredArguments: [String] { ["--policy", policy, "--reward", reward, "--prompts", prompts, "--out", out] }
 
-    /// PPOConfig's keys whose flags are not the key in kebab case (GRPO's and RLOO's own
-    /// spellings first), so that a refused `--resume` names the flag the user typed.
+    /// The run configuration's keys (PPOConfig's and `OnPolicyRun`'s) whose flags are not the key
+    /// in kebab case (GRPO's and RLOO's own spellings first), so that a refused `--resume` names
+    /// the flag the user typed.
     static func flagNames(_ c: PPOConfig) -> [String: [String]] {
         ["learningRate": ["--lr", "--learning-rate"], "decay": ["--lr-scheduler-type"], "maxNewTokens": ["--max-new-tokens", "--response-length"],
          "missingEOSPenalty": ["--missing-eos-penalty"], "rewardModelWeight": ["--rm-weight"], "clipRange": ["--cliprange"],
-         "gradientAccumulation": ["--grad-accum"], "lambda": ["--lam"], "valueClipRange": ["--cliprange-value"], "valueCoef": ["--vf-coef"],
+         "gradientAccumulation": ["--grad-accum"], "rmAppendEOS": ["--rm-append-eos"], "lambda": ["--lam"], "valueClipRange": ["--cliprange-value"], "valueCoef": ["--vf-coef"],
          "klCoef": c.advantageEstimator == .grpo ? ["--beta", "--kl-coef"] : ["--kl-coef"],
          "ppoEpochs": c.advantageEstimator == .grpo ? ["--num-iterations", "--ppo-epochs"] : ["--ppo-epochs"],
          "numGenerations": c.advantageEstimator == .rloo ? ["--rloo-k", "--num-generations"] : ["--num-generations"]]
@@ -76,7 +77,7 @@ struct OnPolicyOptions: ParsableArguments {
         var run = OnPolicyRun(config: config, rewardFn: rewardFn, monitorFn: monitorFn, rmAppendEOS: rmAppendEOS)
         if resume {
             let saved = try runConfiguration(run, defaults: OnPolicyRun(config: defaults, rewardFn: [], monitorFn: [], rmAppendEOS: false),
-                                             flags: Self.flagNames(config).merging(["rmAppendEOS": ["--rm-append-eos"]]) { a, _ in a }, in: outURL, resume: true)
+                                             flags: Self.flagNames(config), in: outURL, resume: true)
             // A run saved before these were stored takes them as given now; its checkpoint's
             // record refuses reward functions or an EOS convention other than its own.
             run = OnPolicyRun(config: saved.config, rewardFn: saved.rewardFn ?? rewardFn, monitorFn: saved.monitorFn ?? monitorFn,

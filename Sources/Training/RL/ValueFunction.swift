@@ -51,8 +51,8 @@ public final class ValueFunction {
     /// Maps the copied reward head from the reward model's raw score to the term the reward
     /// holds, `weight · (raw − mean) / std`, which is what the critic's returns are built from.
     /// Left raw, the critic started off by the normalisation (at seed 1 of the demo by +1.2 in
-    /// offset and ×1.4 in scale), and its clipped loss moves it at most `cliprange_value` an
-    /// iteration. The head has no bias (transformers' `GPT2ForSequenceClassification`), so the
+    /// offset and ×1.4 in scale), and its clipped loss moves it by about `cliprange_value`
+    /// an iteration. The head has no bias (transformers' `GPT2ForSequenceClassification`), so the
     /// offset c goes into ln_f's bias along the head: w·(x + c·w/|w|²) = w·x + c.
     static func startAtRewardedScale(head: Tensor, finalBias: Tensor, rewardModel: RewardModel, weight: Double) {
         // `RewardModel.normalised` as scale and offset (the test holds the two together).
