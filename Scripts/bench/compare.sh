@@ -53,17 +53,19 @@ llmc_train=null
 if [ -n "${LLMC:-}" ]; then
   llmc_train=$("$py" Scripts/bench/llmc_peer.py --llmc "$LLMC" "${args[@]}" --threads "$threads")
 fi
-ceiling=$(rlhf bench gemm --seconds 0.3 | awk 'NR>2 {s+=$2; n++} END {printf "%.1f", s/n}')
-"$py" - "$ours_train" "$ours_gen" "$hf_train" "$hf_gen" "$nano_train" "$llmc_train" "$ceiling" "$load" <<'PY'
+gemm=$(rlhf bench gemm --seconds 0.3)
+ceiling=$(awk 'NR>2 {s+=$2; n++} END {printf "%.1f", s/n}' <<< "$gemm")
+kernels=$(sed -n '1s/.*kernels: //p' <<< "$gemm")
+"$py" - "$ours_train" "$ours_gen" "$hf_train" "$hf_gen" "$nano_train" "$llmc_train" "$ceiling" "$load" "$kernels" <<'PY'
 import json, sys
 ots, og, hts, hg, nts, lt = (json.loads(v) for v in sys.argv[1:7])
-ceil, load = float(sys.argv[7]), sys.argv[8]
+ceil, load, kernels = float(sys.argv[7]), sys.argv[8], sys.argv[9]
 def median_round(results):
     """The round with the median training rate (the lower middle one for an even count)."""
     return sorted(results, key=lambda d: d["train"]["tokensPerSecond"])[(len(results) - 1) // 2]
 ot, ht, nt = median_round(ots), median_round(hts), median_round(nts)
 print(f"preset {ot['preset']}, {ot['threads']} threads, torch {ht['torch']}, nanoGPT-style AdamW {nt['adamw']}, "
-      f"sgemm ceiling {ceil:.1f} GFLOP/s (OpenBLAS, mean of GPT-2 shapes)")
+      f"sgemm ceiling {ceil:.1f} GFLOP/s (OpenBLAS's {kernels} kernels, mean of GPT-2 shapes)")
 busy = "" if load == "?" or float(load) < 0.5 else "  (NOT idle: numbers are not comparable, see the script's header)"
 print(f"load average (1 min) before the run: {load}{busy}")
 print("ratio = how many times better swift-rlhf is (rates: swift/peer; s/step and memory: peer/swift)")

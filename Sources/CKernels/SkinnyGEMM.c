@@ -19,15 +19,6 @@
 // Rows of B per block when A has one row (nn): 16 and 8 measured alike, 4 a little and 2 much slower.
 #define NN_ONE_ROWS 16
 
-int ck_has_avx2_fma(void) {
-#if defined(__x86_64__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return 0;
-#endif
-}
-
 #if defined(__x86_64__)
 
 static int has_avx512(void) {

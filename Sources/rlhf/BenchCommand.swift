@@ -21,7 +21,7 @@ struct BenchCommand: ParsableCommand {
         @Option(help: "Seconds to repeat each measurement.") var seconds: Double = 0.5
 
         func run() throws {
-            print("OpenBLAS threads: \(BLAS.threads)")
+            print("OpenBLAS threads: \(BLAS.threads), kernels: \(OpenBLASCore.name)")
             print(pad("M×K×N", 18) + pad("raw sgemm", 12) + pad("matmul", 12) + pad("ratio", 8) + "linear fwd+bwd")
             for r in KernelBenchmark.gemm(seconds: seconds) {
                 print(pad("\(r.m)×\(r.k)×\(r.n)", 18)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Tensors
 
 /// `rlhf`: every stage of the RLHF pipeline as a subcommand.
 @main
@@ -31,4 +32,11 @@ struct RLHF: AsyncParsableCommand {
             LabelCommand.self,
         ]
     )
+
+    /// Before any command: OpenBLAS's fallback kernels on a CPU it does not know are several
+    /// times slower than the ones the CPU supports (see `OpenBLASCore`).
+    static func main() async {
+        OpenBLASCore.restartWithBetterKernelsIfNeeded()
+        await main(nil)
+    }
 }

@@ -5,6 +5,10 @@
 /// builds for baseline x86-64 and still uses the vector units it finds).
 int ck_has_avx2_fma(void);
 
+/// Whether this CPU (and the OS, which must save the registers) has the AVX-512 subsets
+/// OpenBLAS's SkylakeX kernels use: F, CD, BW, DQ and VL.
+int ck_has_avx512_skylakex(void);
+
 /// C[m×n] = alpha · A[m×k] · op(B) + beta · C for a few rows of A (a decoding step; any m works,
 /// 1–8 is what it is for), row-major, reading B once without packing it. op(B) is B (k×n, row stride ldb) when
 /// transB is 0, Bᵀ (B stored n×k) when it is 1. With beta = 0, C is only written.
