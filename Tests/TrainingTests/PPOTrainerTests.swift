@@ -59,6 +59,31 @@ final class PPOTrainerTests: XCTestCase {
         XCTAssertFalse(trainer.policy.training)
     }
 
+    /// TRL's `val/ratio_var` is the variance of the micro-batches' mean ratios. With two
+    /// micro-batches in one epoch the first ratio is the one before any update, so the variance
+    /// follows from it and the logged mean: ((r₁ − r₂)²)/2 = 2(mean − r₁)². One micro-batch has
+    /// no variance and logs none. `eps` (episodes per second) is logged as TRL does.
+    func testRatioVarianceAndEpisodesPerSecondAreLoggedAsTRLDoes() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var config = smallConfig()
+        config.steps = 1; config.ppoEpochs = 1; config.numMiniBatches = 2; config.gradientAccumulation = 1
+        let trainer = try makeTrainer(dir.appendingPathComponent("two"), config: config)
+        try trainer.train()
+        let m = try XCTUnwrap(Metrics.read(dir.appendingPathComponent("two/metrics.jsonl")).first)
+        let mean = try XCTUnwrap(m["val/ratio"]), variance = try XCTUnwrap(m["val/ratio_var"])
+        let r1 = Double(trainer.firstRatio)
+        XCTAssertGreaterThan(variance, 0, "the update between the micro-batches changed nothing")
+        XCTAssertEqual(variance, 2 * (mean - r1) * (mean - r1), accuracy: 1e-12)
+        XCTAssertGreaterThan(try XCTUnwrap(m["eps"]), 0)
+
+        config.numMiniBatches = 1
+        try makeTrainer(dir.appendingPathComponent("one"), config: config).train()
+        let one = try XCTUnwrap(Metrics.read(dir.appendingPathComponent("one/metrics.jsonl")).first)
+        XCTAssertNil(one["val/ratio_var"])
+        XCTAssertNotNil(one["val/ratio"])
+    }
+
     /// The reward model reads each response as it was trained: prompt + response without the
     /// EOS the policy wrote, or, when it `appendsEOS` (TRL's convention), with one EOS at the end
     /// whether the response ended or was cut off by the length limit.

@@ -122,6 +122,7 @@ public final class PPOTrainer {
         let metrics = try Metrics(metricsURL)
         let progress = Progress(label, total: config.steps, unit: "it", startingAt: step)
         let end = min(config.steps, stopAt ?? config.steps)
+        let started = Date(), firstStep = step
         while step < end {
             let t0 = Date()
             var rollout = timed("rollout") { sampleRollout(iteration: step) }
@@ -168,7 +169,10 @@ public final class PPOTrainer {
                 "response_length": Double(tokens) / Double(rollout.batch),
                 "lr": Double(schedule.rate(at: max(optimizer.step - 1, 0))),
                 "tokens_per_second": Double(tokens) / seconds, "seconds": seconds,
+                // TRL's episodes per second: this process's, since a resumed run's earlier ones took no time here.
+                "eps": Double((step - firstStep) * config.batchSize) / Date().timeIntervalSince(started),
             ]
+            if let v = stats.ratioVariance { record["val/ratio_var"] = v }
             if value != nil {
                 record["loss/value_avg"] = stats.valueLoss
                 record["val/clipfrac_avg"] = stats.valueClipFraction
@@ -313,12 +317,17 @@ public final class PPOTrainer {
 
     // MARK: - 5. Optimisation
 
-    struct Stats { var policyLoss = 0.0, valueLoss = 0.0, clipFraction = 0.0, valueClipFraction = 0.0, approxKL = 0.0, entropy = 0.0, ratio = 0.0 }
+    struct Stats {
+        var policyLoss = 0.0, valueLoss = 0.0, clipFraction = 0.0, valueClipFraction = 0.0, approxKL = 0.0, entropy = 0.0, ratio = 0.0
+        /// The variance of the micro-batches' mean ratios (TRL's `val/ratio_var`); nil with one micro-batch.
+        var ratioVariance: Double?
+    }
 
     func optimise(_ rollout: PPORollout) throws -> Stats {
         let r = rollout.responseLength
         let mini = rollout.batch / config.numMiniBatches, micro = mini / config.gradientAccumulation
         var stats = Stats(), updates = 0.0
+        var ratios: [Double] = []
         firstRatio = .nan
         for _ in 0..<config.ppoEpochs {
             var order = Array(0..<rollout.batch)
@@ -338,6 +347,7 @@ public final class PPOTrainer {
                                        mask: mask, clipRange: config.clipRange, values: v, oldValues: v == nil ? nil : constant(rollout.values),
                                        returns: v == nil ? nil : constant(rollout.returns), valueClipRange: config.valueClipRange)
                     if firstRatio.isNaN { firstRatio = loss.meanRatio }
+                    ratios.append(Double(loss.meanRatio))
                     // Policy and critic step together on one loss (their parameters are disjoint
                     // when separate); vf_coef keeps the critic's larger gradients from dominating.
                     var objective = loss.policyLoss + loss.valueLoss * config.valueCoef
@@ -368,9 +378,12 @@ public final class PPOTrainer {
                 stats.valueClipFraction += s.valueClipFraction; stats.approxKL += s.approxKL; stats.entropy += s.entropy; stats.ratio += s.ratio
             }
         }
+        // Unbiased, as torch's var(), which TRL calls.
+        let meanRatio = ratios.reduce(0, +) / Double(ratios.count)
+        let ratioVariance = ratios.count < 2 ? nil : ratios.map { ($0 - meanRatio) * ($0 - meanRatio) }.reduce(0, +) / Double(ratios.count - 1)
         return Stats(policyLoss: stats.policyLoss / updates, valueLoss: stats.valueLoss / updates, clipFraction: stats.clipFraction / updates,
                      valueClipFraction: stats.valueClipFraction / updates, approxKL: stats.approxKL / updates,
-                     entropy: stats.entropy / updates, ratio: stats.ratio / updates)
+                     entropy: stats.entropy / updates, ratio: stats.ratio / updates, ratioVariance: ratioVariance)
     }
 
     // MARK: - Checkpoints
