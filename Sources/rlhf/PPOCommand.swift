@@ -301,6 +301,9 @@ enum PPOStage {
 
     static func run(_ trainer: PPOTrainer, stopAt: Int? = nil) throws {
         try trainer.train(stopAt: stopAt)
+        if trainer.scoredTextsCut > 0 {
+            note("warning: \(trainer.scoredTextsCut) prompt + response text(s) were longer than the reward model's context of \(trainer.rewardModel.trunk.config.nPositions) tokens and were cut from the left for scoring")
+        }
         try trainer.saveFinal()
         note("time split: \(trainer.timeSplit)")
     }

@@ -107,6 +107,14 @@ final class PPOTrainerTests: XCTestCase {
             for (a, b) in zip(raw, expected) { XCTAssertEqual(a, b, accuracy: 1e-5, "appendsEOS \(appends)") }
             XCTAssertEqual(r.scores.map { Float($0) }, expected.map { Float(trainer.rewardModel.normalised($0)) })
         }
+        XCTAssertEqual(trainer.scoredTextsCut, 0)
+        // A response that fills the context, read with EOS appended, is one token over: cut
+        // from the left, and counted.
+        let full = Array(repeating: answer, count: 48).joined().prefix(48 - prompts[0].count)
+        var r = PPORollout(prompts: [prompts[0]], responses: [Array(full)], ended: [false],
+                           samplingLogProbs: [[Float](repeating: -1, count: full.count)], promptIndices: [0])
+        _ = try trainer.score(&r)
+        XCTAssertEqual(trainer.scoredTextsCut, 1)
     }
 
     /// The separate critic starts where its returns are: at every state it predicts the term the

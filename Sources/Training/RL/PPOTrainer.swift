@@ -46,6 +46,11 @@ public final class PPOTrainer {
     public private(set) var step = 0
     /// Prompts longer than the room left by `maxNewTokens`, cut from the left.
     public let truncatedPrompts: Int
+    /// Prompt + response texts longer than the reward model's context, cut from the left for
+    /// scoring (so scored with part of their prompt), over this process's iterations. Happens
+    /// when the reward model's context is shorter than the policy's, when its own tokenizer
+    /// re-reads the whole prompt, or when an appended EOS pushes a full-length text one over.
+    public private(set) var scoredTextsCut = 0
     public var label = "ppo"
     /// Seconds spent in each phase over the run, for the time split printed at the end.
     public private(set) var timing: [String: Double] = [:]
@@ -258,7 +263,7 @@ public final class PPOTrainer {
             // when it `appendsEOS` (after a response the length limit cut off too: the
             // missing-EOS penalty below is what charges for that, not the reward model).
             let seq = rewardTokenizer.map { $0.encodeIDs(promptTexts[rollout.promptIndices[b]] + text) } ?? (prompt + response)
-            sequences.append(rewardModel.sequence(seq))
+            sequences.append(rewardModel.sequence(seq, truncated: &scoredTextsCut))
         }
         let raw = rewardModel.score(sequences, batchSize: config.rolloutBatchSize).map(Double.init)
         let normalised = raw.map(rewardModel.normalised)
