@@ -9,6 +9,12 @@ public protocol ResponseSampler: Sendable {
     func twoResponses(to prompt: String) async throws -> (String, String)
 }
 
+/// The sampler has as many requests as it takes, waiting or running; the chat page answers 503.
+public struct SamplerBusy: Error, CustomStringConvertible {
+    public let pending: Int
+    public var description: String { "the model is answering \(pending) other prompt(s); try again in a moment" }
+}
+
 /// Samples from a GPT-2 model directory. The model is not thread-safe and generation is long
 /// CPU work, so requests are served one at a time on a queue of their own, off the server's
 /// cooperative threads (which must stay free to answer other raters).
@@ -20,9 +26,17 @@ public final class ModelSampler: ResponseSampler, @unchecked Sendable {
     private let queue = DispatchQueue(label: "rlhf.label.sampler")
     public let options: SamplingOptions
     static let attempts = 4
+    /// Requests waiting or sampling at most. Each waits for all before it, so a longer queue
+    /// only keeps raters waiting for pages they have given up on (and a flood of requests would
+    /// hold the model for as long as it takes); beyond it a request is turned away at once.
+    public let maxPending: Int
+    private let pendingLock = NSLock()
+    private var pending = 0  // guarded by pendingLock
 
     /// Loads the model and tokenizer from a Hugging Face-layout directory.
-    public init(directory: URL, maxNewTokens: Int = 64, temperature: Float = 1, seed: UInt64 = 0) throws {
+    public init(directory: URL, maxNewTokens: Int = 64, temperature: Float = 1, seed: UInt64 = 0, maxPending: Int = 8) throws {
+        precondition(maxPending >= 1, "maxPending must be at least 1")
+        self.maxPending = maxPending
         (model, tokenizer) = try GPT2.loadWithTokenizer(directory: directory)
         rng = RNG(seed: seed, stream: 7)
         options = SamplingOptions(temperature: temperature, maxNewTokens: min(maxNewTokens, model.config.nPositions - 1),
@@ -30,11 +44,25 @@ public final class ModelSampler: ResponseSampler, @unchecked Sendable {
     }
 
     public func twoResponses(to prompt: String) async throws -> (String, String) {
-        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<(String, String), Error>) in
+        try enter()
+        return try await withCheckedThrowingContinuation { (cont: CheckedContinuation<(String, String), Error>) in
             queue.async {
+                defer { self.leave() }
                 do { cont.resume(returning: try self.sample(prompt)) } catch { cont.resume(throwing: error) }
             }
         }
+    }
+
+    /// Takes a place among the `maxPending`, or throws `SamplerBusy`.
+    func enter() throws {
+        pendingLock.lock(); defer { pendingLock.unlock() }
+        guard pending < maxPending else { throw SamplerBusy(pending: pending) }
+        pending += 1
+    }
+
+    func leave() {
+        pendingLock.lock(); defer { pendingLock.unlock() }
+        pending -= 1
     }
 
     private func sample(_ prompt: String) throws -> (String, String) {

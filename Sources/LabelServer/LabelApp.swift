@@ -205,6 +205,8 @@ struct Handlers: Sendable {
         let (a, b): (String, String)
         do { (a, b) = try await sampler.twoResponses(to: prompt) } catch let e as LabelFormError {
             throw PageError(.badRequest, e.description)
+        } catch let e as SamplerBusy {
+            throw PageError(.serviceUnavailable, e.description)
         }
         _ = try await store.addChatItem(rater: context.rater!, prompt: prompt, responseA: a, responseB: b, aOnLeft: Bool.random())
         return Self.redirect("/")

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import HTTPTypes
 import Hummingbird
 import XCTest
@@ -35,6 +36,29 @@ final class ChatTests: XCTestCase {
         XCTAssertEqual(votes.count, 1)
         XCTAssertEqual(votes[0].prompt, "Hello <b>there</b>\nAgent:", "a browser's CRLF stored as the models' LF")
         XCTAssertFalse(votes[0].responseA.isEmpty && votes[0].responseB.isEmpty)
+    }
+
+    /// With `maxPending` requests waiting or sampling, one more is turned away with a 503 that
+    /// says why, and nothing is stored; once a place frees, the next request is served.
+    func testChatTurnsAwayRequestsBeyondTheSamplersLimit() async throws {
+        let t = try TempLabelDB()
+        let token = try t.store.addRater(name: "alice")
+        let sampler = try ModelSampler(directory: FixturePaths.url("tiny-gpt2-hub"), maxNewTokens: 8, seed: 1, maxPending: 1)
+        try await t.withClient(LabelServerSettings(overlap: 2, sampler: sampler)) { client in
+            let alice = try await signIn(client, token: token)
+            let ask = { try await client.execute(uri: "/chat", method: .post, headers: alice.formHeaders,
+                                                 body: formBody([("csrf", alice.csrf), ("prompt", "Customer: hi\nAgent:")])) }
+            try sampler.enter()  // the one place, as a request still sampling holds it
+            let busy = try await ask()
+            XCTAssertEqual(busy.status, .serviceUnavailable)
+            XCTAssertTrue(busy.text.contains("answering 1 other prompt"), busy.text)
+            sampler.leave()
+            let served = try await ask()
+            XCTAssertEqual(served.status, .seeOther, served.text)
+        }
+        XCTAssertEqual(try t.store.allVotes().count, 0)
+        let items = try await t.store.db.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM item") }
+        XCTAssertEqual(items, 1, "only the served request made a comparison")
     }
 
     func testChatIsOffWithoutAModel() async throws {
