@@ -12,6 +12,8 @@ public final class Progress {
     private var lastDraw = Date.distantPast
     private let isTTY: Bool
     private var lastLoggedFraction = -1.0
+    /// Units done as last reported.
+    private var done: Int
     private let stream: UnsafeMutablePointer<FILE>
 
     /// - Parameters:
@@ -24,6 +26,7 @@ public final class Progress {
         self.total = max(total, 1)
         self.unit = unit
         self.startingAt = startingAt
+        self.done = startingAt
         self.stream = stderr
         self.isTTY = isatty(fileno(stderr)) != 0 && ProcessInfo.processInfo.environment["CI"] == nil
     }
@@ -32,6 +35,7 @@ public final class Progress {
 
     /// Reports `done` units finished; `info` is appended (e.g. "loss 2.31").
     public func update(_ done: Int, _ info: String = "") {
+        self.done = done
         let now = Date()
         let elapsed = now.timeIntervalSince(start)
         let fraction = min(Double(done) / Double(total), 1)
@@ -58,7 +62,10 @@ public final class Progress {
     /// Ends the bar with a final summary line.
     public func finish(_ info: String = "") {
         let elapsed = Date().timeIntervalSince(start)
-        let line = "\(label): done in \(Progress.formatDuration(elapsed))\(info.isEmpty ? "" : " | " + info)\n"
+        // A finished run resumed does nothing; "done in 0.0s" would read as work that took no time.
+        let line = done == startingAt && startingAt >= total
+            ? "\(label): already finished (\(startingAt)/\(total)); nothing to run\n"
+            : "\(label): done in \(Progress.formatDuration(elapsed))\(info.isEmpty ? "" : " | " + info)\n"
         if isTTY {
             Progress.board.finish(self, line: line, to: stream)
         } else {

@@ -264,7 +264,9 @@ enum PPOStage {
         }
         if resume {
             try trainer.resume()
-            note("resumed at step \(trainer.step) of \(config.steps)")
+            note(trainer.step >= config.steps
+                 ? "resumed at step \(trainer.step) of \(config.steps): the run had finished; its final model is written again"
+                 : "resumed at step \(trainer.step) of \(config.steps)")
         }
         return trainer
     }
