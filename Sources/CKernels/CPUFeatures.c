@@ -11,6 +11,15 @@ int ck_has_avx2_fma(void) {
 #endif
 }
 
+int ck_has_avx512f(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+#else
+    return 0;
+#endif
+}
+
 int ck_has_avx512_skylakex(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init();

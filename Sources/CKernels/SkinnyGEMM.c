@@ -21,11 +21,6 @@
 
 #if defined(__x86_64__)
 
-static int has_avx512(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
-}
-
 #define W 8
 #define TARGET __attribute__((target("avx2,fma")))
 #define NAME(x) x##_avx2
@@ -50,8 +45,8 @@ static int widest = 0;
 
 int ck_skinny_set_lanes(int lanes) {
     int chosen = __atomic_load_n(&widest, __ATOMIC_RELAXED);
-    if (lanes == 8 || (lanes == 16 && has_avx512())) chosen = lanes;
-    else if (chosen == 0) chosen = has_avx512() ? 16 : 8;
+    if (lanes == 8 || (lanes == 16 && ck_has_avx512f())) chosen = lanes;
+    else if (chosen == 0) chosen = ck_has_avx512f() ? 16 : 8;
     __atomic_store_n(&widest, chosen, __ATOMIC_RELAXED);
     return chosen;
 }

@@ -26,9 +26,9 @@ public final class ModelSampler: ResponseSampler, @unchecked Sendable {
     private let queue = DispatchQueue(label: "rlhf.label.sampler")
     public let options: SamplingOptions
     static let attempts = 4
-    /// Requests waiting or sampling at most. Each waits for all before it, so a longer queue
-    /// only keeps raters waiting for pages they have given up on (and a flood of requests would
-    /// hold the model for as long as it takes); beyond it a request is turned away at once.
+    /// Requests waiting or sampling at most; beyond it a request is turned away at once. Each
+    /// waits for all before it, and a request whose rater gave up still samples and holds its
+    /// place, so without a bound a flood of prompts would hold the model for as long as it took.
     public let maxPending: Int
     private let pendingLock = NSLock()
     private var pending = 0  // guarded by pendingLock

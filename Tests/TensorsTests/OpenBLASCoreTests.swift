@@ -2,23 +2,34 @@ import CKernels
 import XCTest
 @testable import Tensors
 
-/// `OpenBLASCore.better`: on a CPU with AVX2 and FMA, either OpenBLAS chose vector kernels or a
-/// remedy is named, never both, and the remedy is the widest set the CPU runs. (CI checks the
-/// restart itself on the `rlhf` binary: an unset `OPENBLAS_CORETYPE` ends in vector kernels, a
-/// set one is kept.)
+/// `OpenBLASCore.remedy`: a fallback on a CPU with vector units is corrected to the widest set
+/// the CPU runs; a deliberate choice, a CPU without AVX2, or a library built for one CPU (which
+/// ignores `OPENBLAS_CORETYPE`) is left alone. (CI checks the restart itself on the `rlhf` binary:
+/// an unset `OPENBLAS_CORETYPE` ends in vector kernels, a set one is kept.)
 final class OpenBLASCoreTests: XCTestCase {
-    func testARemedyIsNamedExactlyWhenOpenBLASFellBackToKernelsOlderThanTheCPU() {
-        let name = OpenBLASCore.name
-        XCTAssertFalse(name.isEmpty)
-        let better = OpenBLASCore.better
-        guard ck_has_avx2_fma() != 0 else {
-            XCTAssertNil(better, "a CPU without AVX2 has nothing better than OpenBLAS's choice, \(name)")
-            return
+    func testARemedyIsNamedOnlyForAFallbackTheLibraryCanCorrect() {
+        func remedy(_ chosen: String, dynamic: Bool = true, avx2: Bool = true, avx512: Bool = false) -> String? {
+            OpenBLASCore.remedy(chosen: chosen, choosesAtRunTime: dynamic, avx2FMA: avx2, avx512: avx512)
         }
-        XCTAssertEqual(better == nil, OpenBLASCore.vectorCores.contains(name), "OpenBLAS chose \(name), remedy \(better ?? "none")")
-        if let better {
+        // Debian 12's 0.3.21 on a 5th-generation Xeon.
+        XCTAssertEqual(remedy("Prescott", avx512: true), "SkylakeX")
+        XCTAssertEqual(remedy("Prescott"), "Haswell")
+        XCTAssertEqual(remedy("Nehalem"), "Haswell")
+        XCTAssertEqual(remedy("Sandybridge", avx512: true), "SkylakeX")
+        // Choices OpenBLAS made on purpose, Excavator (AMD family 15h, AVX2) among them.
+        for chosen in ["Haswell", "Excavator", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids"] {
+            XCTAssertNil(remedy(chosen, avx512: true), chosen)
+        }
+        XCTAssertNil(remedy("Prescott", avx2: false), "nothing better on a CPU without AVX2")
+        XCTAssertNil(remedy("PRESCOTT", dynamic: false, avx512: true), "a single-target build ignores OPENBLAS_CORETYPE")
+    }
+
+    /// This machine: OpenBLAS's name is not empty, and the remedy, if any, is one of the two.
+    func testThisMachinesRemedyIsAVectorSet() {
+        XCTAssertFalse(OpenBLASCore.name.isEmpty)
+        if let better = OpenBLASCore.better {
+            XCTAssertTrue(OpenBLASCore.choosesAtRunTime)
             XCTAssertEqual(better, ck_has_avx512_skylakex() != 0 ? "SkylakeX" : "Haswell")
-            XCTAssertTrue(OpenBLASCore.vectorCores.contains(better))
         }
     }
 }

@@ -108,13 +108,17 @@ final class PPOTrainerTests: XCTestCase {
             XCTAssertEqual(r.scores.map { Float($0) }, expected.map { Float(trainer.rewardModel.normalised($0)) })
         }
         XCTAssertEqual(trainer.scoredTextsCut, 0)
-        // A response that fills the context, read with EOS appended, is one token over: cut
-        // from the left, and counted.
-        let full = Array(repeating: answer, count: 48).joined().prefix(48 - prompts[0].count)
-        var r = PPORollout(prompts: [prompts[0]], responses: [Array(full)], ended: [false],
-                           samplingLogProbs: [[Float](repeating: -1, count: full.count)], promptIndices: [0])
-        _ = try trainer.score(&r)
-        XCTAssertEqual(trainer.scoredTextsCut, 1)
+        // A response that fills the context fits as it is, and is one token over when read with
+        // EOS appended: then it is cut from the left, and counted.
+        let context = trainer.rewardModel.trunk.config.nPositions
+        let full = Array(Array(repeating: answer, count: context).joined().prefix(context - prompts[0].count))
+        for (appends, cut) in [(false, 0), (true, 1)] {
+            try trainer.rewardModel.setAppendsEOS(appends)
+            var r = PPORollout(prompts: [prompts[0]], responses: [full], ended: [false],
+                               samplingLogProbs: [[Float](repeating: -1, count: full.count)], promptIndices: [0])
+            _ = try trainer.score(&r)
+            XCTAssertEqual(trainer.scoredTextsCut, cut, "appendsEOS \(appends)")
+        }
     }
 
     /// The separate critic starts where its returns are: at every state it predicts the term the
@@ -246,7 +250,7 @@ final class PPOTrainerTests: XCTestCase {
         guard case .object(var fields)? = old.configuration else { return XCTFail("no configuration recorded") }
         XCTAssertEqual(fields.removeValue(forKey: "data_order"), .number(2))
         XCTAssertThrowsError(try TrainingCheckpoint.check(saved: .object(fields), now: resumed.runRecord, checkpoint: dir)) { error in
-            XCTAssertTrue("\(error)".contains("drew the data order otherwise"), "\(error)")
+            XCTAssertTrue("\(error)".contains("does not record how its data order was drawn"), "\(error)")
         }
         old.configuration = nil
         XCTAssertNoThrow(try TrainingCheckpoint.check(saved: old.configuration, now: try TrainingCheckpoint.recorded(constant), checkpoint: dir))

@@ -5,6 +5,10 @@
 /// builds for baseline x86-64 and still uses the vector units it finds).
 int ck_has_avx2_fma(void);
 
+/// Whether this CPU (and the OS, which must save the registers) has AVX-512F, which the few-row
+/// kernel's 16-lane variant needs.
+int ck_has_avx512f(void);
+
 /// Whether this CPU (and the OS, which must save the registers) has the AVX-512 subsets
 /// OpenBLAS's SkylakeX kernels use: F, CD, BW, DQ and VL.
 int ck_has_avx512_skylakex(void);
