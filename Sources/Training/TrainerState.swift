@@ -82,25 +82,12 @@ public enum TrainingCheckpoint {
         "train_hash": "the training pairs", "eval_data": "the held-out data",
     ]
 
-    /// A record's `data_order` field: how the trainer draws its data order from the seed. PPO's
-    /// prompt order and DPO's shuffles moved to `RNG(seed:index:stream:)` in 17150a6 (order 2), and
-    /// their checkpoints record it from 748e2ba on. One without it may be older than 17150a6 and
-    /// would resume in another order than it began: unlike other fields, its absence is refused
-    /// (which also refuses the few written between the two commits).
-    public static let dataOrder: (key: String, value: JSONValue) = ("data_order", .number(2))
-
     /// Throws unless the checkpoint's record `saved` equals `now`, naming each field that
     /// differs, by `names` where it has one (a command-line tool's flag for the field, so the
     /// user reads "--lr", the name they typed, rather than "learningRate"). Compared on the
-    /// fields the checkpoint has, so one from a build with fewer settings still resumes; one with
-    /// no record at all (older builds) is trusted. Except: a record that should have `dataOrder`
-    /// and does not (or no record in its place) is refused.
+    /// fields the checkpoint has, so one from a build with fewer settings still resumes; one
+    /// with no record at all (older builds) is trusted.
     public static func check(saved: JSONValue?, now: JSONValue, checkpoint dir: URL, names: [String: String] = [:]) throws {
-        if now[dataOrder.key] != nil && saved?[dataOrder.key] == nil {
-            throw RLHFError.invalidFile(path: dir.path, message: "does not record how its data order was drawn: builds before 748e2ba did not "
-                                        + "record it, and those before 17150a6 (2026-12-06) drew it otherwise, so resuming could continue in "
-                                        + "another order than the run began with. Train into a new output folder")
-        }
         guard case .object(let saved)? = saved, case .object(let current) = now else { return }
         let differ = saved.keys.sorted().filter { current[$0] != saved[$0] }
         guard !differ.isEmpty else { return }

@@ -135,7 +135,6 @@ public final class DPOTrainer {
             "initial_weights": TrainingCheckpoint.weights(policy.parameters),
             "reference_weights": TrainingCheckpoint.weights(reference.parameters),
             "train_data": fingerprint(train),
-            TrainingCheckpoint.dataOrder.key: TrainingCheckpoint.dataOrder.value,
             // Its held-out metrics continue the run's curve: another --eval-data would break it.
             // (Checkpoints written before this field are not checked for it.)
             "eval_data": fingerprint(heldOut),

@@ -109,7 +109,6 @@ public final class PPOTrainer {
             // The same weights read at another token give other rewards.
             "reward_model_appends_eos": .bool(rewardModel.appendsEOS),
             "prompts": promptPrint.json,
-            TrainingCheckpoint.dataOrder.key: TrainingCheckpoint.dataOrder.value,
             "reward_functions": .string(rewardFunctions.map { "\($0.name):\($0.weight)" }.joined(separator: ", ")),
         ])
     }
