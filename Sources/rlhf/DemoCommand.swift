@@ -37,7 +37,7 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "β of PPO's per-token KL penalty.") var klCoef: Double = 0.1
     @Option(help: "Weight of each of the world's verifiers (the right order number, the customer's own name) added to the reward model's score in PPO, GRPO, RLOO and best-of-N (0: reward model only).")
     var verifierWeight: Double = 2
-    @Flag(inversion: .prefixedNo, help: "Also run PPO with β = 0 (no KL leash) to show reward hacking.") var klFreeRun = true
+    @Flag(inversion: .prefixedNo, help: "Also run PPO with β = 0 (no KL leash), for twice PPO's iterations, to show reward hacking.") var klFreeRun = true
     @Flag(inversion: .prefixedNo, help: "Also run DPO, GRPO and RLOO on the same world and budget.") var alternatives = true
     @Option(help: "Responses per prompt for the rater panel (SFT's, --base-responses of the base model's and --template-responses of the world's writers); every two of them form a pair, K(K−1)/2 per prompt, as InstructGPT's raters compare K responses (2: one pair of SFT answers per prompt, a reward model 5–13 points further from gold; README, \"PPO\").")
     var preferenceSamples = 4
@@ -130,6 +130,14 @@ struct DemoCommand: ParsableCommand {
         /// of their gap over 200 requests was 0.03–0.04. The 7,000 answers cost about 25 s of
         /// this stage, so --quick keeps 200.
         var styleCheckRequests = 1_000
+        /// Iterations of the KL-free twin: twice PPO's. At PPO's 50 the two runs were level by
+        /// held-out gold and proxy at seeds 0 and 1 (2026-12-06, on a Xeon with AVX-512): the
+        /// unleashed run had drifted further (KL 8 against 5) but not yet found what the reward
+        /// model overrates. Continued to 100 at seed 0, its rollouts' proxy rose from 0.66 to 0.85
+        /// while gold fell from 2.31 to 1.51 at KL 29, and PPO with the leash, continued the same
+        /// way, held KL near 5 with gold 2.65 (README, "What the demo shows"). The report also
+        /// compares the two at PPO's last iteration, so the extra budget is never mistaken for the leash.
+        var klFreeSteps: Int { 2 * ppoSteps }
         init() {}
         init(pretrainDocs: Int = 12_000, pretrainSteps: Int, sftSteps: Int, pairPrompts: Int, rmEpochs: Int, evalPrompts: Int, ppoSteps: Int, ppoBatch: Int,
              styleCheckRequests: Int) {
@@ -438,12 +446,12 @@ struct DemoCommand: ParsableCommand {
         // The verifiers check what a program can: the facts the request states.
         let verifiers = verifierWeight > 0
             ? try PPOStage.rewardFunctions(["order_number:\(verifierWeight)", "customer_name:\(verifierWeight)"]) : []
-        func runPPO(name: String, beta: Double, estimator: PPOConfig.AdvantageEstimator = .gae) throws -> (GPT2, DemoReport.PPORun) {
+        func runPPO(name: String, beta: Double, estimator: PPOConfig.AdvantageEstimator = .gae, steps: Int? = nil) throws -> (GPT2, DemoReport.PPORun) {
             let policy = GPT2(config: sft.config)
             policy.copyWeights(from: sft)
             var c = PPOConfig()
             c.advantageEstimator = estimator
-            c.steps = budget.ppoSteps; c.batchSize = budget.ppoBatch; c.rolloutBatchSize = budget.ppoBatch
+            c.steps = steps ?? budget.ppoSteps; c.batchSize = budget.ppoBatch; c.rolloutBatchSize = budget.ppoBatch
             // Tuned on this world (README, "PPO"): two minibatches and two epochs give as many
             // updates per rollout as TRL's 1×4 for half the compute; λ = 1 (Monte Carlo) because
             // the verifier's signal sits on a few digit tokens ~25 tokens before the end, where
@@ -558,7 +566,9 @@ struct DemoCommand: ParsableCommand {
         // With β = 0 already, the twin would be the same run twice, and the report would call
         // their (zero) difference the leash.
         if klFreeRun && klCoef == 0 { note("ppo (β=0): skipped, --kl-coef is already 0: there is no leash to take off") }
-        if klFreeRun && klCoef > 0 { jobs.append(.init(stage: "ppo (β=0)", model: "ppo β=0") { try runPPO(name: "ppo-no-kl", beta: 0) }) }
+        if klFreeRun && klCoef > 0 {
+            jobs.append(.init(stage: "ppo (β=0)", model: "ppo β=0") { try runPPO(name: "ppo-no-kl", beta: 0, steps: budget.klFreeSteps) })
+        }
         if alternatives {
             // GRPO's β is DeepSeekMath's 0.04 (TRL's default once; 0.29's is 0), RLOO's TRL's
             // 0.05: PPO's β was chosen for PPO.
@@ -643,8 +653,9 @@ struct DemoCommand: ParsableCommand {
                         m.name as NSString, m.gold, m.winRate * 100, m.wins, m.losses, m.ties, m.kl, m.proxy, m.words, m.orderRight, m.orderWrong, m.nameRight, m.nameWrong))
         }
         if let l = report.leash {
-            note(String(format: "KL leash: β = 0 against PPO on held-out prompts: KL %.2f against %.2f, gold %+.3f ± %.3f, proxy %+.3f ± %.3f; at the end of training: proxy %+.3f, gold %+.3f",
-                        l.klFree, l.kl, l.gold.mean, l.gold.standardError, l.proxy.mean, l.proxy.standardError, l.trainingProxy, l.trainingGold))
+            note(String(format: "KL leash: β = 0 (%d iterations) against PPO (%d) on held-out prompts: KL %.2f against %.2f, gold %+.3f ± %.3f, proxy %+.3f ± %.3f; at the end of training: proxy %+.3f, gold %+.3f; at iteration %d: proxy %+.3f, gold %+.3f",
+                        l.klFreeIterations, l.iterations, l.klFree, l.kl, l.gold.mean, l.gold.standardError, l.proxy.mean, l.proxy.standardError, l.trainingProxy, l.trainingGold,
+                        l.iterations, l.sameIterationProxy, l.sameIterationGold))
         }
         note("report: \(runURL.appendingPathComponent("report.html").path) (\(report.durationText))")
     }

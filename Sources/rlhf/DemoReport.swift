@@ -44,15 +44,36 @@ struct DemoReport {
         models.first { $0.name == "sft" }.map { PairedDifference(m.golds, minus: $0.golds) }
     }
 
-    /// PPO without the KL penalty against PPO with it, on the held-out prompts (what the leash
-    /// buys), and in training: the difference of the rollouts' proxy and gold at the end of the
-    /// two runs (the end points of the curves the report draws).
-    var leash: (kl: Double, klFree: Double, gold: PairedDifference, proxy: PairedDifference, trainingProxy: Double, trainingGold: Double)? {
-        guard let ppo = models.first(where: { $0.name == "ppo" }), let free = models.first(where: { $0.name == "ppo β=0" }) else { return nil }
-        let runs = (ppoRuns.first { $0.name == "ppo" }, ppoRuns.first { $0.name == "ppo-no-kl" })
-        func end(_ r: PPORun?, _ k: String) -> Double { r.map { DemoReport.ends($0.col(k)).last } ?? .nan }
-        return (ppo.kl, free.kl, PairedDifference(free.golds, minus: ppo.golds), PairedDifference(free.proxies, minus: ppo.proxies),
-                end(runs.1, "objective/rm_score") - end(runs.0, "objective/rm_score"), end(runs.1, "objective/gold") - end(runs.0, "objective/gold"))
+    /// PPO without the KL penalty against PPO with it (KL-free minus leashed).
+    struct LeashComparison {
+        /// Each final model's KL from SFT on the held-out prompts.
+        let kl: Double, klFree: Double
+        /// On the held-out prompts, the final models: what the leash buys. This decides the verdict.
+        let gold: PairedDifference, proxy: PairedDifference
+        /// Iterations each run trained (the KL-free twin twice PPO's, `Budget.klFreeSteps`).
+        let iterations: Int, klFreeIterations: Int
+        /// The rollouts' proxy and gold at the end of each run (the end points of the curves the
+        /// report draws), and at the leashed run's last iteration, the same budget for both.
+        let trainingProxy: Double, trainingGold: Double
+        let sameIterationProxy: Double, sameIterationGold: Double
+    }
+
+    var leash: LeashComparison? {
+        guard let ppo = models.first(where: { $0.name == "ppo" }), let free = models.first(where: { $0.name == "ppo β=0" }),
+              let leashed = ppoRuns.first(where: { $0.name == "ppo" }), let unleashed = ppoRuns.first(where: { $0.name == "ppo-no-kl" }) else { return nil }
+        let n = leashed.metrics.count
+        // The 5-iteration moving averages the curves show, at the leashed run's last iteration.
+        func at(_ r: PPORun, _ k: String, _ i: Int) -> Double {
+            let sm = OveroptimizationOnset.smoothed(r.col(k), 5)
+            return sm.indices.contains(i) ? sm[i] : .nan
+        }
+        func difference(_ k: String, at i: Int? = nil) -> Double {
+            at(unleashed, k, i ?? unleashed.metrics.count - 1) - at(leashed, k, n - 1)
+        }
+        return LeashComparison(kl: ppo.kl, klFree: free.kl, gold: PairedDifference(free.golds, minus: ppo.golds), proxy: PairedDifference(free.proxies, minus: ppo.proxies),
+                               iterations: n, klFreeIterations: unleashed.metrics.count,
+                               trainingProxy: difference("objective/rm_score"), trainingGold: difference("objective/gold"),
+                               sameIterationProxy: difference("objective/rm_score", at: n - 1), sameIterationGold: difference("objective/gold", at: n - 1))
     }
 
     /// First and last points of a PPO curve after the report's 5-iteration moving average.
@@ -180,6 +201,10 @@ struct DemoReport {
             let proxy_difference: Double; let proxy_difference_standard_error: Double
             /// The same at the end of training, on the rollouts (5-iteration means).
             let training_proxy_difference: Double; let training_gold_difference: Double
+            /// The KL-free run trains longer (`iterations_no_leash`); these compare the two at
+            /// the leashed run's last iteration, on the rollouts.
+            let iterations_ppo: Int; let iterations_no_leash: Int
+            let training_proxy_difference_at_ppo_end: Double; let training_gold_difference_at_ppo_end: Double
         }
         struct Style: Encodable { let style: String; let gold: Double; let panel: Double; let proxy: Double }
         struct StyleGap: Encodable {
@@ -231,7 +256,9 @@ struct DemoReport {
                         pretrain_unigram_baseline: pretrainUnigram, ppo: ppo,
                         kl_leash: leash.map { Leash(kl_from_sft_ppo: $0.kl, kl_from_sft_no_leash: $0.klFree, gold_difference: $0.gold.mean, gold_difference_standard_error: $0.gold.standardError,
                                                     proxy_difference: $0.proxy.mean, proxy_difference_standard_error: $0.proxy.standardError,
-                                                    training_proxy_difference: $0.trainingProxy, training_gold_difference: $0.trainingGold) })
+                                                    training_proxy_difference: $0.trainingProxy, training_gold_difference: $0.trainingGold,
+                                                    iterations_ppo: $0.iterations, iterations_no_leash: $0.klFreeIterations,
+                                                    training_proxy_difference_at_ppo_end: $0.sameIterationProxy, training_gold_difference_at_ppo_end: $0.sameIterationGold) })
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
@@ -440,8 +467,10 @@ struct DemoReport {
             case (0, -1): verdict = "Gold level and proxy lower: without the leash the policy drifted further for no more reward."
             default: verdict = "Gold and proxy level within two standard errors: at this seed and budget the leash made no clear difference, and the unleashed policy did not visibly hack the reward model."
             }
-            h += String(format: "<p class=\"note\"><b>The KL leash</b>, on the held-out prompts: without it (β = 0) the policy ended at KL %.2f from SFT against %.2f with it; gold %+.3f ± %.3f and proxy %+.3f ± %.3f against the leashed run (paired standard errors). <b>%@</b> At the end of training, on the rollouts (the last 5 iterations, noisier than the held-out comparison): proxy %+.3f and gold %+.3f against the leashed run.</p>",
-                          l.klFree, l.kl, l.gold.mean, l.gold.standardError, l.proxy.mean, l.proxy.standardError, verdict, l.trainingProxy, l.trainingGold)
+            let budget = l.klFreeIterations == l.iterations ? "" : String(format: ", trained %d iterations against the leashed run's %d to show where the drift leads", l.klFreeIterations, l.iterations)
+            h += String(format: "<p class=\"note\"><b>The KL leash</b>, on the held-out prompts: without it (β = 0%@) the policy ended at KL %.2f from SFT against %.2f with it; gold %+.3f ± %.3f and proxy %+.3f ± %.3f against the leashed run (paired standard errors). <b>%@</b> At the end of training, on the rollouts (the last 5 iterations, noisier than the held-out comparison): proxy %+.3f and gold %+.3f against the leashed run%@.</p>",
+                          budget, l.klFree, l.kl, l.gold.mean, l.gold.standardError, l.proxy.mean, l.proxy.standardError, verdict, l.trainingProxy, l.trainingGold,
+                          l.klFreeIterations == l.iterations ? "" : String(format: "; at the same iteration, the leashed run's last (%d): proxy %+.3f and gold %+.3f", l.iterations, l.sameIterationProxy, l.sameIterationGold))
         }
         let markers = ppoRuns.compactMap { r in r.onset.map { (label: "\(name(r)): gold peak", x: $0.step, color: color(of: r.name)) } }
         let kMarkers = ppoRuns.compactMap { r in r.onset.map { (label: "\(name(r)): gold peak", x: max($0.kl, 0).squareRoot(), color: color(of: r.name)) } }
