@@ -135,7 +135,7 @@ struct DemoCommand: ParsableCommand {
         /// unleashed run had drifted further (KL 8 against 5) but not yet found what the reward
         /// model overrates. Continued to 100 at seed 0, its rollouts' proxy rose from 0.66 to 0.85
         /// while gold fell from 2.31 to 1.51 at KL 29, and PPO with the leash, continued the same
-        /// way, held KL near 5 with gold 2.65 (README, "What the demo shows"). The report also
+        /// way, held KL near 4 with gold 2.6–2.7 (the demo log, "The KL-free twin"). The report also
         /// compares the two at PPO's last iteration, so the extra budget is never mistaken for the leash.
         var klFreeSteps: Int { 2 * ppoSteps }
         init() {}
