@@ -16,7 +16,7 @@ struct DemoCommand: ParsableCommand {
         Builds the seeded demo world, pretrains a tiny GPT-2, fine-tunes it on demonstrations \
         (SFT), samples response pairs, labels them with the simulated rater panel, trains a reward \
         model, aligns the SFT model with PPO against the reward model plus the world's verifiers \
-        (the request's order number and the customer's name) under a KL penalty (and once more with no KL penalty, to show reward hacking), \
+        (the request's order number and the customer's name) under a KL penalty (and once more with no KL penalty, for twice PPO's iterations, to show reward hacking), \
         runs the alternatives on the same world and budget (DPO on the panel's preferences; \
         GRPO and RLOO against the same rewards as PPO), compares with best-of-N, and evaluates \
         every model on held-out prompts by the hidden gold utility. Writes one run folder with \

@@ -199,7 +199,8 @@ struct DemoReport {
             let kl_from_sft_ppo: Double; let kl_from_sft_no_leash: Double
             let gold_difference: Double; let gold_difference_standard_error: Double
             let proxy_difference: Double; let proxy_difference_standard_error: Double
-            /// The same at the end of training, on the rollouts (5-iteration means).
+            /// The same at the end of each run's training, on the rollouts (5-iteration means):
+            /// the KL-free run's last iteration (`iterations_no_leash`) against PPO's.
             let training_proxy_difference: Double; let training_gold_difference: Double
             /// The KL-free run trains longer (`iterations_no_leash`); these compare the two at
             /// the leashed run's last iteration, on the rollouts.
