@@ -370,7 +370,7 @@ public final class PPOTrainer {
                     let w = 1 / Double(config.gradientAccumulation)
                     s.policyLoss += w * Double(loss.policyLoss.item); s.valueLoss += w * Double(loss.valueLoss.item)
                     s.clipFraction += w * Double(loss.clipFraction); s.valueClipFraction += w * Double(loss.valueClipFraction)
-                    s.approxKL += w * Double(loss.approxKL); s.ratio += w * Double(loss.meanRatio)
+                    s.approxKL += w * Double(loss.approxKL)
                     if let ent { s.entropy += w * Double(maskedMean(ent, mask).item) }
                 }
                 let norm = clipGradientNorm(optimizer.parameters, maxNorm: config.maxGradNorm)
@@ -380,15 +380,16 @@ public final class PPOTrainer {
                 optimizer.update(learningRate: lr)
                 updates += 1
                 stats.policyLoss += s.policyLoss; stats.valueLoss += s.valueLoss; stats.clipFraction += s.clipFraction
-                stats.valueClipFraction += s.valueClipFraction; stats.approxKL += s.approxKL; stats.entropy += s.entropy; stats.ratio += s.ratio
+                stats.valueClipFraction += s.valueClipFraction; stats.approxKL += s.approxKL; stats.entropy += s.entropy
             }
         }
-        // Unbiased, as torch's var(), which TRL calls.
+        // Every micro-batch weighs the same, so the mean of their ratios is `val/ratio`; the
+        // variance is unbiased, as torch's var(), which TRL calls.
         let meanRatio = ratios.reduce(0, +) / Double(ratios.count)
         let ratioVariance = ratios.count < 2 ? nil : ratios.map { ($0 - meanRatio) * ($0 - meanRatio) }.reduce(0, +) / Double(ratios.count - 1)
         return Stats(policyLoss: stats.policyLoss / updates, valueLoss: stats.valueLoss / updates, clipFraction: stats.clipFraction / updates,
                      valueClipFraction: stats.valueClipFraction / updates, approxKL: stats.approxKL / updates,
-                     entropy: stats.entropy / updates, ratio: stats.ratio / updates, ratioVariance: ratioVariance)
+                     entropy: stats.entropy / updates, ratio: meanRatio, ratioVariance: ratioVariance)
     }
 
     // MARK: - Checkpoints
