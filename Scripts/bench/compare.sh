@@ -13,19 +13,24 @@
 # gives each side's median round: this machine's speed drifts by up to 40% within minutes (two
 # one-round runs five minutes apart on 2026-12-05 gave 1.37x and 1.02x against nanoGPT-style),
 # and taking turns spreads that drift over all sides. Each round's ratios are printed under it.
+# swift-rlhf trains twice in each round: as one model, and with the batch split into LANES (default
+# 2) micro-batches on copies of the model side by side (`rlhf pretrain --grad-accum N --lanes N`:
+# the same sequences and mean loss per step, one core per lane); LANES=1 leaves that row out.
 # Run it on an idle machine: the header prints the load average from before the run. On a busy
 # one, torch's OpenMP threads spin-wait for cores they do not get (measured: the tiny model
 # trained about 7x slower at 2 threads under a load of 4, and at full speed with OMP_WAIT_POLICY=PASSIVE),
 # so the peers' numbers collapse far more than swift-rlhf's.
 # The peers run in the reference virtualenv: PYTHON names its interpreter, or else .venv is used and,
 # when missing, created from PyPI (Scripts/reference/requirements.txt). The Swift side needs none of it.
-#   [LLMC=path/to/llm.c] [ROUNDS=3] Scripts/bench/compare.sh [preset] [batch] [context] [vocab]
+#   [LLMC=path/to/llm.c] [ROUNDS=3] [LANES=2] Scripts/bench/compare.sh [preset] [batch] [context] [vocab]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 preset=${1:-gpt2}; batch=${2:-4}; context=${3:-64}; vocab=${4:-50257}
 threads=${RLHF_THREADS:-$(nproc)}
 rounds=${ROUNDS:-3}
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS must be a positive whole number, found '$rounds'" >&2; exit 64; }
+lanes=${LANES:-2}
+{ [[ "$lanes" =~ ^[1-9][0-9]*$ ]] && (( batch % lanes == 0 )); } || { echo "LANES must be a positive whole number dividing the batch $batch, found '$lanes'" >&2; exit 64; }
 py=${PYTHON:-.venv/bin/python}
 if [ -z "${PYTHON:-}" ] && [ ! -x "$py" ]; then
   echo "creating .venv for the PyTorch peers (torch, transformers; a few minutes, once)" >&2
@@ -38,15 +43,16 @@ args=(--preset "$preset" --batch "$batch" --context "$context" --vocab-size "$vo
 swift build -c release -Xswiftc -enable-testing --product rlhf >/dev/null
 rlhf() { RLHF_THREADS=$threads .build/release/rlhf "$@"; }
 # Each side's training result per round, as JSON arrays for the table below.
-ours_train="[" hf_train="[" nano_train="["
+ours_train="[" lanes_train="[" hf_train="[" nano_train="["
 for ((r = 1; r <= rounds; r++)); do
   sep=$([ "$r" -gt 1 ] && echo , || true)
   echo "training, round $r of $rounds" >&2
   ours_train+="$sep$(rlhf bench model "${args[@]}" --only train)"
+  if [ "$lanes" -gt 1 ]; then lanes_train+="$sep$(rlhf bench model "${args[@]}" --only train --lanes "$lanes")"; fi
   hf_train+="$sep$("$py" Scripts/bench/pytorch_gpt2.py "${args[@]}" --threads "$threads" --only train 2>/dev/null)"
   nano_train+="$sep$("$py" Scripts/bench/nanogpt_peer.py "${args[@]}" --threads "$threads")"
 done
-ours_train+="]" hf_train+="]" nano_train+="]"
+ours_train+="]" lanes_train+="]" hf_train+="]" nano_train+="]"
 ours_gen=$(rlhf bench model "${args[@]}" --only generate)
 hf_gen=$("$py" Scripts/bench/pytorch_gpt2.py "${args[@]}" --threads "$threads" --only generate 2>/dev/null)
 llmc_train=null
@@ -56,10 +62,10 @@ fi
 gemm=$(rlhf bench gemm --seconds 0.3)
 ceiling=$(awk 'NR>2 {s+=$2; n++} END {printf "%.1f", s/n}' <<< "$gemm")
 kernels=$(sed -n '1s/.*kernels: //p' <<< "$gemm")
-"$py" - "$ours_train" "$ours_gen" "$hf_train" "$hf_gen" "$nano_train" "$llmc_train" "$ceiling" "$load" "$kernels" <<'PY'
+"$py" - "$ours_train" "$ours_gen" "$hf_train" "$hf_gen" "$nano_train" "$llmc_train" "$lanes_train" "$ceiling" "$load" "$kernels" <<'PY'
 import json, sys
-ots, og, hts, hg, nts, lt = (json.loads(v) for v in sys.argv[1:7])
-ceil, load, kernels = float(sys.argv[7]), sys.argv[8], sys.argv[9]
+ots, og, hts, hg, nts, lt, lts = (json.loads(v) for v in sys.argv[1:8])
+ceil, load, kernels = float(sys.argv[8]), sys.argv[9], sys.argv[10]
 def median_round(results):
     """The round with the median training rate (the lower middle one for an even count)."""
     return sorted(results, key=lambda d: d["train"]["tokensPerSecond"])[(len(results) - 1) // 2]
@@ -84,9 +90,17 @@ T = lambda d: d["train"]
 row("train tokens/s", "{:.0f}", T(ot)["tokensPerSecond"], T(ht)["tokensPerSecond"], T(nt)["tokensPerSecond"], lt and T(lt)["tokensPerSecond"])
 row("train s/step", "{:.4f}", T(ot)["secondsPerStep"], T(ht)["secondsPerStep"], T(nt)["secondsPerStep"], lt and T(lt)["secondsPerStep"], lower_is_better=True)
 row("train MFU vs sgemm ceiling", "{:.1%}", *(T(d)["modelGFLOPS"] / ceil for d in (ot, ht, nt)), lt and T(lt)["modelGFLOPS"] / ceil)
+if lts:
+    # The same steps as micro-batches on copies of the model side by side; the peers' cells repeat theirs.
+    olt = median_round(lts)
+    n = olt["lanes"]
+    row(f"train tokens/s, {n} lanes", "{:.0f}", T(olt)["tokensPerSecond"], T(ht)["tokensPerSecond"], T(nt)["tokensPerSecond"], lt and T(lt)["tokensPerSecond"])
+    row(f"train MFU, {n} lanes", "{:.1%}", T(olt)["modelGFLOPS"] / ceil, T(ht)["modelGFLOPS"] / ceil, T(nt)["modelGFLOPS"] / ceil, lt and T(lt)["modelGFLOPS"] / ceil)
 for k in sorted(og["generate_tokens_per_second"], key=lambda s: int(s.split("_")[-1])):
     row(f"generate tokens/s {k.replace('_', ' ')}", "{:.0f}", og["generate_tokens_per_second"][k], hg["generate_tokens_per_second"][k])
 row("peak RSS train (MB)", "{:.0f}", ot["peakRSSMB"], ht["peakRSSMB"], nt["peakRSSMB"], lt and lt["peakRSSMB"], lower_is_better=True)
+if lts:
+    row(f"peak RSS train, {olt['lanes']} lanes (MB)", "{:.0f}", olt["peakRSSMB"], ht["peakRSSMB"], nt["peakRSSMB"], lt and lt["peakRSSMB"], lower_is_better=True)
 row("peak RSS generate (MB)", "{:.0f}", og["peakRSSMB"], hg["peakRSSMB"], lower_is_better=True)
 print(f"Python peaks include what was resident after importing, before any model: transformers {ht['importRSSMB']:.0f} MB, "
       f"nanoGPT-style {nt['importRSSMB']:.0f} MB")
@@ -94,4 +108,7 @@ if len(ots) > 1:
     rate = lambda d: d["train"]["tokensPerSecond"]
     print("train tokens/s by round (swift-rlhf / transformers / nanoGPT-style, x transformers, x nanoGPT): " + "; ".join(
         f"{rate(o):.0f} / {rate(h):.0f} / {rate(n):.0f}, {rate(o) / rate(h):.2f}, {rate(o) / rate(n):.2f}" for o, h, n in zip(ots, hts, nts)))
+    if lts:
+        print(f"swift-rlhf with {olt['lanes']} lanes by round (tokens/s, x transformers, x nanoGPT): " + "; ".join(
+            f"{rate(o):.0f}, {rate(o) / rate(h):.2f}, {rate(o) / rate(n):.2f}" for o, h, n in zip(lts, hts, nts)))
 PY

@@ -101,17 +101,11 @@ public final class LanguageModelTrainer {
     /// Name printed on the progress bar ("pretrain", "sft").
     public var label = "train"
     public private(set) var lastEvalLoss: Double?
-    /// Copies of the model over which a step's `gradientAccumulation` micro-batches are spread;
-    /// the copies run side by side (`Parallel.jobs`), each on its share of the cores.
-    ///
-    /// Why: inside one step's kernels a small model uses the second core at low efficiency (the
-    /// demo's 4-layer model trains 1.55× as fast on two cores as on one), while two micro-batches
-    /// on one core each run nearly twice as fast. Lane j accumulates micro-batches j, j + lanes, …
-    /// and the lanes' gradients are then added in lane order, so the arithmetic depends on
-    /// `lanes` and never on how many cores run them. Costs one more copy of the weights, their
-    /// gradients and the activations per extra lane.
+    /// Copies of the model over which a step's `gradientAccumulation` micro-batches are spread,
+    /// side by side (`MicroBatchLanes`, which says why). The arithmetic depends on `lanes` and
+    /// never on how many cores run them.
     public var lanes = 1
-    private var replicas: [GPT2] = []
+    private lazy var copies = MicroBatchLanes<GPT2>(copy: { [config = model.config] in GPT2(config: config) }, parameters: \.parameters)
     /// What the checkpoints record and a resume must match: the config, the model's shape, its
     /// starting weights (the given model as it is at `init`) and the training data.
     private let startRecord: JSONValue
@@ -221,34 +215,20 @@ public final class LanguageModelTrainer {
     /// leaving the summed gradient in `model`'s parameters; returns the summed (mean) loss.
     func accumulateGradients(_ batches: [LanguageModelBatch]) throws -> Float {
         let scale = 1 / Float(batches.count)
-        let laneCount = max(1, min(lanes, batches.count))
-        // Lane 0 is `model` itself; the others are copies brought up to date before every step,
-        // with dropout streams drawn from the model's own (saved with checkpoints, so resume holds).
-        while replicas.count < laneCount - 1 { replicas.append(GPT2(config: model.config)) }
-        let models = [model] + replicas.prefix(laneCount - 1)
-        for copy in models.dropFirst() {
-            copy.copyWeights(from: model)
-            copy.training = model.training
-            for (_, p) in copy.parameters { p.zeroGrad() }
-            copy.dropoutRNG = RNG(seed: model.dropoutRNG.next(), stream: 11)
-        }
         let losses = UnsafeMutableBufferPointer<Float>.allocate(capacity: batches.count)
         defer { losses.deallocate() }
         let step = self.step
-        try Parallel.jobs(models.indices.map { lane in {
-            for i in stride(from: lane, to: batches.count, by: laneCount) {
-                let loss = models[lane].languageModelLoss(batches[i]) * scale
-                guard loss.item.isFinite else { throw RLHFError.nonFinite(step: step, what: "the training loss") }
-                if let op = loss.backward(detectAnomaly: false) { throw RLHFError.nonFinite(step: step, what: "the gradient of \(op)") }
-                losses[i] = loss.item
-            }
-        } }, lanes: laneCount)
-        for copy in models.dropFirst() {
-            for ((_, p), (_, q)) in zip(model.parameters, copy.parameters) {
-                guard let g = q.grad else { continue }
-                if p.grad == nil { p.grad = Tensor(zeros: p.shape) }
-                addInPlace(p.grad!.pointer, g.pointer, g.count)
-            }
+        let model = self.model
+        // A copy trains as the model does, with a dropout stream drawn from the model's own
+        // (saved with checkpoints, so resume holds).
+        try copies.run(model, count: batches.count, lanes: lanes, prepare: { copy in
+            copy.training = model.training
+            copy.dropoutRNG = RNG(seed: model.dropoutRNG.next(), stream: 11)
+        }) { lane, i in
+            let loss = lane.languageModelLoss(batches[i]) * scale
+            guard loss.item.isFinite else { throw RLHFError.nonFinite(step: step, what: "the training loss") }
+            if let op = loss.backward(detectAnomaly: false) { throw RLHFError.nonFinite(step: step, what: "the gradient of \(op)") }
+            losses[i] = loss.item
         }
         return losses.reduce(0, +)
     }

@@ -24,7 +24,11 @@ public enum ModelBenchmark {
         return Double(tokens) * (6 * n + 12 * Double(c.nLayer * context * c.nEmbd))
     }
 
-    public static func train(config: GPT2Config, batch: Int, context: Int, steps: Int, warmup: Int = 2) -> TrainResult {
+    /// - Parameter lanes: train each step as this many micro-batches of `batch / lanes` sequences
+    ///   on copies of the model side by side (`MicroBatchLanes`), as `rlhf pretrain --grad-accum
+    ///   N --lanes N` does: the same sequences and the same mean loss per step as one batch.
+    public static func train(config: GPT2Config, batch: Int, context: Int, steps: Int, warmup: Int = 2, lanes: Int = 1) -> TrainResult {
+        precondition(lanes >= 1 && batch % lanes == 0, "ModelBenchmark.train: \(lanes) lanes must divide the batch of \(batch)")
         // Dropout off, as in the peer script: both sides do exactly the same arithmetic.
         var config = config
         config.residPdrop = 0; config.embdPdrop = 0; config.attnPdrop = 0
@@ -33,10 +37,15 @@ public enum ModelBenchmark {
         let opt = AdamW(parameters: model.parameters, hyper: .init(learningRate: 1e-4))
         var rng = RNG(seed: 2)
         let windows = (0..<batch).map { _ in (0...context).map { _ in Int32(rng.below(config.vocabSize)) } }
-        let data = LanguageModelBatch(windows: windows)
+        let per = batch / lanes
+        let micro = (0..<lanes).map { LanguageModelBatch(windows: Array(windows[($0 * per)..<(($0 + 1) * per)])) }
+        let copies = MicroBatchLanes<GPT2>(copy: { GPT2(config: config) }, parameters: \.parameters)
+        let scale = 1 / Float(lanes)
         func step() {
             opt.zeroGrad()
-            model.languageModelLoss(data).backward()
+            try! copies.run(model, count: lanes, lanes: lanes, prepare: { $0.training = true }) { m, i in
+                (m.languageModelLoss(micro[i]) * scale).backward()
+            }
             clipGradientNorm(opt.parameters, maxNorm: 1)
             opt.update(learningRate: 1e-4)
         }

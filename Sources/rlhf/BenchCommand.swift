@@ -78,6 +78,8 @@ extension BenchCommand {
         @Option(help: "Sequences per training step.") var batch = 4
         @Option(help: "Tokens per training sequence.") var context = 64
         @Option(help: "Timed training steps.") var steps = 5
+        @Option(help: "Train each step as N micro-batches of --batch / N sequences on N copies of the model side by side, as `rlhf pretrain --grad-accum N --lanes N` does (the same sequences and mean loss per step).")
+        var lanes = 1
         @Option(help: "New tokens per generated sequence.") var newTokens = 64
         @Option(help: "Generation batch sizes, comma-separated.") var genBatches = "1,8"
         @Option(help: "Run only `train` or only `generate`, so that peakRSSMB is that workload's peak (default: both).") var only: String?
@@ -86,11 +88,12 @@ extension BenchCommand {
             if let only, only != "train", only != "generate" {
                 throw ValidationError("--only must be train or generate, found \(only)")
             }
+            guard lanes >= 1, batch % lanes == 0 else { throw ValidationError("--lanes must be at least 1 and divide --batch \(batch), found \(lanes)") }
         }
 
         func run() throws {
             let config = try GPT2Config.preset(preset, vocabSize: vocabSize, context: max(context, 8 + newTokens, 128))
-            let train = only == "generate" ? nil : ModelBenchmark.train(config: config, batch: batch, context: context, steps: steps)
+            let train = only == "generate" ? nil : ModelBenchmark.train(config: config, batch: batch, context: context, steps: steps, lanes: lanes)
             var gen: [String: Double]? = only == "train" ? nil : [:]
             if gen != nil {
                 for b in genBatches.split(separator: ",").compactMap({ Int($0) }) {
@@ -98,8 +101,8 @@ extension BenchCommand {
                 }
             }
             // Absent parts are left out of the JSON; peakRSSMB is the whole process's peak.
-            struct Out: Encodable { let side: String; let preset: String; let threads: Int; let train: ModelBenchmark.TrainResult?; let generate_tokens_per_second: [String: Double]?; let peakRSSMB: Double }
-            print(JSONL.line(Out(side: "swift-rlhf", preset: preset, threads: BLAS.threads, train: train, generate_tokens_per_second: gen,
+            struct Out: Encodable { let side: String; let preset: String; let threads: Int; let lanes: Int; let train: ModelBenchmark.TrainResult?; let generate_tokens_per_second: [String: Double]?; let peakRSSMB: Double }
+            print(JSONL.line(Out(side: "swift-rlhf", preset: preset, threads: BLAS.threads, lanes: lanes, train: train, generate_tokens_per_second: gen,
                                  peakRSSMB: ModelBenchmark.peakResidentMegabytes())))
         }
     }
