@@ -18,6 +18,8 @@ struct OnPolicyOptions: ParsableArguments {
     @Option(help: "Rollouts (samples) per iteration.") var batchSize = 64
     @Option(help: "Minibatches per pass (one optimiser step each).") var numMiniBatches = 1
     @Option(help: "Micro-batches accumulated per minibatch (memory only).") var gradAccum = 1
+    @Option(help: "Spread each minibatch's --grad-accum micro-batches, and the rows of each reference pass, over N copies of the policy and critic that run side by side, each on its share of the cores. Faster for small models (2 on 2 cores, with --grad-accum 2 or more); results depend on N, not on the core count.")
+    var lanes = 1
     @Option(help: "Rows per generation/scoring forward pass.") var rolloutBatchSize = 64
     @Option(name: [.customLong("learning-rate"), .customLong("lr")], help: "Peak learning rate, --lr for short (TRL's default 3e-6 suits 124M+ models; the demo's 1M-parameter model uses 2e-4).") var learningRate: Float = 3e-6
     @Option(help: "Learning-rate schedule after the peak: linear (to 0, TRL's default), cosine or constant.")
@@ -42,6 +44,8 @@ struct OnPolicyOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Random seed. (default: 0)", transform: parseSeed) var seed: UInt64 = 0
     @Flag(help: "Continue from --out/checkpoint-last with the run's saved configuration and the same inputs; a flag set to another value than the run's is refused.") var resume = false
     @OptionGroup var output: OutputOptions
+
+    func validate() throws { try FlagCheck.atLeast(1, lanes, "--lanes") }
 
     func config(klCoef: Double, epochs: Int) -> PPOConfig {
         var c = PPOConfig()
@@ -74,18 +78,18 @@ struct OnPolicyOptions: ParsableArguments {
         try config.validate()  // before anything is written to --out
         let folder = try prepareRunFolder(out, resume: resume, overwrite: output.overwriteOutputDir, inputs: [("--policy", policy), ("--reward", reward)])
         let outURL = URL(fileURLWithPath: out)
-        var run = OnPolicyRun(config: config, rewardFn: rewardFn, monitorFn: monitorFn, rmAppendEOS: rmAppendEOS)
+        var run = OnPolicyRun(config: config, rewardFn: rewardFn, monitorFn: monitorFn, rmAppendEOS: rmAppendEOS, lanes: lanes)
         if resume {
-            let saved = try runConfiguration(run, defaults: OnPolicyRun(config: defaults, rewardFn: [], monitorFn: [], rmAppendEOS: false),
+            let saved = try runConfiguration(run, defaults: OnPolicyRun(config: defaults, rewardFn: [], monitorFn: [], rmAppendEOS: false, lanes: 1),
                                              flags: Self.flagNames(config), in: outURL, resume: true)
             // A run saved before these were stored takes them as given now; its checkpoint's
-            // record refuses reward functions or an EOS convention other than its own.
+            // record refuses reward functions, an EOS convention or lanes other than its own.
             run = OnPolicyRun(config: saved.config, rewardFn: saved.rewardFn ?? rewardFn, monitorFn: saved.monitorFn ?? monitorFn,
-                              rmAppendEOS: saved.rmAppendEOS ?? rmAppendEOS)
+                              rmAppendEOS: saved.rmAppendEOS ?? rmAppendEOS, lanes: saved.lanes ?? lanes)
         }
         let trainer = try PPOStage.make(policyDir: policy, rewardDir: reward, prompts: try readPrompts(prompts),
                                         rewardFns: try PPOStage.rewardFunctions(run.rewardFn ?? []), monitors: try PPOStage.rewardFunctions(run.monitorFn ?? []),
-                                        rmAppendEOS: run.rmAppendEOS ?? false, config: run.config, out: outURL, resume: resume,
+                                        rmAppendEOS: run.rmAppendEOS ?? false, config: run.config, lanes: run.lanes ?? 1, out: outURL, resume: resume,
                                         beforeWriting: { [run] in
                                             try folder.clearForNewRun()
                                             _ = try runConfiguration(run, in: outURL, resume: false)
@@ -198,20 +202,22 @@ struct OnPolicyRun: Codable {
     var rewardFn: [String]?
     var monitorFn: [String]?
     var rmAppendEOS: Bool?
+    var lanes: Int?
 
-    init(config: PPOConfig, rewardFn: [String]?, monitorFn: [String]?, rmAppendEOS: Bool?) {
-        self.config = config; self.rewardFn = rewardFn; self.monitorFn = monitorFn; self.rmAppendEOS = rmAppendEOS
+    init(config: PPOConfig, rewardFn: [String]?, monitorFn: [String]?, rmAppendEOS: Bool?, lanes: Int? = nil) {
+        self.config = config; self.rewardFn = rewardFn; self.monitorFn = monitorFn; self.rmAppendEOS = rmAppendEOS; self.lanes = lanes
     }
 
-    private enum Keys: String, CodingKey { case rewardFn, monitorFn, rmAppendEOS }
+    private enum Keys: String, CodingKey { case rewardFn, monitorFn, rmAppendEOS, lanes }
 
-    // One flat object, PPOConfig's keys and these three, as the file was before they joined it.
+    // One flat object, PPOConfig's keys and these, as the file was before they joined it.
     init(from decoder: Decoder) throws {
         config = try PPOConfig(from: decoder)
         let c = try decoder.container(keyedBy: Keys.self)
         rewardFn = try c.decodeIfPresent([String].self, forKey: .rewardFn)
         monitorFn = try c.decodeIfPresent([String].self, forKey: .monitorFn)
         rmAppendEOS = try c.decodeIfPresent(Bool.self, forKey: .rmAppendEOS)
+        lanes = try c.decodeIfPresent(Int.self, forKey: .lanes)
     }
 
     func encode(to encoder: Encoder) throws {
@@ -220,6 +226,7 @@ struct OnPolicyRun: Codable {
         try c.encodeIfPresent(rewardFn, forKey: .rewardFn)
         try c.encodeIfPresent(monitorFn, forKey: .monitorFn)
         try c.encodeIfPresent(rmAppendEOS, forKey: .rmAppendEOS)
+        try c.encodeIfPresent(lanes, forKey: .lanes)
     }
 }
 
@@ -242,7 +249,7 @@ enum PPOStage {
     /// the trainer; with `resume`, reads its checkpoint. `beforeWriting`: what a fresh run
     /// writes to `out` first (its run configuration), once the models are known to fit.
     static func make(policyDir: String, rewardDir: String, prompts: [String], rewardFns: [RewardFunction], monitors: [RewardFunction],
-                     rmAppendEOS: Bool = false, config: PPOConfig, out: URL, resume: Bool,
+                     rmAppendEOS: Bool = false, config: PPOConfig, lanes: Int = 1, out: URL, resume: Bool,
                      beforeWriting: () throws -> Void = {}) throws -> PPOTrainer {
         let (policy, tok) = try loadModelAndTokenizer(policyDir)
         let (rm, rmTok) = try loadRewardModel(rewardDir, policy: policy, tokenizer: tok, appendEOS: rmAppendEOS)
@@ -251,7 +258,8 @@ enum PPOStage {
         // Written only once the models are known to fit and the trainer accepts them (it writes
         // nothing itself): a refused run leaves --out as it was.
         if !resume { try beforeWriting() }
-        trainer.settingNames = ["reward_model_appends_eos": "--rm-append-eos", "reward_functions": "--reward-fn"]
+        trainer.lanes = lanes
+        trainer.settingNames = ["reward_model_appends_eos": "--rm-append-eos", "reward_functions": "--reward-fn", "lanes": "--lanes"]
         if config.valueModel == .separate, rmTok != nil || rm.trunk.config.nPositions < policy.config.nPositions {
             note("note: the value model starts from the policy's trunk with a zero head, since the reward model cannot read the policy's rollouts")
         }

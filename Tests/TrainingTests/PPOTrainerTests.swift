@@ -2,7 +2,7 @@ import XCTest
 import Foundation
 import Models
 import Support
-import Tensors
+@testable import Tensors
 import Tokenizers
 @testable import Training
 
@@ -247,6 +247,71 @@ final class PPOTrainerTests: XCTestCase {
         XCTAssertEqual(old.configuration?["decay"], .string("linear"))
         old.configuration = nil
         XCTAssertNoThrow(try TrainingCheckpoint.check(saved: old.configuration, now: try TrainingCheckpoint.recorded(constant), checkpoint: dir))
+    }
+
+    /// With lanes a minibatch's micro-batches train on copies of the policy and critic side by
+    /// side, and the reference pass's rows are split as many ways. The run does not depend on how
+    /// many cores run the lanes: side by side, or one after the other on one core (the calling
+    /// thread limited to one), bit for bit, with a resume in between; a resume with other lanes
+    /// is refused. Against one lane only the order of additions differs: after one iteration
+    /// the weights agree to float rounding, for either kind of critic.
+    func testLanesGiveTheSameRunOnAnyCoreCountAndResume() throws {
+        let base = tempDir()
+        defer { try? FileManager.default.removeItem(at: base) }
+        let config = smallConfig()  // minibatches of 4 rollouts as 2 micro-batches of 2
+        func lanes(_ n: Int, _ dir: String, _ config: PPOConfig) throws -> PPOTrainer {
+            let t = try makeTrainer(base.appendingPathComponent(dir), config: config)
+            t.lanes = n
+            return t
+        }
+        let both = try lanes(2, "both", config)
+        try both.train()
+        do {
+            let settings = ThreadSettings.current
+            let saved = settings.workers
+            settings.workers = 1
+            defer { settings.workers = saved }
+            try lanes(2, "serial", config).train(stopAt: 3)  // checkpoint at 2
+            XCTAssertThrowsError(try lanes(1, "serial", config).resume()) { error in
+                XCTAssertTrue("\(error)".contains("lanes 2 in the checkpoint, 1 now"), "\(error)")
+            }
+            let resumed = try lanes(2, "serial", config)
+            try resumed.resume()
+            XCTAssertEqual(resumed.step, 2)
+            try resumed.train()
+            for ((name, a), (_, b)) in zip(both.optimizer.parameters, resumed.optimizer.parameters) {
+                XCTAssertEqual(a.toArray(), b.toArray(), name)
+            }
+        }
+        let ma = Metrics.read(base.appendingPathComponent("both/metrics.jsonl"))
+        let mb = Metrics.read(base.appendingPathComponent("serial/metrics.jsonl"))
+        XCTAssertEqual(ma.count, 4)
+        for (x, y) in zip(ma, mb) {
+            for key in ["objective/kl", "loss/policy_avg", "loss/value_avg", "val/ratio", "objective/scores"] {
+                XCTAssertEqual(x[key], y[key], "\(key) at step \(x["step"] ?? -1)")
+            }
+        }
+
+        for kind in PPOConfig.ValueModel.allCases {
+            var one = config
+            one.steps = 1; one.valueModel = kind
+            let a = try lanes(1, "one-\(kind)", one), b = try lanes(2, "two-\(kind)", one)
+            try a.train()
+            try b.train()
+            let ra = try XCTUnwrap(a.lastRollout), rb = try XCTUnwrap(b.lastRollout)
+            XCTAssertEqual(ra.ids, rb.ids, "the rollouts are sampled before any lane runs")
+            for k in ra.logProbs.indices {
+                XCTAssertEqual(ra.logProbs[k], rb.logProbs[k], accuracy: 1e-5, "log π_old[\(k)]")
+                XCTAssertEqual(ra.refLogProbs[k], rb.refLogProbs[k], accuracy: 1e-5, "log π_ref[\(k)]")
+                XCTAssertEqual(ra.values[k], rb.values[k], accuracy: 1e-5, "V_old[\(k)]")
+            }
+            XCTAssertEqual(b.firstRatio, 1, accuracy: 1e-6)
+            for ((name, p), (_, q)) in zip(a.optimizer.parameters, b.optimizer.parameters) {
+                let x = p.toArray(), y = q.toArray()
+                let scale = x.map(abs).max()! + 1e-6
+                for i in x.indices { XCTAssertEqual(x[i], y[i], accuracy: 1e-4 * scale, "\(kind): \(name)[\(i)]") }
+            }
+        }
     }
 
     /// A reward function that returns NaN stops the run naming the step and the function, and

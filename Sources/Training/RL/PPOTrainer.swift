@@ -60,9 +60,24 @@ public final class PPOTrainer {
     /// Mean ratio π/π_old over the first minibatch of the first epoch of the last iteration:
     /// exactly 1 when the rollout's and the training pass's log-probabilities agree.
     public private(set) var firstRatio: Float = .nan
+    /// Copies of the policy (and critic) over which a minibatch's `gradientAccumulation`
+    /// micro-batches are spread, side by side (`MicroBatchLanes`, which says why); the rows of
+    /// the reference pass are split the same way. The arithmetic depends on `lanes` and never
+    /// on how many cores run them; inside the demo's lanes (one core each) they run in turn.
+    public var lanes = 1
+    private lazy var copies = MicroBatchLanes<Learner>(copy: { [policy, value] in
+        Learner(policy: GPT2(config: policy.config), value: value.map(ValueFunction.init(shapeOf:)))
+    }, parameters: \.parameters)
     /// What the checkpoints record and a resume must match: the config, the reference's and
     /// the reward model's weights, the prompts and the programmatic rewards.
-    let runRecord: JSONValue
+    private let startRecord: JSONValue
+    /// `startRecord` with the lanes, which change the arithmetic (and so the run) but are set
+    /// after `init`.
+    var runRecord: JSONValue {
+        guard case .object(var fields) = startRecord else { return startRecord }
+        fields["lanes"] = .number(Double(lanes))
+        return .object(fields)
+    }
     /// A command-line tool's flag for each field of the run's record, so that a refused
     /// `resume()` names what the user typed (`TrainingCheckpoint.check`).
     public var settingNames: [String: String] = [:]
@@ -103,7 +118,7 @@ public final class PPOTrainer {
         rng = RNG(seed: config.seed, stream: 31)
         var promptPrint = Fingerprint()
         for p in prompts { promptPrint.mix(p) }
-        runRecord = try TrainingCheckpoint.recorded(config, adding: [
+        startRecord = try TrainingCheckpoint.recorded(config, adding: [
             "reference_weights": TrainingCheckpoint.weights(reference.parameters),
             "reward_model_weights": TrainingCheckpoint.weights(rewardModel.parameters),
             // The same weights read at another token give other rewards.
@@ -287,25 +302,35 @@ public final class PPOTrainer {
     // MARK: - 3–4. Old and reference log-probabilities, values
 
     /// log π_old (recomputed by the same forward pass training uses), log π_ref and V_old for
-    /// every response token, in chunks of `rolloutBatchSize` rows, without gradient.
+    /// every response token, in chunks of `rolloutBatchSize` rows, without gradient. With
+    /// `lanes` > 1 each chunk's rows are split into as many parts, which run side by side: the
+    /// models are only read here.
     func computeReferenceAndValues(_ rollout: inout PPORollout) {
-        let n = rollout.batch * rollout.responseLength
-        rollout.logProbs = [Float](repeating: 0, count: n)
-        rollout.refLogProbs = rollout.logProbs
-        rollout.values = rollout.logProbs
-        withNoGrad {
-            for start in stride(from: 0, to: rollout.batch, by: config.rolloutBatchSize) {
-                let rows = Array(start..<min(start + config.rolloutBatchSize, rollout.batch))
-                let off = start * rollout.responseLength
-                let layout = rollout.packed(rows: rows)
-                let (lp, _, h) = forward(policy, rollout, rows: rows, layout: layout, entropy: false)
-                let (ref, _, _) = forward(reference, rollout, rows: rows, layout: layout, entropy: false)
+        let n = rollout.batch * rollout.responseLength, r = rollout.responseLength
+        let logProbs = UnsafeMutableBufferPointer<Float>.allocate(capacity: 3 * n)
+        logProbs.initialize(repeating: 0)
+        defer { logProbs.deallocate() }
+        let parts = stride(from: 0, to: rollout.batch, by: config.rolloutBatchSize).flatMap { start -> [Range<Int>] in
+            let end = min(start + config.rolloutBatchSize, rollout.batch), k = min(max(lanes, 1), end - start)
+            return (0..<k).map { start + (end - start) * $0 / k ..< start + (end - start) * ($0 + 1) / k }
+        }
+        let done = rollout
+        try! Parallel.jobs(parts.map { part in { [self] in
+            withNoGrad {
+                let rows = Array(part)
+                let layout = done.packed(rows: rows)
+                let (lp, _, h) = forward(policy, done, rows: rows, layout: layout, entropy: false)
+                let (ref, _, _) = forward(reference, done, rows: rows, layout: layout, entropy: false)
                 let v = value?.values(layout, responseSlots: lp.count, policyHidden: h)
-                for k in 0..<lp.count where rollout.mask[off + k] != 0 {
-                    rollout.logProbs[off + k] = lp[k]; rollout.refLogProbs[off + k] = ref[k]; rollout.values[off + k] = v?[k] ?? 0
+                let off = part.lowerBound * r
+                for k in 0..<lp.count where done.mask[off + k] != 0 {
+                    logProbs[off + k] = lp[k]; logProbs[n + off + k] = ref[k]; logProbs[2 * n + off + k] = v?[k] ?? 0
                 }
             }
-        }
+        } }, lanes: lanes)
+        rollout.logProbs = Array(logProbs[0..<n])
+        rollout.refLogProbs = Array(logProbs[n..<2 * n])
+        rollout.values = Array(logProbs[2 * n..<3 * n])
     }
 
     /// log-probabilities `[rows·R]` of the rows' response tokens under `model` at the sampling
@@ -329,7 +354,6 @@ public final class PPOTrainer {
     }
 
     func optimise(_ rollout: PPORollout) throws -> Stats {
-        let r = rollout.responseLength
         let mini = rollout.batch / config.numMiniBatches, micro = mini / config.gradientAccumulation
         var stats = Stats(), updates = 0.0
         var ratios: [Double] = []
@@ -340,38 +364,24 @@ public final class PPOTrainer {
             for m in 0..<config.numMiniBatches {
                 let lr = schedule.rate(at: optimizer.step)
                 optimizer.zeroGrad()
+                // Each micro-batch's numbers, kept by index and added up in order below, so
+                // that they do not depend on which lane ran it.
+                let micros = UnsafeMutableBufferPointer<MicroStats>.allocate(capacity: config.gradientAccumulation)
+                micros.initialize(repeating: MicroStats())
+                defer { micros.deallocate() }
+                let minibatch = Array(order[(m * mini)..<((m + 1) * mini)])
+                try copies.run(Learner(policy: policy, value: value), count: config.gradientAccumulation, lanes: lanes) { [self] learner, a in
+                    micros[a] = try trainMicroBatch(Array(minibatch[(a * micro)..<((a + 1) * micro)]), rollout, learner)
+                }
                 var s = Stats()
-                for a in 0..<config.gradientAccumulation {
-                    let rows = Array(order[(m * mini + a * micro)..<(m * mini + (a + 1) * micro)])
-                    let layout = rollout.packed(rows: rows)
-                    let (lp, ent, h) = forward(policy, rollout, rows: rows, layout: layout, entropy: true)
-                    let v = value?.values(layout, responseSlots: lp.count, policyHidden: h)
-                    func constant(_ a: [Float]) -> Tensor { Tensor(rollout.slice(a, rows: rows, width: r), shape: [rows.count * r]) }
-                    let mask = constant(rollout.mask)
-                    let loss = PPOLoss(logProbs: lp, oldLogProbs: constant(rollout.logProbs), advantages: constant(rollout.advantages),
-                                       mask: mask, clipRange: config.clipRange, values: v, oldValues: v == nil ? nil : constant(rollout.values),
-                                       returns: v == nil ? nil : constant(rollout.returns), valueClipRange: config.valueClipRange)
-                    if firstRatio.isNaN { firstRatio = loss.meanRatio }
-                    ratios.append(Double(loss.meanRatio))
-                    // Policy and critic step together on one loss (their parameters are disjoint
-                    // when separate); vf_coef keeps the critic's larger gradients from dominating.
-                    var objective = loss.policyLoss + loss.valueLoss * config.valueCoef
-                    if config.advantageEstimator == .grpo && kl.beta > 0 {
-                        // GRPO's KL term, k3 = e^(ref−π) − (ref−π) − 1 per token: non-negative and
-                        // unbiased for KL(π‖π_ref) on the policy's own samples.
-                        let d = constant(rollout.refLogProbs) - lp
-                        objective = objective + maskedMean(exp(d) - d - 1, mask) * Float(kl.beta)
-                    }
-                    let total = objective * (1 / Float(config.gradientAccumulation))
-                    guard total.item.isFinite else {
-                        throw RLHFError.nonFinite(step: step + 1, what: "the PPO loss (policy \(loss.policyLoss.item), value \(loss.valueLoss.item))")
-                    }
-                    if let op = total.backward(detectAnomaly: false) { throw RLHFError.nonFinite(step: step + 1, what: "the gradient of \(op)") }
+                for (a, one) in micros.enumerated() {
+                    if a == 0 && firstRatio.isNaN { firstRatio = one.ratio }
+                    ratios.append(Double(one.ratio))
                     let w = 1 / Double(config.gradientAccumulation)
-                    s.policyLoss += w * Double(loss.policyLoss.item); s.valueLoss += w * Double(loss.valueLoss.item)
-                    s.clipFraction += w * Double(loss.clipFraction); s.valueClipFraction += w * Double(loss.valueClipFraction)
-                    s.approxKL += w * Double(loss.approxKL)
-                    if let ent { s.entropy += w * Double(maskedMean(ent, mask).item) }
+                    s.policyLoss += w * Double(one.policyLoss); s.valueLoss += w * Double(one.valueLoss)
+                    s.clipFraction += w * Double(one.clipFraction); s.valueClipFraction += w * Double(one.valueClipFraction)
+                    s.approxKL += w * Double(one.approxKL)
+                    if let e = one.entropy { s.entropy += w * Double(e) }
                 }
                 let norm = clipGradientNorm(optimizer.parameters, maxNorm: config.maxGradNorm)
                 guard norm.isFinite else {
@@ -390,6 +400,51 @@ public final class PPOTrainer {
         return Stats(policyLoss: stats.policyLoss / updates, valueLoss: stats.valueLoss / updates, clipFraction: stats.clipFraction / updates,
                      valueClipFraction: stats.valueClipFraction / updates, approxKL: stats.approxKL / updates,
                      entropy: stats.entropy / updates, ratio: meanRatio, ratioVariance: ratioVariance)
+    }
+
+    /// The policy and critic that learn: the trainer's own, or a lane's copies of them.
+    struct Learner {
+        let policy: GPT2
+        let value: ValueFunction?
+        /// In the optimiser's order.
+        var parameters: [(String, Tensor)] { policy.parameters + (value?.parameters ?? []) }
+    }
+
+    /// One micro-batch's losses and statistics, before they are weighed.
+    struct MicroStats {
+        var policyLoss: Float = 0, valueLoss: Float = 0, clipFraction: Float = 0, valueClipFraction: Float = 0, approxKL: Float = 0, ratio: Float = 0
+        var entropy: Float?
+    }
+
+    /// Forward and backward of one micro-batch (`rows` of the rollout) through `learner`, its
+    /// gradient scaled by 1 / `gradientAccumulation` and added to the learner's parameters.
+    func trainMicroBatch(_ rows: [Int], _ rollout: PPORollout, _ learner: Learner) throws -> MicroStats {
+        let r = rollout.responseLength
+        let layout = rollout.packed(rows: rows)
+        let (lp, ent, h) = forward(learner.policy, rollout, rows: rows, layout: layout, entropy: true)
+        let v = learner.value?.values(layout, responseSlots: lp.count, policyHidden: h)
+        func constant(_ a: [Float]) -> Tensor { Tensor(rollout.slice(a, rows: rows, width: r), shape: [rows.count * r]) }
+        let mask = constant(rollout.mask)
+        let loss = PPOLoss(logProbs: lp, oldLogProbs: constant(rollout.logProbs), advantages: constant(rollout.advantages),
+                           mask: mask, clipRange: config.clipRange, values: v, oldValues: v == nil ? nil : constant(rollout.values),
+                           returns: v == nil ? nil : constant(rollout.returns), valueClipRange: config.valueClipRange)
+        // Policy and critic step together on one loss (their parameters are disjoint
+        // when separate); vf_coef keeps the critic's larger gradients from dominating.
+        var objective = loss.policyLoss + loss.valueLoss * config.valueCoef
+        if config.advantageEstimator == .grpo && kl.beta > 0 {
+            // GRPO's KL term, k3 = e^(ref−π) − (ref−π) − 1 per token: non-negative and
+            // unbiased for KL(π‖π_ref) on the policy's own samples.
+            let d = constant(rollout.refLogProbs) - lp
+            objective = objective + maskedMean(exp(d) - d - 1, mask) * Float(kl.beta)
+        }
+        let total = objective * (1 / Float(config.gradientAccumulation))
+        guard total.item.isFinite else {
+            throw RLHFError.nonFinite(step: step + 1, what: "the PPO loss (policy \(loss.policyLoss.item), value \(loss.valueLoss.item))")
+        }
+        if let op = total.backward(detectAnomaly: false) { throw RLHFError.nonFinite(step: step + 1, what: "the gradient of \(op)") }
+        return MicroStats(policyLoss: loss.policyLoss.item, valueLoss: loss.valueLoss.item, clipFraction: loss.clipFraction,
+                          valueClipFraction: loss.valueClipFraction, approxKL: loss.approxKL, ratio: loss.meanRatio,
+                          entropy: ent.map { maskedMean($0, mask).item })
     }
 
     // MARK: - Checkpoints

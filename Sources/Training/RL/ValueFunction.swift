@@ -48,6 +48,15 @@ public final class ValueFunction {
         head.requiresGrad = true
     }
 
+    /// A critic of `other`'s kind and shape, its weights zero until copied in (a lane's copy,
+    /// `PPOTrainer.lanes`). A shared one reads the hidden states of whichever policy it is given.
+    init(shapeOf other: ValueFunction) {
+        trunk = other.trunk.map { GPT2(config: $0.config) }
+        head = Tensor(zeros: other.head.shape)
+        head.name = other.head.name
+        head.requiresGrad = true
+    }
+
     /// Maps the copied reward head from the reward model's raw score to the term the reward
     /// holds, `weight · (raw − mean) / std`, which is what the critic's returns are built from.
     /// Left raw, the critic started off by the normalisation (at seed 1 of the demo by +1.2 in
