@@ -86,10 +86,12 @@ public enum TrainingCheckpoint {
     /// differs, by `names` where it has one (a command-line tool's flag for the field, so the
     /// user reads "--lr", the name they typed, rather than "learningRate"). Compared on the
     /// fields the checkpoint has, so one from a build with fewer settings still resumes; one
-    /// with no record at all (older builds) is trusted.
-    public static func check(saved: JSONValue?, now: JSONValue, checkpoint dir: URL, names: [String: String] = [:]) throws {
+    /// with no record at all (older builds) is trusted. Fields in `ignoring` may differ: the
+    /// trainer knows they change no number of the steps already taken.
+    public static func check(saved: JSONValue?, now: JSONValue, checkpoint dir: URL, names: [String: String] = [:],
+                             ignoring: Set<String> = []) throws {
         guard case .object(let saved)? = saved, case .object(let current) = now else { return }
-        let differ = saved.keys.sorted().filter { current[$0] != saved[$0] }
+        let differ = saved.keys.sorted().filter { !ignoring.contains($0) && current[$0] != saved[$0] }
         guard !differ.isEmpty else { return }
         let fields = differ.map { key in
             // A fingerprint's two numbers say nothing to a reader; what it stands for does.
@@ -101,9 +103,10 @@ public enum TrainingCheckpoint {
     }
 
     /// Reads the state and restores the optimiser's moments; the caller loads the weights.
-    /// With `configuration`, first checks the checkpoint was made with it (`check`).
+    /// With `configuration`, first checks the checkpoint was made with it (`check`, which may
+    /// let the fields in `ignoring` differ).
     public static func load(from dir: URL, optimizer: AdamW, configuration: JSONValue? = nil,
-                            names: [String: String] = [:]) throws -> TrainerState {
+                            names: [String: String] = [:], ignoring: Set<String> = []) throws -> TrainerState {
         let stateURL = dir.appendingPathComponent("trainer_state.json")
         guard let data = FileManager.default.contents(atPath: stateURL.path) else {
             throw RLHFError.io(path: stateURL.path, message: "no trainer state to resume from")
@@ -112,7 +115,7 @@ public enum TrainingCheckpoint {
         do { state = try JSONDecoder().decode(TrainerState.self, from: data) } catch {
             throw RLHFError.invalidFile(path: stateURL.path, message: "cannot decode trainer state (\(error))")
         }
-        if let configuration { try check(saved: state.configuration, now: configuration, checkpoint: dir, names: names) }
+        if let configuration { try check(saved: state.configuration, now: configuration, checkpoint: dir, names: names, ignoring: ignoring) }
         let st = try SafeTensors.load(dir.appendingPathComponent("optimizer.safetensors"))
         for (i, (name, p)) in optimizer.parameters.enumerated() {
             for (prefix, target) in [("m.", optimizer.m[i]), ("v.", optimizer.v[i])] {

@@ -119,10 +119,11 @@ func note(_ message: String) {
 /// alone continues the run, `--lr 1e-3 --resume` on a run at 2e-4 is an error, not ignored.
 /// A flag counts as given when its value is not the default or when it is on the command line
 /// (`flags`: a config key's spellings, the key in kebab case when absent). How often to save or
-/// evaluate may change: given, it is used. Keys a run's file lacks (it predates them) are not compared,
+/// evaluate may change, and so may the keys `extendable` names for the saved run (a constant-rate
+/// PPO run's iteration count): given, they are used. Keys a run's file lacks (it predates them) are not compared,
 /// unless `absentMeans` gives the value such a run had in effect, which is then compared and used.
 func runConfiguration<C: Codable>(_ config: C, defaults: C? = nil, flags: [String: [String]] = [:], in out: URL, resume: Bool,
-                                  absentMeans: [String: JSONValue] = [:]) throws -> C {
+                                  absentMeans: [String: JSONValue] = [:], extendable: (C) -> Set<String> = { _ in [] }) throws -> C {
     let url = out.appendingPathComponent("run_config.json")
     if resume {
         guard let data = FileManager.default.contents(atPath: url.path) else {
@@ -146,6 +147,9 @@ func runConfiguration<C: Codable>(_ config: C, defaults: C? = nil, flags: [Strin
             }
             func wasGiven(_ key: String) -> Bool { given[key] != unset[key] || spellings(key).contains(where: onCommandLine.contains) }
             for key in TrainingCheckpoint.cadenceKeys where kept[key] != nil && given[key] != nil && wasGiven(key) { kept[key] = given[key] }
+            // A run extended is a longer run from now on: its file says so, for the next resume.
+            let extended = extendable(saved).filter { kept[$0] != nil && given[$0] != nil && wasGiven($0) && given[$0] != kept[$0] }
+            for key in extended { kept[key] = given[key] }
             let conflicts = given.keys.sorted().filter { kept[$0] != nil && wasGiven($0) && given[$0] != kept[$0] }
             if !conflicts.isEmpty {
                 let list = conflicts.map { "\(spellings($0)[0]) \(given[$0]!) now, \(kept[$0]!) in the run" }.joined(separator: "; ")
@@ -153,16 +157,25 @@ func runConfiguration<C: Codable>(_ config: C, defaults: C? = nil, flags: [Strin
                                                 + "and flags given now differ from them (\(list)). Resume without those flags, or start a new run in another --out")
             }
             saved = try JSONDecoder().decode(C.self, from: JSONEncoder().encode(JSONValue.object(kept)))
+            if !extended.isEmpty {
+                try AtomicFile.write(try prettyJSON(saved), to: url)
+                note("the run goes on to " + extended.sorted().map { "\(spellings($0)[0]) \(kept[$0]!)" }.joined(separator: ", ") + " (saved in run_config.json)")
+            }
         }
         note("resuming with the configuration saved in \(url.path)")
         return saved
     }
     try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    try AtomicFile.write(try encoder.encode(config), to: url)
+    try AtomicFile.write(try prettyJSON(config), to: url)
     try? FileManager.default.removeItem(at: out.appendingPathComponent("metrics.jsonl"))
     return config
+}
+
+/// A run configuration as `run_config.json` holds it: sorted keys, indented.
+private func prettyJSON<C: Encodable>(_ config: C) throws -> Data {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    return try encoder.encode(config)
 }
 
 /// `--overwrite-output-dir` of the training commands (transformers' flag of that name).

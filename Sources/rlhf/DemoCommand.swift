@@ -446,6 +446,10 @@ struct DemoCommand: ParsableCommand {
         // The verifiers check what a program can: the facts the request states.
         let verifiers = verifierWeight > 0
             ? try PPOStage.rewardFunctions(["order_number:\(verifierWeight)", "customer_name:\(verifierWeight)"]) : []
+        /// PPO runs that resumed before their last iteration: a stage the log lists as finished
+        /// then took its first run's time and this one's.
+        var continued = Set<String>()
+        let continuedLock = NSLock()
         func runPPO(name: String, beta: Double, estimator: PPOConfig.AdvantageEstimator = .gae, steps: Int? = nil) throws -> (GPT2, DemoReport.PPORun) {
             let policy = GPT2(config: sft.config)
             policy.copyWeights(from: sft)
@@ -478,10 +482,12 @@ struct DemoCommand: ParsableCommand {
                                          prompts: world.prompts.map(\.prompt), rewardFunctions: verifiers,
                                          monitors: try PPOStage.rewardFunctions(["gold"]), config: c, runDirectory: dir)
             trainer.label = name
-            // A finished run's last checkpoint is its final step: train() then has nothing left.
+            // A finished run's last checkpoint is its final step: train() then has nothing left,
+            // unless the run now has more iterations (a twin of 50 from before it trained 100).
             if continuing {
                 try trainer.resume()
                 note("\(name): resumed at step \(trainer.step) of \(c.steps)")
+                if trainer.step < c.steps { continuedLock.withLock { _ = continued.insert(name) } }
             }
             try PPOStage.run(trainer)
             return (policy, .init(name: name, beta: beta, estimator: estimator, metrics: Metrics.read(dir.appendingPathComponent("metrics.jsonl")),
@@ -585,7 +591,9 @@ struct DemoCommand: ParsableCommand {
             let t0 = Date()
             let finishedBefore = resuming ? log.seconds(jobs[i].stage) : nil
             let (model, run) = try jobs[i].run()
-            let seconds = finishedBefore ?? Date().timeIntervalSince(t0)
+            let now = Date().timeIntervalSince(t0)
+            let trainedNow = run.map { r in continuedLock.withLock { continued.contains(r.name) } } ?? false
+            let seconds = finishedBefore.map { trainedNow ? $0 + now : $0 } ?? now
             try log.record(jobs[i].stage, seconds)
             let evaluation = evaluate(model, label: jobs[i].model)
             lock.lock(); results[i] = (model, run, seconds, evaluation); lock.unlock()

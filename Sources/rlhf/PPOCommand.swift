@@ -81,7 +81,8 @@ struct OnPolicyOptions: ParsableArguments {
         var run = OnPolicyRun(config: config, rewardFn: rewardFn, monitorFn: monitorFn, rmAppendEOS: rmAppendEOS, lanes: lanes)
         if resume {
             let saved = try runConfiguration(run, defaults: OnPolicyRun(config: defaults, rewardFn: [], monitorFn: [], rmAppendEOS: false, lanes: 1),
-                                             flags: Self.flagNames(config), in: outURL, resume: true)
+                                             flags: Self.flagNames(config), in: outURL, resume: true,
+                                             extendable: { PPOTrainer.extendable($0.config) })
             // A run saved before these were stored takes them as given now; its checkpoint's
             // record refuses reward functions, an EOS convention or lanes other than its own.
             run = OnPolicyRun(config: saved.config, rewardFn: saved.rewardFn ?? rewardFn, monitorFn: saved.monitorFn ?? monitorFn,

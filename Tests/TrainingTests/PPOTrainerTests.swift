@@ -249,6 +249,39 @@ final class PPOTrainerTests: XCTestCase {
         XCTAssertNoThrow(try TrainingCheckpoint.check(saved: old.configuration, now: try TrainingCheckpoint.recorded(constant), checkpoint: dir))
     }
 
+    /// With a constant rate a finished run continues to more iterations and ends where a run of
+    /// that many from the start ends, bit for bit (the demo's KL-free twin of an older run folder
+    /// goes from 50 to 100 so); with a decaying rate, whose schedule depends on the count, it is
+    /// refused naming the field.
+    func testConstantRateRunContinuesToMoreIterations() throws {
+        let base = tempDir()
+        defer { try? FileManager.default.removeItem(at: base) }
+        var config = smallConfig()
+        config.decay = .constant
+        let whole = try makeTrainer(base.appendingPathComponent("whole"), config: config)
+        try whole.train()
+        var short = config
+        short.steps = 2
+        try makeTrainer(base.appendingPathComponent("short"), config: short).train()
+        let longer = try makeTrainer(base.appendingPathComponent("short"), config: config)
+        try longer.resume()
+        XCTAssertEqual(longer.step, 2)
+        try longer.train()
+        for ((name, p), (_, q)) in zip(whole.optimizer.parameters, longer.optimizer.parameters) {
+            XCTAssertEqual(p.toArray(), q.toArray(), name)
+        }
+        XCTAssertEqual(Metrics.read(base.appendingPathComponent("whole/metrics.jsonl")).map { $0["objective/scores"] },
+                       Metrics.read(base.appendingPathComponent("short/metrics.jsonl")).map { $0["objective/scores"] })
+
+        var decaying = short
+        decaying.decay = .linear
+        try makeTrainer(base.appendingPathComponent("decaying"), config: decaying).train()
+        decaying.steps = 4
+        XCTAssertThrowsError(try makeTrainer(base.appendingPathComponent("decaying"), config: decaying).resume()) { error in
+            XCTAssertTrue("\(error)".contains("steps 2 in the checkpoint, 4 now"), "\(error)")
+        }
+    }
+
     /// With lanes a minibatch's micro-batches train on copies of the policy and critic side by
     /// side, and the reference pass's rows are split as many ways. The run does not depend on how
     /// many cores run the lanes: side by side, or one after the other on one core (the calling

@@ -78,6 +78,12 @@ public final class PPOTrainer {
         fields["lanes"] = .number(Double(lanes))
         return .object(fields)
     }
+    /// The fields of a run's record that a resume may change (`rlhf ppo --resume --steps`, the
+    /// demo's `--resume`). With a constant rate nothing but the loop's
+    /// end depends on the iteration count, so the first N iterations of a longer run are those
+    /// of a run of N, and a finished run may be continued further (a demo folder from before
+    /// the KL-free twin trained twice PPO's iterations continues its twin from 50 to 100).
+    public static func extendable(_ config: PPOConfig) -> Set<String> { config.decay == .constant ? ["steps"] : [] }
     /// A command-line tool's flag for each field of the run's record, so that a refused
     /// `resume()` names what the user typed (`TrainingCheckpoint.check`).
     public var settingNames: [String: String] = [:]
@@ -464,7 +470,8 @@ public final class PPOTrainer {
 
     /// Continues from `runDirectory/checkpoint-last`.
     public func resume() throws {
-        let state = try TrainingCheckpoint.load(from: checkpointURL, optimizer: optimizer, configuration: runRecord, names: settingNames)
+        let state = try TrainingCheckpoint.load(from: checkpointURL, optimizer: optimizer, configuration: runRecord, names: settingNames,
+                                                ignoring: PPOTrainer.extendable(config))
         let loaded = try GPT2.load(directory: checkpointURL)
         policy.copyWeights(from: loaded)
         try value?.load(from: checkpointURL)
