@@ -26,4 +26,29 @@ final class FastMathTests: XCTestCase {
         }
         XCTAssertLessThan(worst, 3e-7)
     }
+
+    /// The vector maximum is the scalar loop's (`Swift.max`, which skips NaN), at every length
+    /// around the 8-lane blocks, wherever the largest value sits, with −∞ and NaN among the
+    /// values; and −∞ for no values or only −∞.
+    func testVectorMaximumIsTheScalarOnes() {
+        var rng = RNG(seed: 5)
+        for n in 0..<40 {
+            for trial in 0..<20 {
+                var x = (0..<n).map { _ in Float(rng.uniform()) * 20 - 10 }
+                if n > 0 && trial % 3 == 1 { x[rng.below(n)] = -.infinity }
+                if n > 0 && trial % 5 == 2 { x[rng.below(n)] = .nan }
+                let want = x.reduce(-Float.infinity) { Swift.max($0, $1) }
+                let got = vmax(x, n)
+                XCTAssertEqual(got, want, "n \(n): \(x)")
+            }
+        }
+        let hidden = [Float](repeating: -.infinity, count: 19)
+        XCTAssertEqual(vmax(hidden, 19), -.infinity)
+        var lanes = SIMD8<Float>(repeating: -1)
+        for i in 0..<8 {
+            lanes[i] = 3
+            XCTAssertEqual(horizontalMax(lanes), 3, "lane \(i)")
+            lanes[i] = -1
+        }
+    }
 }

@@ -344,10 +344,10 @@ func maskAndMax(_ row: UnsafeMutablePointer<Float>, _ n: Int, _ keys: UnsafePoin
             v.replace(with: -Float.infinity, where: load8(keys + s) .== 0)
             store8(v, row + s)
         }
-        vmax = pointwiseMax(vmax, v)
+        vmax = max8(vmax, v)
         s += 8
     }
-    var maxv = vmax.max()
+    var maxv = horizontalMax(vmax)
     while s < n {
         if let keys, keys[s] == 0 { row[s] = -Float.infinity } else if row[s] > maxv { maxv = row[s] }
         s += 1

@@ -60,8 +60,7 @@ public func logSoftmaxGather(_ logits: Tensor, targets: [Int32], temperature: Fl
 /// Log-sum-exp of `row·invT` and the expectation of `row·invT` under its softmax.
 @inline(__always)
 func rowStats(_ row: UnsafePointer<Float>, _ v: Int, _ invT: Float) -> (Float, Float) {
-    var maxv = -Float.infinity
-    for j in 0..<v { maxv = Swift.max(maxv, row[j]) }
+    var maxv = vmax(row, v)
     maxv *= invT
     var total = SIMD8<Float>(), weighted = SIMD8<Float>()
     var j = 0
