@@ -44,8 +44,8 @@ public func tanh8(_ u: SIMD8<Float>) -> SIMD8<Float> {
 
 /// The lane-wise larger of `a` and `b`, by one compare and one blend. `pointwiseMax` compiles to
 /// a compare, a NaN test and a branch per lane here (measured: most of the attention forward
-/// pass's own time at the demo's sizes). For scores that are never NaN the two agree, up to which
-/// of −0 and +0 is kept, which no softmax tells apart.
+/// pass's own time at the demo's sizes). Both skip a NaN in `b` (a running maximum never holds
+/// one), so they agree up to which of −0 and +0 is kept, which no softmax tells apart.
 @inline(__always)
 func max8(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
     var m = a

@@ -26,8 +26,9 @@ final class MicroBatchLanes<Model> {
     /// Runs `body(model, i)` for every micro-batch `i` in `0..<count` on `lanes` lanes (at most
     /// `count`), lane 0 on `model` itself and lane j on a copy brought up to date first (weights
     /// copied, gradients zeroed, then `prepare(copy)` for what else it must share with `model`).
-    /// Afterwards `model`'s gradients hold the sum over all micro-batches. The first error a body
-    /// throws is rethrown once every lane has stopped, and no later micro-batch starts.
+    /// Afterwards `model`'s gradients hold the sum over all micro-batches. A lane stops at the
+    /// first error its body throws, the others at the end of their micro-batches, and the first
+    /// error is then rethrown (the gradients are partial: the step must not be taken).
     func run(_ model: Model, count: Int, lanes: Int, prepare: (Model) -> Void = { _ in },
              _ body: @escaping (Model, Int) throws -> Void) throws {
         let laneCount = max(1, min(lanes, count))

@@ -119,11 +119,14 @@ func note(_ message: String) {
 /// alone continues the run, `--lr 1e-3 --resume` on a run at 2e-4 is an error, not ignored.
 /// A flag counts as given when its value is not the default or when it is on the command line
 /// (`flags`: a config key's spellings, the key in kebab case when absent). How often to save or
-/// evaluate may change, and so may the keys `extendable` names for the saved run (a constant-rate
-/// PPO run's iteration count): given, they are used. Keys a run's file lacks (it predates them) are not compared,
+/// evaluate may change, and the keys `extendable` names for the saved run may grow (a constant-rate
+/// PPO run's iteration count): given, they are used, and `onExtend` hears of the grown ones
+/// ("--steps 100"), for the caller to save with `saveRunConfiguration` once the run's checkpoint
+/// has accepted them. Keys a run's file lacks (it predates them) are not compared,
 /// unless `absentMeans` gives the value such a run had in effect, which is then compared and used.
 func runConfiguration<C: Codable>(_ config: C, defaults: C? = nil, flags: [String: [String]] = [:], in out: URL, resume: Bool,
-                                  absentMeans: [String: JSONValue] = [:], extendable: (C) -> Set<String> = { _ in [] }) throws -> C {
+                                  absentMeans: [String: JSONValue] = [:], extendable: (C) -> Set<String> = { _ in [] },
+                                  onExtend: ([String]) -> Void = { _ in }) throws -> C {
     let url = out.appendingPathComponent("run_config.json")
     if resume {
         guard let data = FileManager.default.contents(atPath: url.path) else {
@@ -147,8 +150,13 @@ func runConfiguration<C: Codable>(_ config: C, defaults: C? = nil, flags: [Strin
             }
             func wasGiven(_ key: String) -> Bool { given[key] != unset[key] || spellings(key).contains(where: onCommandLine.contains) }
             for key in TrainingCheckpoint.cadenceKeys where kept[key] != nil && given[key] != nil && wasGiven(key) { kept[key] = given[key] }
-            // A run extended is a longer run from now on: its file says so, for the next resume.
-            let extended = extendable(saved).filter { kept[$0] != nil && given[$0] != nil && wasGiven($0) && given[$0] != kept[$0] }
+            // Only upwards: a smaller count could end a run before the step its checkpoint holds
+            // (refused below as any other change).
+            func larger(_ key: String) -> Bool {
+                if case .number(let g)? = given[key], case .number(let k)? = kept[key] { return g > k }
+                return false
+            }
+            let extended = extendable(saved).filter { wasGiven($0) && larger($0) }
             for key in extended { kept[key] = given[key] }
             let conflicts = given.keys.sorted().filter { kept[$0] != nil && wasGiven($0) && given[$0] != kept[$0] }
             if !conflicts.isEmpty {
@@ -157,25 +165,22 @@ func runConfiguration<C: Codable>(_ config: C, defaults: C? = nil, flags: [Strin
                                                 + "and flags given now differ from them (\(list)). Resume without those flags, or start a new run in another --out")
             }
             saved = try JSONDecoder().decode(C.self, from: JSONEncoder().encode(JSONValue.object(kept)))
-            if !extended.isEmpty {
-                try AtomicFile.write(try prettyJSON(saved), to: url)
-                note("the run goes on to " + extended.sorted().map { "\(spellings($0)[0]) \(kept[$0]!)" }.joined(separator: ", ") + " (saved in run_config.json)")
-            }
+            if !extended.isEmpty { onExtend(extended.sorted().map { "\(spellings($0)[0]) \(kept[$0]!)" }) }
         }
         note("resuming with the configuration saved in \(url.path)")
         return saved
     }
     try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-    try AtomicFile.write(try prettyJSON(config), to: url)
+    try saveRunConfiguration(config, in: out)
     try? FileManager.default.removeItem(at: out.appendingPathComponent("metrics.jsonl"))
     return config
 }
 
-/// A run configuration as `run_config.json` holds it: sorted keys, indented.
-private func prettyJSON<C: Encodable>(_ config: C) throws -> Data {
+/// Writes `out/run_config.json` (sorted keys, indented) by a temporary file and a rename.
+func saveRunConfiguration<C: Encodable>(_ config: C, in out: URL) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    return try encoder.encode(config)
+    try AtomicFile.write(try encoder.encode(config), to: out.appendingPathComponent("run_config.json"))
 }
 
 /// `--overwrite-output-dir` of the training commands (transformers' flag of that name).

@@ -446,8 +446,8 @@ struct DemoCommand: ParsableCommand {
         // The verifiers check what a program can: the facts the request states.
         let verifiers = verifierWeight > 0
             ? try PPOStage.rewardFunctions(["order_number:\(verifierWeight)", "customer_name:\(verifierWeight)"]) : []
-        /// PPO runs that resumed before their last iteration: a stage the log lists as finished
-        /// then took its first run's time and this one's.
+        // PPO runs that resumed before their last iteration: a stage the log lists as finished
+        // then took its first run's time and this one's.
         var continued = Set<String>()
         let continuedLock = NSLock()
         func runPPO(name: String, beta: Double, estimator: PPOConfig.AdvantageEstimator = .gae, steps: Int? = nil) throws -> (GPT2, DemoReport.PPORun) {

@@ -18,7 +18,7 @@ struct OnPolicyOptions: ParsableArguments {
     @Option(help: "Rollouts (samples) per iteration.") var batchSize = 64
     @Option(help: "Minibatches per pass (one optimiser step each).") var numMiniBatches = 1
     @Option(help: "Micro-batches accumulated per minibatch (memory only).") var gradAccum = 1
-    @Option(help: "Spread each minibatch's --grad-accum micro-batches, and the rows of each reference pass, over N copies of the policy and critic that run side by side, each on its share of the cores. Faster for small models (2 on 2 cores, with --grad-accum 2 or more); results depend on N, not on the core count.")
+    @Option(help: "Spread each minibatch's --grad-accum micro-batches, and the rows of each reference pass, over N copies of the policy and critic that run side by side, each on its share of the cores (with --grad-accum 1 only the reference pass is split). Faster for small models (2 on 2 cores, with --grad-accum 2 or more); results depend on N, not on the core count.")
     var lanes = 1
     @Option(help: "Rows per generation/scoring forward pass.") var rolloutBatchSize = 64
     @Option(name: [.customLong("learning-rate"), .customLong("lr")], help: "Peak learning rate, --lr for short (TRL's default 3e-6 suits 124M+ models; the demo's 1M-parameter model uses 2e-4).") var learningRate: Float = 3e-6
@@ -79,10 +79,12 @@ struct OnPolicyOptions: ParsableArguments {
         let folder = try prepareRunFolder(out, resume: resume, overwrite: output.overwriteOutputDir, inputs: [("--policy", policy), ("--reward", reward)])
         let outURL = URL(fileURLWithPath: out)
         var run = OnPolicyRun(config: config, rewardFn: rewardFn, monitorFn: monitorFn, rmAppendEOS: rmAppendEOS, lanes: lanes)
+        var extended: [String] = []
         if resume {
+            // A run saved before --lanes existed ran on one lane.
             let saved = try runConfiguration(run, defaults: OnPolicyRun(config: defaults, rewardFn: [], monitorFn: [], rmAppendEOS: false, lanes: 1),
-                                             flags: Self.flagNames(config), in: outURL, resume: true,
-                                             extendable: { PPOTrainer.extendable($0.config) })
+                                             flags: Self.flagNames(config), in: outURL, resume: true, absentMeans: ["lanes": .number(1)],
+                                             extendable: { PPOTrainer.extendable($0.config) }, onExtend: { extended = $0 })
             // A run saved before these were stored takes them as given now; its checkpoint's
             // record refuses reward functions, an EOS convention or lanes other than its own.
             run = OnPolicyRun(config: saved.config, rewardFn: saved.rewardFn ?? rewardFn, monitorFn: saved.monitorFn ?? monitorFn,
@@ -95,6 +97,11 @@ struct OnPolicyOptions: ParsableArguments {
                                             try folder.clearForNewRun()
                                             _ = try runConfiguration(run, in: outURL, resume: false)
                                         })
+        // Saved once the checkpoint has accepted the longer run: a refused resume leaves the folder as it was.
+        if !extended.isEmpty {
+            try saveRunConfiguration(run, in: outURL)
+            note("the run goes on to \(extended.joined(separator: ", ")) (saved in run_config.json)")
+        }
         trainer.label = config.advantageEstimator == .gae ? "ppo" : config.advantageEstimator.rawValue
         try PPOStage.run(trainer)
         note("policy written to \(out)")

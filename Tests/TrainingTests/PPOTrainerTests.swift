@@ -251,8 +251,8 @@ final class PPOTrainerTests: XCTestCase {
 
     /// With a constant rate a finished run continues to more iterations and ends where a run of
     /// that many from the start ends, bit for bit (the demo's KL-free twin of an older run folder
-    /// goes from 50 to 100 so); with a decaying rate, whose schedule depends on the count, it is
-    /// refused naming the field.
+    /// goes from 50 to 100 so), and is refused fewer than its checkpoint holds; with a decaying
+    /// rate, whose schedule depends on the count, another count is refused naming the field.
     func testConstantRateRunContinuesToMoreIterations() throws {
         let base = tempDir()
         defer { try? FileManager.default.removeItem(at: base) }
@@ -272,6 +272,12 @@ final class PPOTrainerTests: XCTestCase {
         }
         XCTAssertEqual(Metrics.read(base.appendingPathComponent("whole/metrics.jsonl")).map { $0["objective/scores"] },
                        Metrics.read(base.appendingPathComponent("short/metrics.jsonl")).map { $0["objective/scores"] })
+        // Fewer iterations than the checkpoint holds: no run ends there.
+        var fewer = config
+        fewer.steps = 3
+        XCTAssertThrowsError(try makeTrainer(base.appendingPathComponent("short"), config: fewer).resume()) { error in
+            XCTAssertTrue("\(error)".contains("holds step 4, past the run's 3 iterations"), "\(error)")
+        }
 
         var decaying = short
         decaying.decay = .linear

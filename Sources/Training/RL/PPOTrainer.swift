@@ -63,7 +63,7 @@ public final class PPOTrainer {
     /// Copies of the policy (and critic) over which a minibatch's `gradientAccumulation`
     /// micro-batches are spread, side by side (`MicroBatchLanes`, which says why); the rows of
     /// the reference pass are split the same way. The arithmetic depends on `lanes` and never
-    /// on how many cores run them; inside the demo's lanes (one core each) they run in turn.
+    /// on how many cores run them: with fewer cores than lanes they run in turn.
     public var lanes = 1
     private lazy var copies = MicroBatchLanes<Learner>(copy: { [policy, value] in
         Learner(policy: GPT2(config: policy.config), value: value.map(ValueFunction.init(shapeOf:)))
@@ -79,10 +79,10 @@ public final class PPOTrainer {
         return .object(fields)
     }
     /// The fields of a run's record that a resume may change (`rlhf ppo --resume --steps`, the
-    /// demo's `--resume`). With a constant rate nothing but the loop's
-    /// end depends on the iteration count, so the first N iterations of a longer run are those
-    /// of a run of N, and a finished run may be continued further (a demo folder from before
-    /// the KL-free twin trained twice PPO's iterations continues its twin from 50 to 100).
+    /// demo's `--resume`). With a constant rate nothing but the loop's end depends on the
+    /// iteration count, so the first N iterations of a longer run are those of a run of N, and a
+    /// finished run may be continued further (a demo folder from before the KL-free twin trained
+    /// twice PPO's iterations continues its twin from 50 to 100).
     public static func extendable(_ config: PPOConfig) -> Set<String> { config.decay == .constant ? ["steps"] : [] }
     /// A command-line tool's flag for each field of the run's record, so that a refused
     /// `resume()` names what the user typed (`TrainingCheckpoint.check`).
@@ -472,6 +472,9 @@ public final class PPOTrainer {
     public func resume() throws {
         let state = try TrainingCheckpoint.load(from: checkpointURL, optimizer: optimizer, configuration: runRecord, names: settingNames,
                                                 ignoring: PPOTrainer.extendable(config))
+        guard state.step <= config.steps else {
+            throw RLHFError.invalidFile(path: checkpointURL.path, message: "holds step \(state.step), past the run's \(config.steps) iterations: a run can be continued to more iterations, not fewer")
+        }
         let loaded = try GPT2.load(directory: checkpointURL)
         policy.copyWeights(from: loaded)
         try value?.load(from: checkpointURL)
