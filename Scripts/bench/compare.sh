@@ -22,8 +22,9 @@
 # so the peers' numbers collapse far more than swift-rlhf's.
 # The peers run in the reference virtualenv: PYTHON names its interpreter, or else .venv is used and,
 # when missing, created from PyPI (Scripts/reference/requirements.txt). The Swift side needs none of it.
-#   [LLMC=path/to/llm.c] [ROUNDS=3] [LANES=2] Scripts/bench/compare.sh [preset] [batch] [context] [vocab]
+#   [LLMC=path/to/llm.c] [ROUNDS=3] [LANES=2] [RLHF_BIN=path/to/rlhf] Scripts/bench/compare.sh [preset] [batch] [context] [vocab]
 set -euo pipefail
+bin=${RLHF_BIN:+$(realpath -m -- "$RLHF_BIN")}  # before the cd below: a relative path is the caller's
 cd "$(dirname "$0")/../.."
 preset=${1:-gpt2}; batch=${2:-4}; context=${3:-64}; vocab=${4:-50257}
 threads=${RLHF_THREADS:-$(nproc)}
@@ -39,9 +40,14 @@ if [ -z "${PYTHON:-}" ] && [ ! -x "$py" ]; then
 fi
 load=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "?")
 args=(--preset "$preset" --batch "$batch" --context "$context" --vocab-size "$vocab")
-# The Makefile's flags, so switching between make and this script does not rebuild everything.
-swift build -c release -Xswiftc -enable-testing --product rlhf >/dev/null
-rlhf() { RLHF_THREADS=$threads .build/release/rlhf "$@"; }
+# RLHF_BIN: an rlhf binary built elsewhere (another --scratch-path), used as it is. Otherwise
+# the Makefile's flags, so switching between make and this script does not rebuild everything.
+if [ -z "$bin" ]; then
+  swift build -c release -Xswiftc -enable-testing --product rlhf >/dev/null
+  bin=.build/release/rlhf
+fi
+[ -x "$bin" ] || { echo "RLHF_BIN '$bin' is not an executable" >&2; exit 64; }
+rlhf() { RLHF_THREADS=$threads "$bin" "$@"; }
 # Each side's training result per round, as JSON arrays for the table below.
 ours_train="[" lanes_train="[" hf_train="[" nano_train="["
 for ((r = 1; r <= rounds; r++)); do

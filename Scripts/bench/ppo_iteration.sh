@@ -6,7 +6,7 @@
 # micro-batches of 16 on two lanes side by side (--grad-accum 2 --lanes 2; each micro-batch's
 # token mean then counts equally, as TRL's gradient accumulation does). LANES=1 leaves it out.
 #
-#   Scripts/bench/ppo_iteration.sh RUN_DIR [ITERATIONS]
+#   [RLHF_BIN=path/to/rlhf] [LANES=2] Scripts/bench/ppo_iteration.sh RUN_DIR [ITERATIONS]
 #
 # RUN_DIR is a folder `rlhf demo` wrote (it needs sft/, reward/ and world/prompts.jsonl).
 # Prints seconds per iteration (mean of iterations 2…N, the first one warms caches up), its
@@ -32,14 +32,20 @@ if [ ! -d "$side/trl" ]; then
     "huggingface_hub==0.34.4" "datasets==3.6.0" "fsspec==2025.3.0" requests urllib3 idna charset-normalizer certifi
 fi
 
-# The Makefile's flags, so switching between make and this script does not rebuild everything.
-swift build -c release -Xswiftc -enable-testing --product rlhf >/dev/null
+# RLHF_BIN: an rlhf binary built elsewhere (another --scratch-path), used as it is. Otherwise
+# the Makefile's flags, so switching between make and this script does not rebuild everything.
+bin=${RLHF_BIN:-}
+if [ -z "$bin" ]; then
+  (cd "$here" && swift build -c release -Xswiftc -enable-testing --product rlhf >/dev/null)
+  bin=$here/.build/release/rlhf
+fi
+[ -x "$bin" ] || { echo "RLHF_BIN '$bin' is not an executable" >&2; exit 64; }
 out=$(mktemp -d)
 lanes=${LANES:-2}
 [[ "$lanes" =~ ^(1|2|4|8|16)$ ]] || { echo "LANES must divide the minibatch of 32 into micro-batches: 1, 2, 4, 8 or 16, found '$lanes'" >&2; exit 64; }
 swift_ppo() {  # swift_ppo NAME [flags...]
   local name=$1; shift
-  RLHF_THREADS=$threads /usr/bin/time -v "$here/.build/release/rlhf" ppo --policy "$run/sft" --reward "$run/reward" \
+  RLHF_THREADS=$threads /usr/bin/time -v "$bin" ppo --policy "$run/sft" --reward "$run/reward" \
     --prompts "$run/world/prompts.jsonl" --out "$out/$name" --steps "$n" --batch-size 64 --num-mini-batches 2 \
     --ppo-epochs 2 --learning-rate 2e-4 --lam 1 --max-new-tokens 64 --kl-coef 0.05 "$@" >/dev/null 2>"$out/$name.err"
 }
