@@ -28,6 +28,7 @@ bench: build
 
 # swift-rlhf beside transformers and a nanoGPT-style PyTorch model, one table (Scripts/bench/compare.sh).
 # make bench-compare PYTHON=/work/venv/bin/python BENCH_ARGS="tiny 16 128 1024" [ROUNDS=3: training rounds, medians]
+#   [LANES=2: also swift-rlhf as N micro-batches side by side; 1 leaves it out] [RLHF_BIN=path: a binary built elsewhere]
 PYTHON ?= .venv/bin/python
 BENCH_ARGS ?= gpt2 4 64
 bench-compare: deps
