@@ -102,8 +102,7 @@ extension GPT2 {
 func sampleToken(_ row: UnsafeMutablePointer<Float>, _ v: Int, _ o: SamplingOptions, _ rng: inout RNG,
                  weights w: UnsafeMutablePointer<Float>) -> (Int32, Float) {
     let invT = 1 / max(o.temperature, 1e-6)
-    var maxv = -Float.infinity, argmax = 0
-    for j in 0..<v where row[j] > maxv { maxv = row[j]; argmax = j }
+    let maxv = vmax(row, v)
     // Every token's unnormalised weight exp((logit − max)/T), taken once, 8 lanes at a time:
     // exp8 works lane by lane, so each weight is the one a single-value call gives, and the
     // sums below add them one at a time in order, as before. (Taken one value at a time, and
@@ -120,7 +119,10 @@ func sampleToken(_ row: UnsafeMutablePointer<Float>, _ v: Int, _ o: SamplingOpti
     for j in 0..<v { total += Double(w[j]) }
     let lse = Double(maxv * invT) + Foundation.log(total)
     func logProb(_ j: Int) -> Float { Float(Double(row[j] * invT) - lse) }
-    if o.greedy { return (Int32(argmax), logProb(argmax)) }
+    // The first of the largest logits: greedy decoding's token, and a draw's when rounding
+    // leaves it past the last weight. Looked for only then (a scalar pass over the vocabulary).
+    func argmax() -> Int { (0..<v).first { row[$0] == maxv } ?? 0 }
+    if o.greedy { return (Int32(argmax()), logProb(argmax())) }
 
     // Candidate set: all tokens, or the top-k / nucleus, each with unnormalised weight.
     var candidates: [(Int, Double)]
@@ -144,7 +146,7 @@ func sampleToken(_ row: UnsafeMutablePointer<Float>, _ v: Int, _ o: SamplingOpti
             u -= Double(w[j])
             if u <= 0 { return (Int32(j), logProb(j)) }
         }
-        return (Int32(argmax), logProb(argmax))
+        return (Int32(argmax()), logProb(argmax()))
     }
     let sum = candidates.reduce(0) { $0 + $1.1 }
     var u = Double(rng.uniform()) * sum

@@ -63,9 +63,10 @@ func horizontalMax(_ v: SIMD8<Float>) -> Float {
     return q[1] > q[0] ? q[1] : q[0]
 }
 
-/// The largest of `n` floats, −∞ for none, 8 at a time (a maximum is exact in any order).
+/// The largest of `n` floats, −∞ for none, 8 at a time (a maximum is exact in any order; NaN
+/// is skipped, as `Swift.max` folded over the values skips it).
 @inline(__always)
-func vmax(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+public func vmax(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
     var m = SIMD8<Float>(repeating: -Float.infinity)
     var i = 0
     while i + 8 <= n { m = max8(m, load8(x + i)); i += 8 }
