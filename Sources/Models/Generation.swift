@@ -122,7 +122,7 @@ func sampleToken(_ row: UnsafeMutablePointer<Float>, _ v: Int, _ o: SamplingOpti
     // The first of the largest logits: greedy decoding's token, and a draw's when rounding
     // leaves it past the last weight. Looked for only then (a scalar pass over the vocabulary).
     func argmax() -> Int { (0..<v).first { row[$0] == maxv } ?? 0 }
-    if o.greedy { return (Int32(argmax()), logProb(argmax())) }
+    if o.greedy { let a = argmax(); return (Int32(a), logProb(a)) }
 
     // Candidate set: all tokens, or the top-k / nucleus, each with unnormalised weight.
     var candidates: [(Int, Double)]
@@ -146,7 +146,8 @@ func sampleToken(_ row: UnsafeMutablePointer<Float>, _ v: Int, _ o: SamplingOpti
             u -= Double(w[j])
             if u <= 0 { return (Int32(j), logProb(j)) }
         }
-        return (Int32(argmax()), logProb(argmax()))
+        let a = argmax()
+        return (Int32(a), logProb(a))
     }
     let sum = candidates.reduce(0) { $0 + $1.1 }
     var u = Double(rng.uniform()) * sum
