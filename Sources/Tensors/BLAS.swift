@@ -33,22 +33,38 @@ public enum BLAS {
     /// Below this many FLOPs a product runs on one core: splitting costs more than it saves.
     static let splitFLOPs = 2_000_000.0
 
+    /// OpenBLAS's limit for its small-matrix SGEMM kernels, in multiply-adds (m·n·k): products of
+    /// at most this many may take them, larger ones never do (`sgemm_small_matrix_permit`).
+    static let smallMatrixMultiplyAdds = 1_000_000.0
+
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, row-major; op(A) is m×k, op(B) is k×n.
     /// `lda`/`ldb`/`ldc` are row strides of A, B, C as stored.
+    ///
+    /// With `bias` (n floats) every row of C is first set to it and `beta` must be 1: a linear
+    /// layer's y = x·W + b in one pass over C. Each core sets the rows (or columns) of its own
+    /// block just before multiplying into them, so the copy is split too and C is still in cache;
+    /// done once up front, on one core, it was 15% of the time a PPO iteration left the second
+    /// core idle (`perf record -a`, 2026-12-06).
     @inline(__always)
     public static func sgemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int,
-        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
+        bias: UnsafePointer<Float>? = nil
     ) {
+        precondition(bias == nil || beta == 1, "sgemm: a bias is added with beta = 1, found beta = \(beta)")
         let parts = Parallel.workers
         if m == 0 || n == 0 { return }
         if k == 0 {
+            if let bias { for i in 0..<m { (c + i * ldc).update(from: bias, count: n) } }
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } }
             return
         }
-        func run(_ m: Int, _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
+        // `bias` here is the block's own slice of it (offset by the block's first column).
+        func run(_ m: Int, _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+                 _ bias: UnsafePointer<Float>?) {
+            if let bias { for i in 0..<m { (c + i * ldc).update(from: bias, count: n) } }
             if skinny && !transA && m <= 8 {
                 ck_skinny_sgemm(transB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
                 return
@@ -73,7 +89,7 @@ public enum BLAS {
                         Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
         }
         guard parts > 1, 2.0 * Double(m) * Double(n) * Double(k) >= splitFLOPs, max(m, n) >= 2 * parts else {
-            run(m, n, a, b, c)
+            run(m, n, a, b, c, bias)
             return
         }
         // Why a product's values never depend on the core count, block by block:
@@ -89,28 +105,40 @@ public enum BLAS {
         //   without AVX-512 a block edge inside a tile changed the last bits there. Any column
         //   boundary did (every split of 40×300×200 tried), and row boundaries at multiples of 24
         //   never did (measured against the unsplit product for m up to 4096, both layouts of B).
-        //   Both blocks must be 24 rows or more, though: 32 rows split 24 + 8 changed the last
+        //   Every block must be 24 rows or more, though: 32 rows split 24 + 8 changed the last
         //   bits of 32×384×128 with Bᵀ (tried 2026-12-04 for the demo's batch-32 decoding), so
         //   fewer than 48 rows stay on one core.
+        // - And every block must stay on SGEMM's blocked path, as the whole product does: OpenBLAS
+        //   (0.3.17 on, x86-64) sends products of at most 1e6 multiply-adds to its small-matrix
+        //   kernels, which form some entries from 16 partial sums (the SkylakeX kernels with Bᵀ,
+        //   read in 0.3.21's source) and do not cut k into blocks of 448 as the blocked path does.
+        //   A 1400×1×768 value head with Bᵀ split in two would have taken them.
         if (skinny && !transA && m <= 8) || m == 1 {
             DispatchQueue.concurrentPerform(iterations: parts) { p in
                 let lo = n * p / parts, hi = n * (p + 1) / parts
                 guard lo < hi else { return }
-                run(m, hi - lo, a, transB ? b + lo * ldb : b + lo, c + lo)
+                run(m, hi - lo, a, transB ? b + lo * ldb : b + lo, c + lo, bias.map { $0 + lo })
             }
             return
         }
+        // Block p starts at the multiple of 24 nearest its even share (rounding down left 48 +
+        // 80 of a 128-row product, one core idle 40% of it; now 72 + 56), and the last block
+        // keeps 24 rows or more.
         let rowTile = 24
-        guard m >= 2 * rowTile else {
-            run(m, n, a, b, c)
+        func start(_ p: Int) -> Int {
+            p == 0 ? 0 : p == parts ? m
+                : min((m * p / parts + rowTile / 2) / rowTile * rowTile, (m - rowTile) / rowTile * rowTile)
+        }
+        let smallest = (0..<parts).map { start($0 + 1) - start($0) }.filter { $0 > 0 }.min() ?? m
+        guard m >= 2 * rowTile, Double(smallest) * Double(n) * Double(k) > smallMatrixMultiplyAdds else {
+            run(m, n, a, b, c, bias)
             return
         }
         DispatchQueue.concurrentPerform(iterations: parts) { p in
-            let lo = p == 0 ? 0 : m * p / parts / rowTile * rowTile
-            let hi = p == parts - 1 ? m : m * (p + 1) / parts / rowTile * rowTile
+            let lo = start(p), hi = start(p + 1)
             guard lo < hi else { return }
             // Rows of C and of op(A): rows of A, or columns of a transposed A.
-            run(hi - lo, n, transA ? a + lo : a + lo * lda, b, c + lo * ldc)
+            run(hi - lo, n, transA ? a + lo : a + lo * lda, b, c + lo * ldc, bias)
         }
     }
 }

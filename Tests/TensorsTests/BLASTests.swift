@@ -76,32 +76,52 @@ final class BLASTests: XCTestCase {
         forEachSkinnyWidth { checkSplitIsBitIdentical() }
     }
 
+    /// Few-row shapes (split by columns) and SGEMM shapes split by rows: 128 rows (72 + 56), the
+    /// 1400×1×768 value head whose halves would be small enough for OpenBLAS's small-matrix
+    /// kernels, and 80×100×128 (20 + 60… or one block). With A as stored or transposed, and with a
+    /// bias, which each core sets in its own block.
     private func checkSplitIsBitIdentical() {
         var rng = RNG(seed: 9)
-        for (m, n, k) in [(1, 3001, 769), (2, 37, 13), (5, 1031, 515), (8, 2304, 77), (3, 9, 600), (7, 4133, 30), (40, 300, 200)] {
-            for transB in [false, true] {
-                let a = (0..<(m * k)).map { _ in rng.normal() }
-                let b = (0..<(n * k)).map { _ in rng.normal() }
-                func product(workers: Int) -> [Float] {
-                    let saved = ThreadSettings.current.workers
-                    ThreadSettings.current.workers = workers
-                    defer { ThreadSettings.current.workers = saved }
-                    var c = [Float](repeating: 0, count: m * n)
-                    a.withUnsafeBufferPointer { pa in
-                        b.withUnsafeBufferPointer { pb in
-                            c.withUnsafeMutableBufferPointer { pc in
-                                BLAS.sgemm(transA: false, transB: transB, m: m, n: n, k: k, a: pa.baseAddress!, lda: k,
-                                           b: pb.baseAddress!, ldb: transB ? k : n, beta: 0, c: pc.baseAddress!, ldc: n)
+        let shapes = [(1, 3001, 769), (2, 37, 13), (5, 1031, 515), (8, 2304, 77), (3, 9, 600), (7, 4133, 30), (40, 300, 200),
+                      (128, 384, 600), (1400, 1, 768), (80, 100, 128), (130, 70, 50)]
+        for (m, n, k) in shapes {
+            for transA in [false, true] where !(transA && m <= 8) {
+                for transB in [false, true] {
+                    for withBias in [false, true] {
+                        let a = (0..<(m * k)).map { _ in rng.normal() }
+                        let b = (0..<(n * k)).map { _ in rng.normal() }
+                        let bias = (0..<n).map { _ in rng.normal() }
+                        // prefilled: C's rows set to the bias beforehand, which `bias:` replaces.
+                        func product(workers: Int, prefilled: Bool = false) -> [Float] {
+                            let saved = ThreadSettings.current.workers
+                            ThreadSettings.current.workers = workers
+                            defer { ThreadSettings.current.workers = saved }
+                            var c = prefilled ? (0..<m).flatMap { _ in bias } : [Float](repeating: .nan, count: m * n)
+                            a.withUnsafeBufferPointer { pa in
+                                b.withUnsafeBufferPointer { pb in
+                                    bias.withUnsafeBufferPointer { pbias in
+                                        c.withUnsafeMutableBufferPointer { pc in
+                                            BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, a: pa.baseAddress!, lda: transA ? m : k,
+                                                       b: pb.baseAddress!, ldb: transB ? k : n, beta: withBias ? 1 : 0, c: pc.baseAddress!, ldc: n,
+                                                       bias: withBias && !prefilled ? pbias.baseAddress! : nil)
+                                        }
+                                    }
+                                }
                             }
+                            return c
+                        }
+                        let one = product(workers: 1), two = product(workers: 2)
+                        let what = "m \(m) n \(n) k \(k) transA \(transA) transB \(transB) bias \(withBias) lanes \(BLAS.setSkinnyLanes(0))"
+                        XCTAssertEqual(one.map(\.bitPattern), two.map(\.bitPattern), what)
+                        if withBias {
+                            XCTAssertEqual(one.map(\.bitPattern), product(workers: 1, prefilled: true).map(\.bitPattern), what)
                         }
                     }
-                    return c
                 }
-                let one = product(workers: 1), two = product(workers: 2)
-                XCTAssertEqual(one.map(\.bitPattern), two.map(\.bitPattern), "m \(m) n \(n) k \(k) transB \(transB) lanes \(BLAS.setSkinnyLanes(0))")
             }
         }
     }
+
     /// A row's values do not depend on the rows beside it: the few-row kernel's one-row loops
     /// (batch-1 decoding) give each entry bit for bit what it gets as one row of 2–8, so batch-1
     /// and batched generation produce the same numbers.

@@ -50,11 +50,14 @@ public func layerNorm(_ x: Tensor, _ gamma: Tensor, _ beta: Tensor, eps: Float =
             if gamma.requiresGrad || beta.requiresGrad {
                 let gg = gamma.requiresGrad ? gamma.gradBuffer().pointer : nil
                 let gbeta = beta.requiresGrad ? beta.gradBuffer().pointer : nil
-                for row in 0..<rows {
-                    let xr = px + row * c, gr = pgo + row * c
-                    let m = ps[2 * row], rstd = ps[2 * row + 1]
-                    if let gg { for j in 0..<c { gg[j] += gr[j] * (xr[j] - m) * rstd } }
-                    if let gbeta { addInPlace(gbeta, gr, c) }
+                // Columns split across cores, rows summed in order in each: the same bits on any.
+                Parallel.forRange(c, cost: 4 * rows) { cols in
+                    for row in 0..<rows {
+                        let xr = px + row * c, gr = pgo + row * c
+                        let m = ps[2 * row], rstd = ps[2 * row + 1]
+                        if let gg { for j in cols { gg[j] += gr[j] * (xr[j] - m) * rstd } }
+                        if let gbeta { addInPlace(gbeta + cols.lowerBound, gr + cols.lowerBound, cols.count) }
+                    }
                 }
             }
         }

@@ -101,12 +101,9 @@ public func linear(_ x: Tensor, _ w: Tensor, _ bias: Tensor? = nil, transposedWe
     }
     let rows = x.count / inDim
     let out = Tensor(uninitialized: Array(x.shape.dropLast()) + [outDim])
-    if let bias {
-        // Broadcast the bias into C, then let GEMM accumulate onto it (beta = 1): one pass.
-        for r in 0..<rows { (out.pointer + r * outDim).update(from: bias.pointer, count: outDim) }
-    }
     BLAS.sgemm(transA: false, transB: transposedWeight, m: rows, n: outDim, k: inDim, a: x.pointer, lda: inDim,
-               b: w.pointer, ldb: w.shape[1], beta: bias == nil ? 0 : 1, c: out.pointer, ldc: outDim)
+               b: w.pointer, ldb: w.shape[1], beta: bias == nil ? 0 : 1, c: out.pointer, ldc: outDim,
+               bias: bias?.pointer)
     let needs = bias.map { Tensor.needsGrad(x, w, $0) } ?? Tensor.needsGrad(x, w)
     if needs {
         out.record("linear", bias.map { [x, w, $0] } ?? [x, w]) { g in
@@ -125,8 +122,12 @@ public func linear(_ x: Tensor, _ w: Tensor, _ bias: Tensor? = nil, transposedWe
                 }
             }
             if let bias, bias.requiresGrad {
-                let gb = bias.gradBuffer().pointer
-                for r in 0..<rows { addInPlace(gb, g.pointer + r * outDim, outDim) }
+                // Columns split across cores; each still sums its rows in order, so the bits do
+                // not depend on the split (on one core this loop left the other idle).
+                let gb = bias.gradBuffer().pointer, pg = g.pointer
+                Parallel.forRange(outDim, cost: rows) { cols in
+                    for r in 0..<rows { addInPlace(gb + cols.lowerBound, pg + r * outDim + cols.lowerBound, cols.count) }
+                }
             }
         }
     }
