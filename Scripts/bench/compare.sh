@@ -68,18 +68,26 @@ fi
 gemm=$(rlhf bench gemm --seconds 0.3)
 ceiling=$(awk 'NR>2 {s+=$2; n++} END {printf "%.1f", s/n}' <<< "$gemm")
 kernels=$(sed -n '1s/.*kernels: //p' <<< "$gemm")
-"$py" - "$ours_train" "$ours_gen" "$hf_train" "$hf_gen" "$nano_train" "$llmc_train" "$lanes_train" "$ceiling" "$load" "$kernels" <<'PY'
+# Generation's ceiling: each decoding step reads every weight once, from memory at this rate.
+readbw=$(rlhf bench memory | sed -n 's/^read bandwidth: \([0-9.]*\) GB\/s.*/\1/p')
+"$py" - "$ours_train" "$ours_gen" "$hf_train" "$hf_gen" "$nano_train" "$llmc_train" "$lanes_train" "$ceiling" "$load" "$kernels" "$readbw" <<'PY'
 import json, sys
 ots, og, hts, hg, nts, lt, lts = (json.loads(v) for v in sys.argv[1:8])
-ceil, load, kernels = float(sys.argv[8]), sys.argv[9], sys.argv[10]
+ceil, load, kernels, readbw = float(sys.argv[8]), sys.argv[9], sys.argv[10], float(sys.argv[11])
 def median_round(results):
     """The round with the median training rate (the lower middle one for an even count)."""
     return sorted(results, key=lambda d: d["train"]["tokensPerSecond"])[(len(results) - 1) // 2]
 ot, ht, nt = median_round(ots), median_round(hts), median_round(nts)
+# A decoding step of b sequences reads the fp32 weights once: b · bandwidth / (4 · parameters)
+# tokens/s at most, whatever the kernels (an upper bound: it leaves out the KV cache and activations).
+params = ot["train"]["parameters"]
+bound = lambda k: int(k.split("_")[-1]) * readbw * 1e9 / (4 * params)
 print(f"preset {ot['preset']}, {ot['threads']} threads, torch {ht['torch']}, nanoGPT-style AdamW {nt['adamw']}, "
       f"sgemm ceiling {ceil:.1f} GFLOP/s (OpenBLAS's {kernels} kernels, mean of GPT-2 shapes)")
 busy = "" if load == "?" or float(load) < 0.5 else "  (NOT idle: numbers are not comparable, see the script's header)"
 print(f"load average (1 min) before the run: {load}{busy}")
+print(f"memory read ceiling {readbw:.1f} GB/s (`rlhf bench memory`): a decoding step reads the {params / 1e6:.1f}M fp32 weights once, "
+      f"so batch 1 generates at most {bound('batch_1'):.0f} tokens/s")
 print("ratio = how many times better swift-rlhf is (rates: swift/peer; s/step and memory: peer/swift)")
 print(f"training: each side's median of {len(ots)} round(s), the sides taking turns in each round")
 cols = ["swift-rlhf", "transformers", "nanoGPT-style", "x transformers", "x nanoGPT"] + (["llm.c", "x llm.c"] if lt else [])
@@ -104,6 +112,7 @@ if lts:
     row(f"train MFU, {n} lanes", "{:.1%}", T(olt)["modelGFLOPS"] / ceil, T(ht)["modelGFLOPS"] / ceil, T(nt)["modelGFLOPS"] / ceil, lt and T(lt)["modelGFLOPS"] / ceil)
 for k in sorted(og["generate_tokens_per_second"], key=lambda s: int(s.split("_")[-1])):
     row(f"generate tokens/s {k.replace('_', ' ')}", "{:.0f}", og["generate_tokens_per_second"][k], hg["generate_tokens_per_second"][k])
+    row(f"  share of read ceiling", "{:.1%}", og["generate_tokens_per_second"][k] / bound(k), hg["generate_tokens_per_second"][k] / bound(k))
 row("peak RSS train (MB)", "{:.0f}", ot["peakRSSMB"], ht["peakRSSMB"], nt["peakRSSMB"], lt and lt["peakRSSMB"], lower_is_better=True)
 if lts:
     row(f"peak RSS train, {olt['lanes']} lanes (MB)", "{:.0f}", olt["peakRSSMB"], ht["peakRSSMB"], nt["peakRSSMB"], lt and lt["peakRSSMB"], lower_is_better=True)

@@ -12,7 +12,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure throughput: GEMM against raw OpenBLAS, and the non-GEMM kernels.",
         discussion: "Benchmarks are commands, not tests: run them on an idle machine. Thread count follows RLHF_THREADS (default: all cores).",
-        subcommands: [GEMM.self, Decode.self, Kernels.self, Tokenizer.self, Model.self]
+        subcommands: [GEMM.self, Decode.self, Memory.self, Kernels.self, Tokenizer.self, Model.self]
     )
 
     struct GEMM: ParsableCommand {
@@ -36,11 +36,11 @@ struct BenchCommand: ParsableCommand {
     struct Decode: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Time and weight GB/s of a GPT-2 124M decoding step's products (1 and 8 rows) next to OpenBLAS called directly.",
-            discussion: "Each product reads its weight from DRAM, as in generation. The ceiling is the machine's read bandwidth (about 27-30 GB/s on the 2-core machine of the README).")
+            discussion: "Each weight is read once per product, as in generation; one this small stays in the last-level cache between repeats, which a real decoding step (all 124M weights, 500 MB) does not. The first line gives the ceiling, the machine's streaming read bandwidth (`rlhf bench memory`).")
         @Option(help: "Seconds to repeat each measurement.") var seconds: Double = 0.5
 
         func run() throws {
-            print("threads: \(BLAS.threads)")
+            print("threads: \(BLAS.threads), memory read ceiling: " + String(format: "%.1f GB/s", KernelBenchmark.readBandwidth()))
             print(pad("product", 22) + pad("rows", 6) + pad("K×N", 12) + pad("ms", 9) + pad("GB/s", 8)
                   + pad("OpenBLAS ms", 13) + pad("GB/s", 8) + "× OpenBLAS")
             for r in KernelBenchmark.decode(seconds: seconds) {
@@ -49,6 +49,19 @@ struct BenchCommand: ParsableCommand {
                       + pad(String(format: "%.3f", r.openBLASMilliseconds), 13) + pad(String(format: "%.1f", r.openBLASGigabytesPerSecond), 8)
                       + String(format: "%.2f", r.openBLASMilliseconds / r.milliseconds))
             }
+        }
+    }
+
+    struct Memory: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Streaming read bandwidth from memory (GB/s), the ceiling of decoding at batch 1.",
+            discussion: "Sums a buffer far larger than any cache on all cores (RLHF_THREADS), fastest pass. Decoding one token at a time reads every weight once per token, so GB/s ÷ the weights' bytes bounds its tokens/s; Scripts/bench/compare.sh prints that bound beside the generation rows.")
+        @Option(help: "Buffer size in MB.") var megabytes = 1024
+        @Option(help: "Seconds to repeat the pass.") var seconds: Double = 1
+
+        func run() throws {
+            guard megabytes > 0, seconds > 0 else { throw ValidationError("--megabytes and --seconds must be positive, found \(megabytes) and \(seconds)") }
+            print(String(format: "read bandwidth: %.1f GB/s (%d MB buffer, %d threads)", KernelBenchmark.readBandwidth(megabytes: megabytes, seconds: seconds), megabytes, BLAS.threads))
         }
     }
 

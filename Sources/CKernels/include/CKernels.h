@@ -25,4 +25,8 @@ void ck_skinny_sgemm(int transB, int m, int n, int k, float alpha, const float *
 /// default is the widest the CPU has; tests use this to check both.
 int ck_skinny_set_lanes(int lanes);
 
+/// The sum of n floats, read at the widest vector width the CPU has, in no particular order: the
+/// inner loop of the memory read bandwidth benchmark, not for values that must be reproducible.
+float ck_stream_sum(const float *x, long n);
+
 #endif

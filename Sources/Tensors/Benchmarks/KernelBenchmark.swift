@@ -1,3 +1,4 @@
+import CKernels
 import COpenBLAS
 import Foundation
 
@@ -62,6 +63,36 @@ public enum KernelBenchmark {
             return GEMMRow(m: m, k: k, n: n, rawGFLOPS: flops / raw / 1e9, bindingGFLOPS: flops / binding / 1e9,
                            linearTrainGFLOPS: 3 * flops / train / 1e9)
         }
+    }
+
+    /// Streaming read bandwidth from memory, GB/s: a buffer far larger than any cache (1 GiB by
+    /// default) summed on all `Parallel.workers` cores, each its contiguous share; the fastest of
+    /// the passes made in `seconds`. Decoding at batch 1 reads every weight once per token, so
+    /// this divided by the weights' bytes bounds its tokens/s whatever the kernels do.
+    public static func readBandwidth(megabytes: Int = 1024, seconds: Double = 1) -> Double {
+        let count = max(megabytes, 1) << 18
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        defer { buffer.deallocate() }
+        // Every page touched first, so the passes time reads, not the kernel's page faults.
+        Parallel.forRange(count) { r in (buffer + r.lowerBound).initialize(repeating: 1, count: r.count) }
+        let parts = Parallel.workers
+        var fastest = Double.infinity, total: Float = 0
+        let start = Date()
+        repeat {
+            var sums = [Float](repeating: 0, count: parts)
+            let t0 = Date()
+            sums.withUnsafeMutableBufferPointer { out in
+                DispatchQueue.concurrentPerform(iterations: parts) { p in
+                    let lo = count * p / parts, hi = count * (p + 1) / parts
+                    out[p] = ck_stream_sum(buffer + lo, hi - lo)
+                }
+            }
+            fastest = min(fastest, Date().timeIntervalSince(t0))
+            total += sums.reduce(0, +)
+        } while Date().timeIntervalSince(start) < seconds
+        // The sums are used, so the loads cannot be optimised away.
+        precondition(total.isFinite, "readBandwidth: the buffer of ones summed to \(total)")
+        return Double(count * 4) / fastest / 1e9
     }
 
     public struct DecodeRow: Sendable {
