@@ -114,7 +114,7 @@ public enum BLAS {
         //   read in 0.3.21's source) and do not cut k into blocks of 448 as the blocked path does.
         //   A 1400×1×768 value head with Bᵀ split in two would have taken them.
         if (skinny && !transA && m <= 8) || m == 1 {
-            DispatchQueue.concurrentPerform(iterations: parts) { p in
+            Parallel.perform(iterations: parts) { p in
                 let lo = n * p / parts, hi = n * (p + 1) / parts
                 guard lo < hi else { return }
                 run(m, hi - lo, a, transB ? b + lo * ldb : b + lo, c + lo, bias.map { $0 + lo })
@@ -134,7 +134,7 @@ public enum BLAS {
             run(m, n, a, b, c, bias)
             return
         }
-        DispatchQueue.concurrentPerform(iterations: parts) { p in
+        Parallel.perform(iterations: parts) { p in
             let lo = start(p), hi = start(p + 1)
             guard lo < hi else { return }
             // Rows of C and of op(A): rows of A, or columns of a transposed A.

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Splits non-GEMM kernels across cores. Never call from inside a BLAS call's threads, and do
@@ -44,6 +45,24 @@ public enum Parallel {
         if let failure = queue.failure { throw failure }
     }
 
+    /// Runs `body(i)` for every i in `0..<n` on the worker pool and the calling thread, returning
+    /// when all have finished: the split of a GEMM or a kernel into one block per core. The pool
+    /// (`ck_parallel_for`) replaced GCD's `concurrentPerform`, whose idle worker often woke after
+    /// the caller had run every block of a loop of a millisecond (see WorkerPool.c). Called from
+    /// inside an iteration, or while another thread's loop runs, it runs the iterations here.
+    public static func perform(iterations n: Int, _ body: (Int) -> Void) {
+        _ = poolThreads
+        withoutActuallyEscaping(body) { body in
+            var call = body
+            withUnsafeMutablePointer(to: &call) { p in
+                ck_parallel_for(n, { ctx, i in ctx!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(i) }, p)
+            }
+        }
+    }
+
+    /// Threads in the pool, the caller included: `BLAS.threads`, started on first use.
+    private static let poolThreads = Int(ck_pool_start(Int32(clamping: BLAS.threads)))
+
     /// Runs `body` over `0..<n` in contiguous chunks, in parallel when each chunk has at least
     /// `grain` items' worth of work (`cost` per item, in rough FLOPs). Small jobs stay serial:
     /// waking a thread costs microseconds.
@@ -55,7 +74,7 @@ public enum Parallel {
             return
         }
         let tasks = min(w, n)
-        DispatchQueue.concurrentPerform(iterations: tasks) { t in
+        perform(iterations: tasks) { t in
             let lo = n * t / tasks, hi = n * (t + 1) / tasks
             if lo < hi { body(lo..<hi) }
         }

@@ -25,6 +25,18 @@ void ck_skinny_sgemm(int transB, int m, int n, int k, float alpha, const float *
 /// default is the widest the CPU has; tests use this to check both.
 int ck_skinny_set_lanes(int lanes);
 
+/// One iteration of a parallel loop: fn(ctx, i).
+typedef void (*ck_task)(void *ctx, long i);
+
+/// Starts worker threads so that loops run on `threads` threads in all, the caller included
+/// (never fewer than already started). Returns the number in effect.
+int ck_pool_start(int threads);
+
+/// Runs fn(ctx, i) for i in 0..<n on the pool's workers and the calling thread, returning when
+/// all have finished. Called from inside an iteration, or while another thread's loop runs, it
+/// runs the iterations on the calling thread, in order.
+void ck_parallel_for(long n, ck_task fn, void *ctx);
+
 /// The sum of n floats, read at the widest vector width the CPU has, in no particular order: the
 /// inner loop of the memory read bandwidth benchmark, not for values that must be reproducible.
 float ck_stream_sum(const float *x, long n);

@@ -82,7 +82,7 @@ public enum KernelBenchmark {
             var sums = [Float](repeating: 0, count: parts)
             let t0 = Date()
             sums.withUnsafeMutableBufferPointer { out in
-                DispatchQueue.concurrentPerform(iterations: parts) { p in
+                Parallel.perform(iterations: parts) { p in
                     let lo = count * p / parts, hi = count * (p + 1) / parts
                     out[p] = ck_stream_sum(buffer + lo, hi - lo)
                 }
