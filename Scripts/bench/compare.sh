@@ -70,6 +70,7 @@ ceiling=$(awk 'NR>2 {s+=$2; n++} END {printf "%.1f", s/n}' <<< "$gemm")
 kernels=$(sed -n '1s/.*kernels: //p' <<< "$gemm")
 # Generation's ceiling: each decoding step reads every weight once, from memory at this rate.
 readbw=$(rlhf bench memory | sed -n 's/^read bandwidth: \([0-9.]*\) GB\/s.*/\1/p')
+[ -n "$readbw" ] || { echo "could not read the bandwidth from 'rlhf bench memory'" >&2; exit 70; }
 "$py" - "$ours_train" "$ours_gen" "$hf_train" "$hf_gen" "$nano_train" "$llmc_train" "$lanes_train" "$ceiling" "$load" "$kernels" "$readbw" <<'PY'
 import json, sys
 ots, og, hts, hg, nts, lt, lts = (json.loads(v) for v in sys.argv[1:8])
@@ -80,7 +81,7 @@ def median_round(results):
 ot, ht, nt = median_round(ots), median_round(hts), median_round(nts)
 # A decoding step of b sequences reads the fp32 weights once: b · bandwidth / (4 · parameters)
 # tokens/s at most, whatever the kernels (an upper bound: it leaves out the KV cache and activations).
-# Only when the weights do not fit in the last-level cache: the tiny preset's 3.6 MB stay in it.
+# Only when the weights do not fit in the last-level cache: the tiny preset's 3.8 MB stay in it.
 params = ot["train"]["parameters"]
 bound = lambda k: int(k.split("_")[-1]) * readbw * 1e9 / (4 * params)
 def last_level_cache_bytes():

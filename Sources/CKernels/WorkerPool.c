@@ -6,14 +6,18 @@
 // element-wise kernels), so that wake-up cost most of the second core. Here the workers spin
 // for a while after each loop, waiting for the next one, and only then sleep.
 //
-// Protocol. One loop runs at a time (`owner`; a call made while another runs, or from inside a
-// loop, runs its iterations on the calling thread). A loop is published in one of two slots, by
+// Protocol. One loop runs at a time (`owner_taken`; a call made while another runs, or from inside
+// a loop, runs its iterations on the calling thread: with lanes of two or more cores each, as on
+// a 4-core machine with two lanes, one lane's loops then run on one core; on two cores a lane
+// has one core and never splits). Every worker joins every loop, so on many cores a loop of two
+// iterations still wakes them all. A loop is published in one of two slots, by
 // generation; workers count themselves in `busy` before reading the generation, and the caller
 // waits for `busy` to fall to zero before it rewrites a slot. So a worker that reads generation g
 // finds slot g intact: slot g is rewritten only at g + 2, and that waits for the worker to leave.
 #include "CKernels.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <time.h>
@@ -54,6 +58,13 @@ static long now_ns(void) {
     return t.tv_sec * 1000000000L + t.tv_nsec;
 }
 
+// The caller's waits for workers: short ones spin, and after 2048 pauses (tens of µs) it yields
+// its core each time round, in case the worker it waits for was preempted and wants it (a loaded machine).
+static void pause_or_yield(long spins) {
+    if (spins < 2048) RELAX();
+    else sched_yield();
+}
+
 static void run_iterations(loop_t *loop) {
     bool was = inside;
     inside = true;
@@ -82,8 +93,10 @@ static void *worker_main(void *unused) {
                 break;
             }
         }
+        // Counted in before reading the generation, and both sequentially consistent, as is the
+        // caller's load of `busy` before it rewrites a slot: one of the two sees the other.
         atomic_fetch_add(&busy, 1);
-        long g = atomic_load_explicit(&generation, memory_order_acquire);
+        long g = atomic_load(&generation);
         if (g != seen) {
             seen = g;
             run_iterations(&slots[g % 2]);
@@ -124,7 +137,7 @@ void ck_parallel_for(long n, ck_task fn, void *ctx) {
         return;
     }
     // Workers still counted in from an earlier loop may read the slot this one reuses.
-    while (atomic_load_explicit(&busy, memory_order_acquire) != 0) RELAX();
+    for (long spins = 1; atomic_load(&busy) != 0; spins++) pause_or_yield(spins);
     long g = atomic_load_explicit(&generation, memory_order_relaxed) + 1;
     loop_t *loop = &slots[g % 2];
     loop->fn = fn;
@@ -142,6 +155,6 @@ void ck_parallel_for(long n, ck_task fn, void *ctx) {
         pthread_mutex_unlock(&lock);
     }
     run_iterations(loop);
-    while (atomic_load_explicit(&loop->done, memory_order_acquire) < n) RELAX();
+    for (long spins = 1; atomic_load_explicit(&loop->done, memory_order_acquire) < n; spins++) pause_or_yield(spins);
     atomic_store_explicit(&owner_taken, 0, memory_order_release);
 }

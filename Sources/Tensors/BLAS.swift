@@ -5,9 +5,10 @@ import Foundation
 /// The OpenBLAS binding: thread count, and row-major SGEMM on raw pointers.
 ///
 /// OpenBLAS itself runs single-threaded; large products are split into one block of rows (or
-/// columns) per core and the blocks run on GCD's threads. OpenBLAS's own pool spins in
-/// `sched_yield` after every call (measured: 22% of all cycles of a small-model training step),
-/// fighting the element-wise kernels that run on the same two cores right after.
+/// columns) per core and the blocks run on `Parallel.perform`'s worker pool, the threads that
+/// also run the element-wise kernels. OpenBLAS's own pool spins in `sched_yield` after every
+/// call (measured: 22% of all cycles of a small-model training step), fighting those kernels on
+/// the same two cores right after.
 public enum BLAS {
     /// Cores used by GEMMs and the parallel kernels: `RLHF_THREADS` if given, else all.
     public static let threads: Int = {
@@ -58,7 +59,8 @@ public enum BLAS {
         if m == 0 || n == 0 { return }
         if k == 0 {
             if let bias { for i in 0..<m { (c + i * ldc).update(from: bias, count: n) } }
-            for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } }
+            // beta = 0 sets C, so an uninitialised C's NaNs do not survive as 0 · NaN.
+            for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : c[i * ldc + j] * beta } }
             return
         }
         // `bias` here is the block's own slice of it (offset by the block's first column).
@@ -129,7 +131,8 @@ public enum BLAS {
             p == 0 ? 0 : p == parts ? m
                 : min((m * p / parts + rowTile / 2) / rowTile * rowTile, (m - rowTile) / rowTile * rowTile)
         }
-        let smallest = (0..<parts).map { start($0 + 1) - start($0) }.filter { $0 > 0 }.min() ?? m
+        var smallest = m
+        for p in 0..<parts where start(p + 1) > start(p) { smallest = min(smallest, start(p + 1) - start(p)) }
         guard m >= 2 * rowTile, Double(smallest) * Double(n) * Double(k) > smallMatrixMultiplyAdds else {
             run(m, n, a, b, c, bias)
             return

@@ -56,12 +56,12 @@ struct BenchCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Streaming read bandwidth from memory (GB/s), the ceiling of decoding at batch 1.",
             discussion: "Sums a buffer far larger than any cache on all cores (RLHF_THREADS), fastest pass. Decoding one token at a time reads every weight once per token, so GB/s ÷ the weights' bytes bounds its tokens/s; Scripts/bench/compare.sh prints that bound beside the generation rows.")
-        @Option(help: "Buffer size in MB.") var megabytes = 1024
+        @Option(help: "Buffer size in MiB.") var megabytes = 1024
         @Option(help: "Seconds to repeat the pass.") var seconds: Double = 1
 
         func run() throws {
             guard megabytes > 0, seconds > 0 else { throw ValidationError("--megabytes and --seconds must be positive, found \(megabytes) and \(seconds)") }
-            print(String(format: "read bandwidth: %.1f GB/s (%d MB buffer, %d threads)", KernelBenchmark.readBandwidth(megabytes: megabytes, seconds: seconds), megabytes, BLAS.threads))
+            print(String(format: "read bandwidth: %.1f GB/s (%d MiB buffer, %d threads)", KernelBenchmark.readBandwidth(megabytes: megabytes, seconds: seconds), megabytes, BLAS.threads))
         }
     }
 

@@ -3,8 +3,8 @@ import XCTest
 @testable import Tensors
 
 /// `Parallel.perform` on the worker pool (`ck_parallel_for`): every iteration runs exactly once,
-/// on loops back to back, nested, and from two threads at once (where one caller's loop runs on
-/// its own thread). A lost wake-up or a slot reused too early would show as a count off by some.
+/// in loops back to back, after the workers have gone to sleep, nested, and from two threads at
+/// once (where one caller's loop runs on its own thread); and a worker does take part.
 final class WorkerPoolTests: XCTestCase {
     func testEveryIterationRunsOnceInLoopsBackToBack() {
         for n in [1, 2, 3, 7, 64] {
@@ -16,6 +16,31 @@ final class WorkerPoolTests: XCTestCase {
                 counts.deallocate()
             }
         }
+    }
+
+    /// Two iterations of 3 ms: the caller cannot finish its own before a spinning or woken worker
+    /// takes the other. Loops 1 ms apart go through the workers' sleep (after 200 µs of spinning)
+    /// and wake-up; each still runs every iteration once.
+    func testAWorkerTakesPartAndWakesFromSleep() throws {
+        guard BLAS.threads > 1 else { throw XCTSkip("one core: the pool has no workers (RLHF_THREADS=1)") }
+        // Shared: a loaded machine may not run the worker within 3 ms every time, so the test asks
+        // for most loops, not all, and for every iteration in every loop.
+        var shared = 0
+        for _ in 0..<20 {
+            let threads = UnsafeMutablePointer<pthread_t>.allocate(capacity: 2)
+            let runs = UnsafeMutablePointer<Int>.allocate(capacity: 2)
+            runs.initialize(repeating: 0, count: 2)
+            defer { threads.deallocate(); runs.deallocate() }
+            Parallel.perform(iterations: 2) { i in
+                threads[i] = pthread_self()
+                runs[i] += 1
+                usleep(3_000)
+            }
+            XCTAssertEqual([runs[0], runs[1]], [1, 1])
+            if pthread_equal(threads[0], threads[1]) == 0 { shared += 1 }
+            usleep(1_000)
+        }
+        XCTAssertGreaterThan(shared, 10, "a worker took the second iteration in \(shared) loops of 20")
     }
 
     func testNestedLoopsRunTheirIterationsOnTheCallingThread() {
@@ -35,19 +60,24 @@ final class WorkerPoolTests: XCTestCase {
 
     func testTwoThreadsCallingAtOnceEachGetEveryIterationOnce() {
         let rounds = 3_000, n = 4
-        final class Totals: @unchecked Sendable { var value = [0, 0] }
+        final class Totals: @unchecked Sendable {
+            let lock = NSLock()
+            var value = [0, 0]
+        }
         let totals = Totals()
         let done = DispatchGroup()
         for t in 0..<2 {
             done.enter()
             Thread {
+                var mine = 0
                 for _ in 0..<rounds {
                     let hits = UnsafeMutablePointer<Int>.allocate(capacity: n)
                     hits.initialize(repeating: 0, count: n)
                     Parallel.perform(iterations: n) { i in hits[i] += 1 }
-                    totals.value[t] += (0..<n).reduce(0) { $0 + (hits[$1] == 1 ? 1 : 0) }
+                    mine += (0..<n).reduce(0) { $0 + (hits[$1] == 1 ? 1 : 0) }
                     hits.deallocate()
                 }
+                totals.lock.lock(); totals.value[t] = mine; totals.lock.unlock()
                 done.leave()
             }.start()
         }
