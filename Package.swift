@@ -52,7 +52,8 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
-        // Hand-written vector loops where OpenBLAS's general path loses (few-row products).
+        // Hand-written C: few-row products (where OpenBLAS's general path loses), the worker pool of
+        // the split kernels, and the memory-bandwidth benchmark's loop.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=on"])]),
         .target(name: "Support", swiftSettings: core),
         .target(name: "Tensors", dependencies: ["COpenBLAS", "CKernels", "Support"], swiftSettings: core),
