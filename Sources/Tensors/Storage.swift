@@ -13,11 +13,10 @@ public final class Storage: @unchecked Sendable {
         self.count = count
         self.pointer = BufferPool.shared.take(count)
         // Fresh gradient buffers of activations run to megabytes; zeroing them on one core left
-        // the other idle (2026-12-06). Small ones stay on the calling thread.
+        // the other idle (2026-12-06). `forRange` keeps small ones on the calling thread.
         if zeroed {
             let p = pointer
-            if count < 1 << 18 { p.initialize(repeating: 0, count: count) }
-            else { Parallel.forRange(count) { r in (p + r.lowerBound).initialize(repeating: 0, count: r.count) } }
+            Parallel.forRange(count) { r in (p + r.lowerBound).initialize(repeating: 0, count: r.count) }
         }
     }
 

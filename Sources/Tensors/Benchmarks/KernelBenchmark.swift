@@ -66,9 +66,10 @@ public enum KernelBenchmark {
     }
 
     /// Streaming read bandwidth from memory, GB/s: a buffer far larger than any cache (1 GiB by
-    /// default, `megabytes` in MiB) summed on all `Parallel.workers` cores, each its contiguous share; the fastest of
-    /// the passes made in `seconds`. Decoding at batch 1 reads every weight once per token, so
-    /// this divided by the weights' bytes bounds its tokens/s whatever the kernels do.
+    /// default; `megabytes` is in MiB) summed on all `Parallel.workers` cores, each its contiguous
+    /// share; the fastest of the passes made in `seconds`. Decoding at batch 1 reads every weight
+    /// once per token, so this divided by the weights' bytes bounds its tokens/s whatever the
+    /// kernels do.
     public static func readBandwidth(megabytes: Int = 1024, seconds: Double = 1) -> Double {
         let count = max(megabytes, 1) << 18
         let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
