@@ -123,25 +123,52 @@ public enum BLAS {
             }
             return
         }
-        // Block p starts at the multiple of 24 nearest its even share (rounding down left 48 +
-        // 80 of a 128-row product, one core idle 40% of it; now 72 + 56), and the last block
-        // keeps 24 rows or more.
-        let rowTile = 24
-        func start(_ p: Int) -> Int {
-            p == 0 ? 0 : p == parts ? m
-                : min((m * p / parts + rowTile / 2) / rowTile * rowTile, (m - rowTile) / rowTile * rowTile)
-        }
+        let starts = rowBlockStarts(m: m, parts: parts)
         var smallest = m
-        for p in 0..<parts where start(p + 1) > start(p) { smallest = min(smallest, start(p + 1) - start(p)) }
+        for (lo, hi) in zip(starts, starts.dropFirst()) where hi > lo { smallest = min(smallest, hi - lo) }
         guard m >= 2 * rowTile, Double(smallest) * Double(n) * Double(k) > smallMatrixMultiplyAdds else {
             run(m, n, a, b, c, bias)
             return
         }
-        Parallel.perform(iterations: parts) { p in
-            let lo = start(p), hi = start(p + 1)
+        // Blocks are handed out in order to whichever core is free (`ck_parallel_for`).
+        Parallel.perform(iterations: starts.count - 1) { p in
+            let lo = starts[p], hi = starts[p + 1]
             guard lo < hi else { return }
             // Rows of C and of op(A): rows of A, or columns of a transposed A.
             run(hi - lo, n, transA ? a + lo : a + lo * lda, b, c + lo * ldc, bias)
         }
+    }
+
+    /// Row blocks start at multiples of this (see `sgemm` for why).
+    static let rowTile = 24
+
+    /// Products of at least this many rows per core get a tail of small blocks.
+    static let tailRowsPerCore = 960
+
+    /// The first row of each block of an `m`-row product split for `parts` cores, then `m`.
+    ///
+    /// Every start is the multiple of 24 nearest its share (rounding down left 48 + 80 of a
+    /// 128-row product, one core idle 40% of it; now 72 + 56), and the last block keeps 24 rows
+    /// or more. One block per core, except for products of `tailRowsPerCore` rows per core or
+    /// more: there each core's block holds 80% of its share and the last 20% follow as one small
+    /// block per core, which the cores take as they finish. The Xeon's two vCPUs often differ in
+    /// speed (one ran sgemm at 78–102 GFLOP/s while the other ran 127–155, 2026-12-06), and with
+    /// even halves the faster one waited for the slower one at the end of every product. Each
+    /// block packs op(B) anew, so the small blocks keep 168 rows or more (a fifth of 960, less the
+    /// rounding to 24). With the two splits alternated call by call in a PPO run, so that both
+    /// saw the same machine: 1.06–1.44× faster at every shape of 2,000 rows or more in two runs,
+    /// 0.99–1.13× at 1,920–1,999.
+    static func rowBlockStarts(m: Int, parts: Int) -> [Int] {
+        // Shares in whole units: 8 and 2 tenths, or one each.
+        let units = m >= tailRowsPerCore * parts ? Array(repeating: 8, count: parts) + Array(repeating: 2, count: parts)
+                                                 : Array(repeating: 1, count: parts)
+        let total = units.reduce(0, +)
+        var starts = [0], cumulative = 0
+        for u in units.dropLast() {
+            cumulative += u
+            let nearest = (m * cumulative / total + rowTile / 2) / rowTile * rowTile
+            starts.append(max(starts.last!, min(nearest, (m - rowTile) / rowTile * rowTile)))
+        }
+        return starts + [m]
     }
 }

@@ -78,14 +78,15 @@ final class BLASTests: XCTestCase {
 
     /// Few-row shapes (split by columns) and SGEMM shapes split by rows (128 rows: 72 + 56 on two
     /// cores; 96×128×640, whose halves OpenBLAS might send to a direct kernel that does not cut k
-    /// into blocks), and shapes whose blocks would be small enough for OpenBLAS's small-matrix
-    /// kernels, which therefore stay whole: the 1400×1×768 value head and 80×100×128. On 2, 3 and
-    /// 4 cores against one, with A as stored or transposed, and with a bias, which each core sets
-    /// in its own block.
+    /// into blocks; 2000 and 4000 rows, which also get a tail of small blocks), and shapes whose
+    /// blocks would be small enough for OpenBLAS's small-matrix kernels, which therefore stay
+    /// whole: the 1400×1×768 value head and 80×100×128. On 2, 3 and 4 cores against one, with A
+    /// as stored or transposed, and with a bias, which each core sets in its own block.
     private func checkSplitIsBitIdentical() {
         var rng = RNG(seed: 9)
         let shapes = [(1, 3001, 769), (2, 37, 13), (5, 1031, 515), (8, 2304, 77), (3, 9, 600), (7, 4133, 30), (40, 300, 200),
-                      (128, 384, 600), (96, 128, 640), (200, 256, 64), (1400, 1, 768), (80, 100, 128), (130, 70, 50)]
+                      (128, 384, 600), (96, 128, 640), (200, 256, 64), (1400, 1, 768), (80, 100, 128), (130, 70, 50),
+                      (2000, 48, 130), (4000, 40, 160)]
         for (m, n, k) in shapes {
             for transA in [false, true] where !(transA && m <= 8) {
                 for transB in [false, true] {
@@ -121,6 +122,29 @@ final class BLASTests: XCTestCase {
                             XCTAssertEqual(one.map(\.bitPattern), product(workers: 1, prefilled: true).map(\.bitPattern), what)
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// Row blocks start at multiples of 24 and end at m, the last keeps 24 rows or more; one
+    /// block per core below 960 rows per core, and above it 80% of each core's share first, then
+    /// one small block per core of 168 rows or more (a fifth of 960, less the rounding to 24).
+    func testRowBlocks() {
+        XCTAssertEqual(BLAS.rowBlockStarts(m: 128, parts: 2), [0, 72, 128])
+        XCTAssertEqual(BLAS.rowBlockStarts(m: 50, parts: 2), [0, 24, 50])
+        XCTAssertEqual(BLAS.rowBlockStarts(m: 1919, parts: 2), [0, 960, 1919])
+        XCTAssertEqual(BLAS.rowBlockStarts(m: 2200, parts: 2), [0, 888, 1752, 1992, 2200])
+        for parts in 2...4 {
+            for m in stride(from: 48, through: 6000, by: 7) {
+                let s = BLAS.rowBlockStarts(m: m, parts: parts)
+                XCTAssertEqual(s.first, 0); XCTAssertEqual(s.last, m)
+                XCTAssertEqual(s.count - 1, m >= 960 * parts ? 2 * parts : parts, "m \(m) parts \(parts)")
+                XCTAssertTrue(s.dropLast().allSatisfy { $0 % 24 == 0 }, "m \(m) parts \(parts): \(s)")
+                XCTAssertTrue(zip(s, s.dropFirst()).allSatisfy { $0 <= $1 }, "m \(m) parts \(parts): \(s)")
+                XCTAssertGreaterThanOrEqual(m - s[s.count - 2], 24, "m \(m) parts \(parts): \(s)")
+                if m >= 960 * parts {
+                    XCTAssertTrue(zip(s, s.dropFirst()).allSatisfy { $1 - $0 >= 168 }, "m \(m) parts \(parts): \(s)")
                 }
             }
         }

@@ -51,7 +51,8 @@ public func layerNorm(_ x: Tensor, _ gamma: Tensor, _ beta: Tensor, eps: Float =
                 let gg = gamma.requiresGrad ? gamma.gradBuffer().pointer : nil
                 let gbeta = beta.requiresGrad ? beta.gradBuffer().pointer : nil
                 // Columns split across cores, rows summed in order in each: the same bits on any.
-                Parallel.forRange(c, cost: 4 * rows) { cols in
+                // One chunk per core: narrower ones read each row in shorter pieces (slower, measured).
+                Parallel.forRange(c, cost: 4 * rows, chunksPerWorker: 1) { cols in
                     for row in 0..<rows {
                         let xr = px + row * c, gr = pgo + row * c
                         let m = ps[2 * row], rstd = ps[2 * row + 1]

@@ -123,9 +123,10 @@ public func linear(_ x: Tensor, _ w: Tensor, _ bias: Tensor? = nil, transposedWe
             }
             if let bias, bias.requiresGrad {
                 // Columns split across cores; each still sums its rows in order, so the bits do
-                // not depend on the split (on one core this loop left the other idle).
+                // not depend on the split (on one core this loop left the other idle). One chunk
+                // per core, as for layer norm's parameter gradients.
                 let gb = bias.gradBuffer().pointer, pg = g.pointer
-                Parallel.forRange(outDim, cost: rows) { cols in
+                Parallel.forRange(outDim, cost: rows, chunksPerWorker: 1) { cols in
                     for r in 0..<rows { addInPlace(gb + cols.lowerBound, pg + r * outDim + cols.lowerBound, cols.count) }
                 }
             }
