@@ -9,8 +9,10 @@
 // Protocol. One loop runs at a time (`owner_taken`; a call made while another runs, or from inside
 // a loop, runs its iterations on the calling thread: with lanes of two or more cores each, as on
 // a 4-core machine with two lanes, one lane's loops then run on one core; on two cores a lane
-// has one core and never splits). Every worker joins every loop, so on many cores a loop of two
-// iterations still wakes them all. A loop is published in one of two slots, by
+// has one core and never splits). Every worker sees every loop, but only `threads` threads in all
+// (the caller included) take its iterations: a loop split into more blocks than cores, so that a
+// faster core can take more of them, must not spread a lane's work over the other lanes' cores.
+// So on many cores a loop still wakes every worker. A loop is published in one of two slots, by
 // generation; workers count themselves in `busy` before reading the generation, and the caller
 // waits for `busy` to fall to zero before it rewrites a slot. So a worker that reads generation g
 // finds slot g intact: slot g is rewritten only at g + 2, and that waits for the worker to leave.
@@ -34,6 +36,7 @@ typedef struct {
     long n;
     _Atomic long next;  // the next iteration to hand out
     _Atomic long done;  // iterations finished
+    _Atomic int seats;  // workers that may still join (the caller is not counted)
 } loop_t;
 
 enum { MAX_WORKERS = 255 };
@@ -99,7 +102,8 @@ static void *worker_main(void *unused) {
         long g = atomic_load(&generation);
         if (g != seen) {
             seen = g;
-            run_iterations(&slots[g % 2]);
+            loop_t *loop = &slots[g % 2];
+            if (atomic_fetch_sub_explicit(&loop->seats, 1, memory_order_relaxed) > 0) run_iterations(loop);
         }
         atomic_fetch_sub_explicit(&busy, 1, memory_order_release);
     }
@@ -127,10 +131,10 @@ int ck_pool_start(int threads) {
     return started + 1;
 }
 
-void ck_parallel_for(long n, ck_task fn, void *ctx) {
+void ck_parallel_for(long n, int threads, ck_task fn, void *ctx) {
     if (n <= 0) return;
     int expected = 0;
-    if (n == 1 || atomic_load_explicit(&workers, memory_order_relaxed) == 0 || inside
+    if (n == 1 || threads < 2 || atomic_load_explicit(&workers, memory_order_relaxed) == 0 || inside
         || !atomic_compare_exchange_strong(&owner_taken, &expected, 1)) {
         // Nested, concurrent with another caller's loop, or nothing to share: run here.
         for (long i = 0; i < n; i++) fn(ctx, i);
@@ -145,6 +149,7 @@ void ck_parallel_for(long n, ck_task fn, void *ctx) {
     loop->n = n;
     atomic_store_explicit(&loop->next, 0, memory_order_relaxed);
     atomic_store_explicit(&loop->done, 0, memory_order_relaxed);
+    atomic_store_explicit(&loop->seats, threads - 1, memory_order_relaxed);
     // Sequentially consistent, with the load of `sleepers` after it and the worker's increment of
     // `sleepers` before its load of `generation`: one of the two sees the other's write, so a
     // worker never sleeps through a loop it was not woken for.

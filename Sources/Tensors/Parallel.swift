@@ -45,17 +45,19 @@ public enum Parallel {
         if let failure = queue.failure { throw failure }
     }
 
-    /// Runs `body(i)` for every i in `0..<n` on the worker pool and the calling thread, returning
-    /// when all have finished: the split of a GEMM or a kernel into one block per core. The pool
-    /// (`ck_parallel_for`) replaced GCD's `concurrentPerform`, whose idle worker often woke after
-    /// the caller had run every block of a loop of a millisecond (see WorkerPool.c). Called from
-    /// inside an iteration, or while another thread's loop runs, it runs the iterations here.
+    /// Runs `body(i)` for every i in `0..<n` on the calling thread and the worker pool, on at most
+    /// `workers` threads, returning when all have finished: the split of a GEMM or a kernel into
+    /// blocks, which the threads take in order as they become free. The pool (`ck_parallel_for`)
+    /// replaced GCD's `concurrentPerform`, whose idle worker often woke after the caller had run
+    /// every block of a loop of a millisecond (see WorkerPool.c). Called from inside an
+    /// iteration, or while another thread's loop runs, it runs the iterations here.
     public static func perform(iterations n: Int, _ body: (Int) -> Void) {
         _ = poolThreads
+        let threads = Int32(clamping: workers)
         withoutActuallyEscaping(body) { body in
             var call = body
             withUnsafeMutablePointer(to: &call) { p in
-                ck_parallel_for(n, { ctx, i in ctx!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(i) }, p)
+                ck_parallel_for(n, threads, { ctx, i in ctx!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(i) }, p)
             }
         }
     }
@@ -70,8 +72,8 @@ public enum Parallel {
     /// `grain` items' worth of work (`cost` per item, in rough FLOPs). Small jobs stay serial:
     /// waking a thread costs microseconds.
     ///
-    /// Up to `chunksPerWorker` chunks per core, each still of `grain` or more, which the cores
-    /// take as they finish: the Xeon's two vCPUs often run at different speeds, and with one
+    /// Up to `chunksPerWorker` chunks per core while each still holds `grain` or more (else one
+    /// per core), which the cores take as they finish: the Xeon's two vCPUs often run at different speeds, and with one
     /// chunk each the faster one waited for the slower. With the splits alternated call by call
     /// in a PPO run (2026-12-06): four per core made the element-wise and row-wise kernels
     /// 1.02–1.32× faster than one in two runs (the binary ops' gradient 0.85× in one, 1.27× in

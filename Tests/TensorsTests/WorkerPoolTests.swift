@@ -4,7 +4,8 @@ import XCTest
 
 /// `Parallel.perform` on the worker pool (`ck_parallel_for`): every iteration runs exactly once,
 /// in loops back to back, after the workers have gone to sleep, nested, and from two threads at
-/// once (where one caller's loop runs on its own thread); and a worker does take part.
+/// once (where one caller's loop runs on its own thread); a worker does take part, and no more
+/// threads than `Parallel.workers` do.
 final class WorkerPoolTests: XCTestCase {
     func testEveryIterationRunsOnceInLoopsBackToBack() {
         for n in [1, 2, 3, 7, 64] {
@@ -41,6 +42,27 @@ final class WorkerPoolTests: XCTestCase {
             usleep(1_000)
         }
         XCTAssertGreaterThan(shared, 10, "a worker took the second iteration in \(shared) loops of 20")
+    }
+
+    /// A loop runs on at most `Parallel.workers` threads however many iterations it has (a lane's
+    /// loops stay on its share of the cores): with one, every iteration runs on the calling thread,
+    /// even while the pool's workers spin from the loop before.
+    func testALoopRunsOnAtMostWorkersThreads() throws {
+        guard BLAS.threads > 1 else { throw XCTSkip("one core: the pool has no workers (RLHF_THREADS=1)") }
+        let saved = ThreadSettings.current.workers
+        defer { ThreadSettings.current.workers = saved }
+        for workers in [2, 1, 1, 2, 1] {
+            ThreadSettings.current.workers = workers
+            let n = 16, caller = pthread_self()
+            let elsewhere = UnsafeMutablePointer<Int>.allocate(capacity: n)
+            elsewhere.initialize(repeating: 0, count: n)
+            defer { elsewhere.deallocate() }
+            Parallel.perform(iterations: n) { i in
+                elsewhere[i] = pthread_equal(caller, pthread_self()) != 0 ? 0 : 1
+                usleep(200)
+            }
+            if workers == 1 { XCTAssertEqual(Array(UnsafeBufferPointer(start: elsewhere, count: n)), [Int](repeating: 0, count: n)) }
+        }
     }
 
     func testNestedLoopsRunTheirIterationsOnTheCallingThread() {

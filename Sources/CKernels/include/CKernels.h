@@ -32,10 +32,11 @@ typedef void (*ck_task)(void *ctx, long i);
 /// (never fewer than already started). Returns the number in effect.
 int ck_pool_start(int threads);
 
-/// Runs fn(ctx, i) for i in 0..<n on the pool's workers and the calling thread, returning when
-/// all have finished. Called from inside an iteration, or while another thread's loop runs, it
-/// runs the iterations on the calling thread, in order.
-void ck_parallel_for(long n, ck_task fn, void *ctx);
+/// Runs fn(ctx, i) for i in 0..<n on at most `threads` threads, the calling thread and the pool's
+/// workers, each taking the next iteration as it becomes free; returns when all have finished.
+/// Called from inside an iteration, or while another thread's loop runs, it runs the iterations
+/// on the calling thread, in order.
+void ck_parallel_for(long n, int threads, ck_task fn, void *ctx);
 
 /// The sum of n floats, read at the widest vector width the CPU has, in no particular order: the
 /// inner loop of the memory read bandwidth benchmark, not for values that must be reproducible.
