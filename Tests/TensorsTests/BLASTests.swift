@@ -78,15 +78,17 @@ final class BLASTests: XCTestCase {
 
     /// Few-row shapes (split by columns) and SGEMM shapes split by rows (128 rows: 72 + 56 on two
     /// cores; 96×128×640, whose halves OpenBLAS might send to a direct kernel that does not cut k
-    /// into blocks; 2000 and 4000 rows, which also get a tail of small blocks), and shapes whose
-    /// blocks would be small enough for OpenBLAS's small-matrix kernels, which therefore stay
-    /// whole: the 1400×1×768 value head and 80×100×128. On 2, 3 and 4 cores against one, with A
-    /// as stored or transposed, and with a bias, which each core sets in its own block.
+    /// into blocks; 2000 rows, which get a tail of small blocks on two cores, and 4000 on two to
+    /// four, one of them with k past OpenBLAS's k-blocks of 448), and shapes whose blocks would be
+    /// small enough for OpenBLAS's small-matrix kernels: the 1400×1×768 value head and 80×100×128
+    /// stay whole, and 2000×40×120 and 4000×32×150 (two and four cores) split without the tail,
+    /// whose small blocks would be under the limit. On 2, 3 and 4 cores against one, with A as
+    /// stored or transposed, and with a bias, which each block's core sets in it.
     private func checkSplitIsBitIdentical() {
         var rng = RNG(seed: 9)
         let shapes = [(1, 3001, 769), (2, 37, 13), (5, 1031, 515), (8, 2304, 77), (3, 9, 600), (7, 4133, 30), (40, 300, 200),
                       (128, 384, 600), (96, 128, 640), (200, 256, 64), (1400, 1, 768), (80, 100, 128), (130, 70, 50),
-                      (2000, 48, 130), (4000, 40, 160)]
+                      (2000, 48, 130), (4000, 40, 160), (4000, 16, 520), (2000, 40, 120), (4000, 32, 150)]
         for (m, n, k) in shapes {
             for transA in [false, true] where !(transA && m <= 8) {
                 for transB in [false, true] {
@@ -135,7 +137,10 @@ final class BLASTests: XCTestCase {
         XCTAssertEqual(BLAS.rowBlockStarts(m: 50, parts: 2), [0, 24, 50])
         XCTAssertEqual(BLAS.rowBlockStarts(m: 1919, parts: 2), [0, 960, 1919])
         XCTAssertEqual(BLAS.rowBlockStarts(m: 2200, parts: 2), [0, 888, 1752, 1992, 2200])
+        XCTAssertEqual(BLAS.rowBlockStarts(m: 2200, parts: 2, tail: false), [0, 1104, 2200])
         for parts in 2...4 {
+            XCTAssertEqual(BLAS.rowBlockStarts(m: 960 * parts - 1, parts: parts).count, parts + 1)
+            XCTAssertEqual(BLAS.rowBlockStarts(m: 960 * parts, parts: parts).count, 2 * parts + 1)
             for m in stride(from: 48, through: 6000, by: 7) {
                 let s = BLAS.rowBlockStarts(m: m, parts: parts)
                 XCTAssertEqual(s.first, 0); XCTAssertEqual(s.last, m)
