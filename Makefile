@@ -19,10 +19,11 @@ demo: build
 # starts again with OPENBLAS_CORETYPE set (Sources/Tensors/OpenBLASCore.swift); a test process
 # cannot, so it is given the kernels rlhf names in its first line of `bench gemm`. Without this the
 # tests ran the generic Prescott kernels on such a CPU, where the core-count tests of BLASTests
-# pass even with the SkylakeX small-matrix guard removed (2026-12-06). A set OPENBLAS_CORETYPE is kept.
+# pass even with the SkylakeX small-matrix guard removed (2026-12-06). A set OPENBLAS_CORETYPE is kept
+# (an empty one leaves the choice to OpenBLAS).
 test: deps
 	swift build $(SWIFT_FLAGS) --build-tests
-	set -o pipefail; core=$${OPENBLAS_CORETYPE:-$$(.build/release/rlhf bench gemm --seconds 0.001 2>/dev/null | sed -n '1s/^.*kernels: //p')}; \
+	set -o pipefail; core=$${OPENBLAS_CORETYPE-$$(.build/release/rlhf bench gemm --seconds 0.001 2>/dev/null | sed -n '1s/^.*kernels: //p')}; \
 	  echo "tests run OpenBLAS's $${core:-own choice of} kernels"; \
 	  $${core:+env OPENBLAS_CORETYPE=$$core} swift test $(SWIFT_FLAGS) --skip-build --disable-swift-testing 2>&1 | tee .build/test.log
 	@grep -E "Executed [0-9]+ tests?, with" .build/test.log | tail -1 | awk '{ n=$$2; s=0; f=0; \
