@@ -6,9 +6,9 @@ import Foundation
 ///
 /// OpenBLAS itself runs single-threaded; large products are split into blocks of rows (or
 /// columns), about one per core, and the blocks run on `Parallel.perform`'s worker pool, the
-/// threads that also run the element-wise kernels. OpenBLAS's own pool spins in `sched_yield` after every
-/// call (measured: 22% of all cycles of a small-model training step), fighting those kernels on
-/// the same two cores right after.
+/// threads that also run the element-wise kernels. OpenBLAS's own pool spins in `sched_yield`
+/// after every call (measured: 22% of all cycles of a small-model training step), fighting those
+/// kernels on the same two cores right after.
 public enum BLAS {
     /// Cores used by GEMMs and the parallel kernels: `RLHF_THREADS` if given, else all.
     public static let threads: Int = {
@@ -43,9 +43,9 @@ public enum BLAS {
     ///
     /// With `bias` (n floats) every row of C is first set to it and `beta` must be 1: a linear
     /// layer's y = x·W + b in one pass over C. Each block's rows (or columns) are set by the core
-    /// that multiplies into them, just before it does, so the copy is split too and C is still in cache;
-    /// done once up front, on one core, it was 15% of the time a PPO iteration left the second
-    /// core idle (`perf record -a`, 2026-12-06).
+    /// that multiplies into them, just before it does, so the copy is split too and C is still in
+    /// cache; done once up front, on one core, it was 15% of the time a PPO iteration left the
+    /// second core idle (`perf record -a`, 2026-12-06).
     @inline(__always)
     public static func sgemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
@@ -157,13 +157,13 @@ public enum BLAS {
     /// 128-row product, one core idle 40% of it; now 72 + 56), and the last block keeps 24 rows
     /// or more. One block per core, except with `tail` for products of `tailRowsPerCore` rows per
     /// core or more: there each core's block holds 80% of its share and the last 20% follow as
-    /// one small block per core, which the cores take as they finish. The Xeon's two vCPUs often differ in
-    /// speed (one ran sgemm at 78–102 GFLOP/s while the other ran 127–155, 2026-12-06), and with
-    /// even halves the faster one waited for the slower one at the end of every product. Each
-    /// block packs op(B) anew, so the small blocks keep 168 rows or more (a fifth of 960, less the
-    /// rounding to 24). With the two splits alternated call by call in a PPO run, so that both
-    /// saw the same machine: 1.06–1.44× faster at every shape of 2,000 rows or more in two runs,
-    /// 0.99–1.13× at 1,920–1,999.
+    /// one small block per core, which the cores take as they finish. The Xeon's two vCPUs often
+    /// differ in speed (one ran sgemm at 78–102 GFLOP/s while the other ran 127–155, 2026-12-06),
+    /// and with even halves the faster one waited for the slower one at the end of every product.
+    /// Each block packs op(B) anew, so the small blocks keep 168 rows or more (a fifth of 960,
+    /// less the rounding to 24). With the two splits alternated call by call in a PPO run, so
+    /// that both saw the same machine: 1.06–1.44× faster at every shape of 2,000 rows or more in
+    /// two runs, 0.99–1.13× at 1,920–1,999.
     static func rowBlockStarts(m: Int, parts: Int, tail: Bool = true) -> [Int] {
         // Shares in whole units: 8 and 2 tenths, or one each.
         let units = tail && m >= tailRowsPerCore * parts ? Array(repeating: 8, count: parts) + Array(repeating: 2, count: parts)

@@ -73,14 +73,15 @@ public enum Parallel {
     /// waking a thread costs microseconds.
     ///
     /// Up to `chunksPerWorker` chunks per core while each still holds `grain` or more (else one
-    /// per core), which the cores take as they finish: the Xeon's two vCPUs often run at different speeds, and with one
-    /// chunk each the faster one waited for the slower. With the splits alternated call by call
-    /// in a PPO run (2026-12-06): four per core made the element-wise and row-wise kernels
-    /// 1.02–1.32× faster than one in two runs (the binary ops' gradient 0.85× in one, 1.27× in
-    /// the other), and eight 1.00–1.07× faster than four in two more (log-softmax's backward
-    /// 1.26–1.28×; the binary gradient and AdamW 0.94–0.98× in one run, 1.05–1.14× in the
-    /// other). Loops over columns that read every row (the bias and layer-norm parameter
-    /// gradients) were 0.60–0.78× as fast with four as with one, and ask for one.
+    /// per core), which the cores take as they finish: the Xeon's two vCPUs often run at
+    /// different speeds, and with one chunk each the faster one waited for the slower. With the
+    /// splits alternated call by call in a PPO run (2026-12-06): four per core made the
+    /// element-wise and row-wise kernels 1.02–1.32× faster than one in two runs (the binary ops'
+    /// gradient 0.85× in one, 1.27× in the other), and eight 1.00–1.07× faster than four in two
+    /// more (log-softmax's backward 1.26–1.28×; the binary gradient and AdamW 0.94–0.98× in one
+    /// run, 1.05–1.14× in the other). Loops over columns that read every row (the bias and
+    /// layer-norm parameter gradients) were 0.60–0.78× as fast with four as with one, and ask for
+    /// one.
     @inline(__always)
     public static func forRange(_ n: Int, cost: Int = 1, chunksPerWorker: Int = 8, _ body: (Range<Int>) -> Void) {
         let w = workers
