@@ -130,9 +130,13 @@ public enum BLAS {
             for (lo, hi) in zip(starts, starts.dropFirst()) where hi > lo { smallest = min(smallest, hi - lo) }
             return Double(smallest) * Double(n) * Double(k) > smallMatrixMultiplyAdds
         }
+        guard m >= 2 * rowTile else {
+            run(m, n, a, b, c, bias)
+            return
+        }
         var starts = rowBlockStarts(m: m, parts: parts, tail: true)
-        if !onBlockedPath(starts) { starts = rowBlockStarts(m: m, parts: parts, tail: false) }
-        guard m >= 2 * rowTile, onBlockedPath(starts) else {
+        if starts.count > parts + 1 && !onBlockedPath(starts) { starts = rowBlockStarts(m: m, parts: parts, tail: false) }
+        guard onBlockedPath(starts) else {
             run(m, n, a, b, c, bias)
             return
         }
