@@ -184,16 +184,15 @@ struct DemoCommand: ParsableCommand {
         report.panelTaste = panelTaste
         let start = Date()
         /// Runs one stage, timed, and records it as finished. With `--resume`, a stage the log
-        /// lists as finished keeps its first run's time (`done` tells the body to load it).
+        /// lists as finished keeps its first run's time (`done` tells the body to load it), and one
+        /// that was interrupted adds the interrupted attempts' time to this one's.
         func stage<T>(_ name: String, _ body: (_ done: Bool) throws -> T) throws -> T {
             let done = resuming ? log.seconds(name) : nil
             note("── \(name)" + (done == nil ? "" : " (finished before: loaded from the run folder)"))
-            let t0 = Date()
+            report.loadedSeconds += done ?? log.interruptedSeconds(name)
+            if done == nil { log.begin(name) }
             let r = try body(done != nil)
-            let seconds = done ?? Date().timeIntervalSince(t0)
-            if let done { report.loadedSeconds += done }
-            report.stages.append((name, seconds))
-            try log.record(name, seconds)
+            report.stages.append((name, try done ?? log.finish(name)))
             return r
         }
         /// Runs one step that is cheap and always run again on `--resume` (it is not logged).
@@ -587,14 +586,16 @@ struct DemoCommand: ParsableCommand {
         note("── " + jobs.map(\.stage).joined(separator: ", ") + ", then each model's held-out evaluation; held-out samples of base, SFT and best-of-\(bestOf)"
              + (Parallel.workers >= 2 ? " (two at a time, one core each)" : ""))
         let poolStart = Date()
+        // Time the RL stages took before the resume: finished, or interrupted.
+        report.loadedSeconds += jobs.reduce(0) { $0 + (log.seconds($1.stage) ?? 0) + log.interruptedSeconds($1.stage) }
         try Parallel.jobs(jobs.indices.map { i in {
-            let t0 = Date()
             let finishedBefore = resuming ? log.seconds(jobs[i].stage) : nil
+            log.begin(jobs[i].stage)
             let (model, run) = try jobs[i].run()
-            let now = Date().timeIntervalSince(t0)
+            // A finished stage continued now (a twin of 50 iterations that now has 100) adds this
+            // attempt's time to its first run's; one that was only loaded adds nothing.
             let trainedNow = run.map { r in continuedLock.withLock { continued.contains(r.name) } } ?? false
-            let seconds = finishedBefore.map { trainedNow ? $0 + now : $0 } ?? now
-            try log.record(jobs[i].stage, seconds)
+            let seconds = try log.finish(jobs[i].stage, after: finishedBefore ?? 0, countingThisAttempt: finishedBefore == nil || trainedNow)
             let evaluation = evaluate(model, label: jobs[i].model)
             lock.lock(); results[i] = (model, run, seconds, evaluation); lock.unlock()
         } } + [evaluateReferences])

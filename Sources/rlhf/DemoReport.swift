@@ -90,13 +90,14 @@ struct DemoReport {
     /// Wall time of the RL stages, DPO and every held-out evaluation, which overlap on the lanes.
     var rlWallSeconds = Double.nan
     var totalSeconds = 0.0
-    /// With `--resume`: the first run's time of the stages loaded from the run folder, which
-    /// `totalSeconds` (this process's wall time) leaves out.
+    /// With `--resume`: the time earlier runs spent on stages (those loaded from the run folder,
+    /// and attempts that were interrupted), which `totalSeconds` (this process's wall time) leaves
+    /// out. A sum of stage times: where the RL stages ran side by side, more than their wall time.
     var loadedSeconds = 0.0
     /// How long the run took, said so that a resumed run's total is not read as the whole.
     var durationText: String {
         loadedSeconds > 0
-            ? "\(Progress.formatDuration(totalSeconds)) since the resume, after \(Progress.formatDuration(loadedSeconds)) of stages finished before it"
+            ? "\(Progress.formatDuration(totalSeconds)) since the resume, after \(Progress.formatDuration(loadedSeconds)) of stage time before it"
             : Progress.formatDuration(totalSeconds)
     }
     var pretrainMetrics: [[String: Double]] = []
@@ -218,8 +219,8 @@ struct DemoReport {
         }
         struct Summary: Encodable {
             let seed: UInt64; let quick: Bool; let total_seconds: Double; let stages: [Stage]
-            /// With `--resume`: the first run's seconds of the stages loaded from the run folder
-            /// (`total_seconds` is the resumed process's wall time).
+            /// With `--resume`: the seconds earlier runs spent on stages, finished (loaded from the
+            /// run folder) or interrupted (`total_seconds` is the resumed process's wall time).
             let loaded_stages_seconds: Double
             /// The RL stages and evaluations side by side on the lanes: their wall time.
             let rl_wall_seconds: Double
