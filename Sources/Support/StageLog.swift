@@ -2,13 +2,11 @@ import Foundation
 
 /// A demo run's `stages.json`: the seconds of each finished stage, and of the attempts at a stage
 /// that were interrupted before it finished, so that `rlhf demo --resume` knows which stages to
-/// load rather than run and the report counts every attempt's time.
+/// load rather than run, and the report counts every attempt's time.
 ///
-/// The file is rewritten (to a temporary file, then renamed) as each stage finishes, and every
-/// `heartbeat` seconds while one runs: a run killed in the middle of a stage loses at most that
-/// much of its time. Before 2026-12-06 the file held finished stages only, and an interrupted
-/// stage's time in the report counted from the resume; such files still load. The RL stages run
-/// on two lanes at once, hence the lock.
+/// The file is rewritten (to a temporary file, then renamed) as each stage finishes or fails, and
+/// every `heartbeat` seconds while one runs: a run killed in the middle of a stage loses at most
+/// that much of its time. The RL stages run on two lanes at once, hence the lock.
 public final class StageLog: @unchecked Sendable {
     private let url: URL
     private let lock = NSLock()
@@ -25,6 +23,17 @@ public final class StageLog: @unchecked Sendable {
     private struct File: Codable {
         var finished: [String: Double]
         var interrupted: [String: Double]
+
+        init(finished: [String: Double], interrupted: [String: Double]) {
+            self.finished = finished
+            self.interrupted = interrupted
+        }
+
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            finished = try c.decodeIfPresent([String: Double].self, forKey: .finished) ?? [:]
+            interrupted = try c.decodeIfPresent([String: Double].self, forKey: .interrupted) ?? [:]
+        }
     }
 
     /// A fresh log, or with `resuming` the one the run left (empty if it stopped before any stage
@@ -34,13 +43,18 @@ public final class StageLog: @unchecked Sendable {
         self.heartbeat = heartbeat
         self.now = now
         guard resuming, let data = FileManager.default.contents(atPath: url.path) else { return }
-        if let file = try? JSONDecoder().decode(File.self, from: data) {
-            finished = file.finished
-            interrupted = file.interrupted
-        } else if let old = try? JSONDecoder().decode([String: Double].self, from: data) {
-            finished = old
-        } else {
-            throw RLHFError.invalidFile(path: url.path, message: "expected {\"finished\": {stage: seconds}, \"interrupted\": {stage: seconds}}, or an object of finished stages and seconds")
+        // Before 2026-12-06 the file was a flat object of finished stages and their seconds (and
+        // an interrupted stage's time in the report counted from the resume). Tried first: the
+        // present format, whose parts may each be missing, would read such a file as empty.
+        if let flat = try? JSONDecoder().decode([String: Double].self, from: data) {
+            finished = flat
+            return
+        }
+        do {
+            let file = try JSONDecoder().decode(File.self, from: data)
+            (finished, interrupted) = (file.finished, file.interrupted)
+        } catch {
+            throw RLHFError.invalidFile(path: url.path, message: "expected {\"finished\": {stage: seconds}, \"interrupted\": {stage: seconds}} (\(error))")
         }
     }
 
@@ -58,7 +72,8 @@ public final class StageLog: @unchecked Sendable {
         return interrupted[stage] ?? 0
     }
 
-    /// Starts timing an attempt at `stage`; its time is written with the heartbeat from now on.
+    /// Starts timing an attempt at `stage` (a first run, a resumed one, or a finished stage
+    /// continued further); from now on the heartbeat writes its time so far.
     public func begin(_ stage: String) {
         lock.lock(); defer { lock.unlock() }
         running[stage] = now()
@@ -70,19 +85,28 @@ public final class StageLog: @unchecked Sendable {
         t.resume()
     }
 
-    /// Records `stage` as finished, and returns its seconds: `earlier` (a finished run this attempt
-    /// continued), plus the interrupted attempts', plus this attempt's unless `countingThisAttempt`
-    /// is false (it only loaded what an earlier attempt had trained).
+    /// Records `stage` as finished and returns its seconds: its earlier finished time if this
+    /// attempt continued it, the interrupted attempts', and this attempt's since `begin`. A stage
+    /// that was only loaded (never begun here) keeps its time, plus any interrupted attempt's.
     @discardableResult
-    public func finish(_ stage: String, after earlier: Double = 0, countingThisAttempt: Bool = true) throws -> Double {
+    public func finish(_ stage: String) throws -> Double {
         lock.lock(); defer { lock.unlock() }
-        var seconds = earlier + (interrupted[stage] ?? 0)
-        if let t0 = running.removeValue(forKey: stage), countingThisAttempt { seconds += now().timeIntervalSince(t0) }
+        var seconds = (finished[stage] ?? 0) + (interrupted[stage] ?? 0)
+        if let t0 = running.removeValue(forKey: stage) { seconds += now().timeIntervalSince(t0) }
         finished[stage] = seconds
         interrupted[stage] = nil
-        if running.isEmpty { timer?.cancel(); timer = nil }
+        stopIfIdle()
         try write()
         return seconds
+    }
+
+    /// Ends an attempt at `stage` that failed: its time so far is recorded as interrupted, and
+    /// stops counting (the other lane may run on for minutes).
+    public func abandon(_ stage: String) {
+        lock.lock(); defer { lock.unlock() }
+        if let t0 = running.removeValue(forKey: stage) { interrupted[stage, default: 0] += now().timeIntervalSince(t0) }
+        stopIfIdle()
+        reportFailure { try write() }
     }
 
     /// Writes the log now, the running attempts' time so far counted as interrupted (what the
@@ -93,15 +117,28 @@ public final class StageLog: @unchecked Sendable {
     }
 
     private func beat() {
-        do { try flush() } catch {
-            lock.lock(); defer { lock.unlock() }
+        lock.lock(); defer { lock.unlock() }
+        reportFailure { try write() }
+    }
+
+    /// The heartbeat's and `abandon`'s writes: a failure is said once on stderr and does not stop
+    /// the run, which loses at most the times of stages that do not finish. Lock held.
+    private func reportFailure(_ body: () throws -> Void) {
+        do { try body() } catch {
             guard !heartbeatFailed else { return }
             heartbeatFailed = true
             FileHandle.standardError.write(Data("warning: could not record the running stages' time in \(url.path): \(error)\n".utf8))
         }
     }
 
-    /// Call with the lock held.
+    /// Lock held.
+    private func stopIfIdle() {
+        guard running.isEmpty else { return }
+        timer?.cancel()
+        timer = nil
+    }
+
+    /// Lock held.
     private func write() throws {
         var file = File(finished: finished, interrupted: interrupted)
         let t = now()

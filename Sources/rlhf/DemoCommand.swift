@@ -189,10 +189,11 @@ struct DemoCommand: ParsableCommand {
         func stage<T>(_ name: String, _ body: (_ done: Bool) throws -> T) throws -> T {
             let done = resuming ? log.seconds(name) : nil
             note("── \(name)" + (done == nil ? "" : " (finished before: loaded from the run folder)"))
-            report.loadedSeconds += done ?? log.interruptedSeconds(name)
+            report.loadedSeconds += (done ?? 0) + log.interruptedSeconds(name)
             if done == nil { log.begin(name) }
-            let r = try body(done != nil)
-            report.stages.append((name, try done ?? log.finish(name)))
+            let r: T
+            do { r = try body(done != nil) } catch { log.abandon(name); throw error }
+            report.stages.append((name, try log.finish(name)))
             return r
         }
         /// Runs one step that is cheap and always run again on `--resume` (it is not logged).
@@ -445,11 +446,8 @@ struct DemoCommand: ParsableCommand {
         // The verifiers check what a program can: the facts the request states.
         let verifiers = verifierWeight > 0
             ? try PPOStage.rewardFunctions(["order_number:\(verifierWeight)", "customer_name:\(verifierWeight)"]) : []
-        // PPO runs that resumed before their last iteration: a stage the log lists as finished
-        // then took its first run's time and this one's.
-        var continued = Set<String>()
-        let continuedLock = NSLock()
-        func runPPO(name: String, beta: Double, estimator: PPOConfig.AdvantageEstimator = .gae, steps: Int? = nil) throws -> (GPT2, DemoReport.PPORun) {
+        /// One on-policy RL stage (`stage`, the log's name for it) in `runURL/name`.
+        func runPPO(stage: String, name: String, beta: Double, estimator: PPOConfig.AdvantageEstimator = .gae, steps: Int? = nil) throws -> (GPT2, DemoReport.PPORun) {
             let policy = GPT2(config: sft.config)
             policy.copyWeights(from: sft)
             var c = PPOConfig()
@@ -486,7 +484,9 @@ struct DemoCommand: ParsableCommand {
             if continuing {
                 try trainer.resume()
                 note("\(name): resumed at step \(trainer.step) of \(c.steps)")
-                if trainer.step < c.steps { continuedLock.withLock { _ = continued.insert(name) } }
+                // A finished stage continued further: its time goes on from its first run's
+                // (an unfinished one began before the job ran).
+                if trainer.step < c.steps && log.seconds(stage) != nil { log.begin(stage) }
             }
             try PPOStage.run(trainer)
             return (policy, .init(name: name, beta: beta, estimator: estimator, metrics: Metrics.read(dir.appendingPathComponent("metrics.jsonl")),
@@ -567,39 +567,45 @@ struct DemoCommand: ParsableCommand {
         // GRPO 60 s, RLOO 81 s, DPO 43 s, the reference samples 8 s) the lanes end 5 s apart.
         // No job touches `report` while the lanes run; their times are recorded after.
         struct Job { let stage: String, model: String, run: () throws -> (GPT2, DemoReport.PPORun?) }
-        var jobs: [Job] = [.init(stage: "ppo (β=\(klCoef))", model: "ppo") { try runPPO(name: "ppo", beta: klCoef) }]
+        var jobs: [Job] = [.init(stage: "ppo (β=\(klCoef))", model: "ppo") { try runPPO(stage: "ppo (β=\(klCoef))", name: "ppo", beta: klCoef) }]
         // With β = 0 already, the twin would be the same run twice, and the report would call
         // their (zero) difference the leash.
         if klFreeRun && klCoef == 0 { note("ppo (β=0): skipped, --kl-coef is already 0: there is no leash to take off") }
         if klFreeRun && klCoef > 0 {
-            jobs.append(.init(stage: "ppo (β=0)", model: "ppo β=0") { try runPPO(name: "ppo-no-kl", beta: 0, steps: budget.klFreeSteps) })
+            jobs.append(.init(stage: "ppo (β=0)", model: "ppo β=0") { try runPPO(stage: "ppo (β=0)", name: "ppo-no-kl", beta: 0, steps: budget.klFreeSteps) })
         }
         if alternatives {
             // GRPO's β is DeepSeekMath's 0.04 (TRL's default once; 0.29's is 0), RLOO's TRL's
             // 0.05: PPO's β was chosen for PPO.
-            jobs.append(.init(stage: "grpo", model: "grpo") { try runPPO(name: "grpo", beta: 0.04, estimator: .grpo) })
-            jobs.append(.init(stage: "rloo", model: "rloo") { try runPPO(name: "rloo", beta: 0.05, estimator: .rloo) })
+            jobs.append(.init(stage: "grpo", model: "grpo") { try runPPO(stage: "grpo", name: "grpo", beta: 0.04, estimator: .grpo) })
+            jobs.append(.init(stage: "rloo", model: "rloo") { try runPPO(stage: "rloo", name: "rloo", beta: 0.05, estimator: .rloo) })
             jobs.append(.init(stage: "dpo", model: "dpo") { (try runDPO(), nil) })
         }
         let lock = NSLock()
         var results = [(model: GPT2, run: DemoReport.PPORun?, seconds: Double, evaluation: Evaluation)?](repeating: nil, count: jobs.count)
         note("── " + jobs.map(\.stage).joined(separator: ", ") + ", then each model's held-out evaluation; held-out samples of base, SFT and best-of-\(bestOf)"
              + (Parallel.workers >= 2 ? " (two at a time, one core each)" : ""))
-        let poolStart = Date()
-        // Time the RL stages took before the resume: finished, or interrupted.
-        report.loadedSeconds += jobs.reduce(0) { $0 + (log.seconds($1.stage) ?? 0) + log.interruptedSeconds($1.stage) }
-        try Parallel.jobs(jobs.indices.map { i in {
-            let finishedBefore = resuming ? log.seconds(jobs[i].stage) : nil
-            log.begin(jobs[i].stage)
-            let (model, run) = try jobs[i].run()
-            // A finished stage continued now (a twin of 50 iterations that now has 100) adds this
-            // attempt's time to its first run's; one that was only loaded adds nothing.
-            let trainedNow = run.map { r in continuedLock.withLock { continued.contains(r.name) } } ?? false
-            let seconds = try log.finish(jobs[i].stage, after: finishedBefore ?? 0, countingThisAttempt: finishedBefore == nil || trainedNow)
-            let evaluation = evaluate(model, label: jobs[i].model)
-            lock.lock(); results[i] = (model, run, seconds, evaluation); lock.unlock()
-        } } + [evaluateReferences])
-        report.rlWallSeconds = Date().timeIntervalSince(poolStart)
+        // The lanes' wall time is logged as an entry of its own: it, not the sum of the RL stages'
+        // overlapping times, is what earlier attempts spent here.
+        let lanesEntry = "rl stages and evaluations (wall time)"
+        report.loadedSeconds += (log.seconds(lanesEntry) ?? 0) + log.interruptedSeconds(lanesEntry)
+        log.begin(lanesEntry)
+        do {
+            try Parallel.jobs(jobs.indices.map { i in {
+                let stage = jobs[i].stage
+                // A finished stage is loaded, or continued further (`runPPO` then begins it).
+                if log.seconds(stage) == nil { log.begin(stage) }
+                let (model, run): (GPT2, DemoReport.PPORun?)
+                do { (model, run) = try jobs[i].run() } catch { log.abandon(stage); throw error }
+                let seconds = try log.finish(stage)
+                let evaluation = evaluate(model, label: jobs[i].model)
+                lock.lock(); results[i] = (model, run, seconds, evaluation); lock.unlock()
+            } } + [evaluateReferences])
+        } catch {
+            log.abandon(lanesEntry)
+            throw error
+        }
+        report.rlWallSeconds = try log.finish(lanesEntry)
         for (job, r) in zip(jobs, results) {
             report.stages.append((job.stage, r!.seconds))
             if let run = r!.run { report.ppoRuns.append(run) }

@@ -87,17 +87,18 @@ struct DemoReport {
     var stages: [(String, Double)] = []
     /// The RL stages ran two at a time, one core each, so their times overlap (see `Parallel.jobs`).
     var rlStagesSideBySide = false
-    /// Wall time of the RL stages, DPO and every held-out evaluation, which overlap on the lanes.
+    /// Wall time of the RL stages, DPO and every held-out evaluation, which overlap on the lanes
+    /// (after a resume, every attempt's).
     var rlWallSeconds = Double.nan
     var totalSeconds = 0.0
-    /// With `--resume`: the time earlier runs spent on stages (those loaded from the run folder,
-    /// and attempts that were interrupted), which `totalSeconds` (this process's wall time) leaves
-    /// out. A sum of stage times: where the RL stages ran side by side, more than their wall time.
+    /// With `--resume`: the time earlier attempts spent on stages, finished (loaded from the run
+    /// folder) or interrupted, which `totalSeconds` (this process's wall time) leaves out; the RL
+    /// stages by the lanes' wall time, as they overlap.
     var loadedSeconds = 0.0
     /// How long the run took, said so that a resumed run's total is not read as the whole.
     var durationText: String {
         loadedSeconds > 0
-            ? "\(Progress.formatDuration(totalSeconds)) since the resume, after \(Progress.formatDuration(loadedSeconds)) of stage time before it"
+            ? "\(Progress.formatDuration(totalSeconds)) since the resume, after \(Progress.formatDuration(loadedSeconds)) in earlier attempts"
             : Progress.formatDuration(totalSeconds)
     }
     var pretrainMetrics: [[String: Double]] = []
@@ -219,8 +220,8 @@ struct DemoReport {
         }
         struct Summary: Encodable {
             let seed: UInt64; let quick: Bool; let total_seconds: Double; let stages: [Stage]
-            /// With `--resume`: the seconds earlier runs spent on stages, finished (loaded from the
-            /// run folder) or interrupted (`total_seconds` is the resumed process's wall time).
+            /// With `--resume`: the seconds earlier attempts spent on stages, finished (loaded from
+            /// the run folder) or interrupted (`total_seconds` is the resumed process's wall time).
             let loaded_stages_seconds: Double
             /// The RL stages and evaluations side by side on the lanes: their wall time.
             let rl_wall_seconds: Double
