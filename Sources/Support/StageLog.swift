@@ -18,7 +18,7 @@ public final class StageLog: @unchecked Sendable {
     /// Attempts under way in this process, and when each began.
     private var running: [String: Date] = [:]
     private var timer: DispatchSourceTimer?
-    private var heartbeatFailed = false
+    private var warnedOfFailedWrite = false
 
     private struct File: Codable {
         var finished: [String: Double]
@@ -109,6 +109,17 @@ public final class StageLog: @unchecked Sendable {
         reportFailure { try write() }
     }
 
+    /// Runs one attempt at `stage` and records it finished, or abandoned if `body` throws; returns
+    /// what `body` returned and the stage's seconds (`finish`). With `beginning` false the attempt
+    /// is not timed here: a finished stage that `body` only loads, or that begins itself once it
+    /// knows it will continue further.
+    public func run<T>(_ stage: String, beginning: Bool = true, _ body: () throws -> T) throws -> (result: T, seconds: Double) {
+        if beginning { begin(stage) }
+        let result: T
+        do { result = try body() } catch { abandon(stage); throw error }
+        return (result, try finish(stage))
+    }
+
     /// Writes the log now, the running attempts' time so far counted as interrupted (what the
     /// heartbeat does).
     public func flush() throws {
@@ -125,8 +136,8 @@ public final class StageLog: @unchecked Sendable {
     /// the run, which loses at most the times of stages that do not finish. Lock held.
     private func reportFailure(_ body: () throws -> Void) {
         do { try body() } catch {
-            guard !heartbeatFailed else { return }
-            heartbeatFailed = true
+            guard !warnedOfFailedWrite else { return }
+            warnedOfFailedWrite = true
             FileHandle.standardError.write(Data("warning: could not record the running stages' time in \(url.path): \(error)\n".utf8))
         }
     }

@@ -190,10 +190,8 @@ struct DemoCommand: ParsableCommand {
             let done = resuming ? log.seconds(name) : nil
             note("── \(name)" + (done == nil ? "" : " (finished before: loaded from the run folder)"))
             report.loadedSeconds += (done ?? 0) + log.interruptedSeconds(name)
-            if done == nil { log.begin(name) }
-            let r: T
-            do { r = try body(done != nil) } catch { log.abandon(name); throw error }
-            report.stages.append((name, try log.finish(name)))
+            let (r, seconds) = try log.run(name, beginning: done == nil) { try body(done != nil) }
+            report.stages.append((name, seconds))
             return r
         }
         /// Runs one step that is cheap and always run again on `--resume` (it is not logged).
@@ -589,23 +587,15 @@ struct DemoCommand: ParsableCommand {
         // overlapping times, is what earlier attempts spent here.
         let lanesEntry = "rl stages and evaluations (wall time)"
         report.loadedSeconds += (log.seconds(lanesEntry) ?? 0) + log.interruptedSeconds(lanesEntry)
-        log.begin(lanesEntry)
-        do {
+        report.rlWallSeconds = try log.run(lanesEntry) {
             try Parallel.jobs(jobs.indices.map { i in {
                 let stage = jobs[i].stage
                 // A finished stage is loaded, or continued further (`runPPO` then begins it).
-                if log.seconds(stage) == nil { log.begin(stage) }
-                let (model, run): (GPT2, DemoReport.PPORun?)
-                do { (model, run) = try jobs[i].run() } catch { log.abandon(stage); throw error }
-                let seconds = try log.finish(stage)
+                let ((model, run), seconds) = try log.run(stage, beginning: log.seconds(stage) == nil) { try jobs[i].run() }
                 let evaluation = evaluate(model, label: jobs[i].model)
                 lock.lock(); results[i] = (model, run, seconds, evaluation); lock.unlock()
             } } + [evaluateReferences])
-        } catch {
-            log.abandon(lanesEntry)
-            throw error
-        }
-        report.rlWallSeconds = try log.finish(lanesEntry)
+        }.seconds
         for (job, r) in zip(jobs, results) {
             report.stages.append((job.stage, r!.seconds))
             if let run = r!.run { report.ppoRuns.append(run) }

@@ -87,6 +87,19 @@ final class StageLogTests: XCTestCase {
         XCTAssertEqual(reread.seconds("rloo"), 90)
     }
 
+    func testRunFinishesOrAbandons() throws {
+        let url = try file(), clock = Clock()
+        let log = try StageLog(url, resuming: false, heartbeat: 0, now: { clock.now })
+        struct Failure: Error {}
+        XCTAssertThrowsError(try log.run("dpo") { clock.advance(7); throw Failure() })
+        clock.advance(100)  // what the other lane does next is not dpo's time
+        let (value, seconds) = try log.run("dpo") { clock.advance(5); return 42 }
+        XCTAssertEqual(value, 42)
+        XCTAssertEqual(seconds, 12)
+        // Not begun here: only loaded, it keeps its time.
+        XCTAssertEqual(try log.run("dpo", beginning: false) { clock.advance(9) }.seconds, 12)
+    }
+
     func testTwoLanesAtOnce() throws {
         let url = try file()
         let log = try StageLog(url, resuming: false, heartbeat: 0.001)
