@@ -1,17 +1,24 @@
 import CKernels
 import Foundation
+import Synchronization
 
 /// Splits non-GEMM kernels across cores. Never call from inside a BLAS call's threads, and do
 /// not overlap with a threaded GEMM: on 2 cores the two would fight for the same cores.
 public enum Parallel {
     /// Cores the calling thread's kernels (GEMM blocks and `forRange`) may use: `BLAS.threads`,
-    /// so `RLHF_THREADS=1` makes everything serial, unless the thread runs inside `jobs`.
+    /// so `RLHF_THREADS=1` makes everything serial, unless the thread is a lane of `jobs`.
     public static var workers: Int {
-        @inline(__always) get { ThreadSettings.current.workers ?? BLAS.threads }
+        @inline(__always) get {
+            let settings = ThreadSettings.current
+            return settings.workers ?? settings.lanes?.share ?? BLAS.threads
+        }
     }
 
     /// Runs independent jobs side by side, `lanes` at a time, each lane a thread whose kernels
-    /// use `workers / lanes` cores; a lane takes the next job in order when its last one ends.
+    /// use its share of the caller's `workers` cores; a lane takes the next job in order when
+    /// its last one ends, and when no job is left it ends and its cores go to the lanes still
+    /// running (`LaneGroup`): the last stage of the demo's RL lanes, or a policy's backward
+    /// that outlasts its critic's, then runs on both cores instead of leaving one idle.
     ///
     /// Why: on two cores one small-model job uses the second core at about half efficiency (a
     /// training step of the demo's model runs 1.55× faster on two than on one), so two such jobs
@@ -27,15 +34,18 @@ public enum Parallel {
         }
         let queue = JobQueue(count: jobs.count)
         let done = DispatchGroup()
-        for _ in 0..<min(lanes, jobs.count) {
+        let count = min(lanes, jobs.count)
+        let group = LaneGroup(cores: total, lanes: count)
+        for _ in 0..<count {
             done.enter()
             // A Thread rather than a GCD queue: the jobs run for minutes, and their backward
             // passes want more stack than GCD's workers get.
             let thread = Thread {
-                ThreadSettings.current.workers = max(1, total / lanes)
+                ThreadSettings.current.lanes = group
                 while let i = queue.next() {
                     do { try jobs[i]() } catch { queue.fail(error) }
                 }
+                group.end()
                 done.leave()
             }
             thread.stackSize = 64 << 20
@@ -95,6 +105,28 @@ public enum Parallel {
             if lo < hi { body(lo..<hi) }
         }
     }
+}
+
+/// The lanes of one `Parallel.jobs` call and how many of them still run. Each lane's kernels
+/// split across `cores / running` cores, read afresh by every kernel, so a lane that outlives
+/// the others takes the cores they leave (through the worker pool, which no lane holds while
+/// each has one core). Values do not change: no kernel's arithmetic depends on its core count.
+final class LaneGroup: Sendable {
+    let cores: Int
+    private let running: Atomic<Int>
+
+    init(cores: Int, lanes: Int) {
+        self.cores = cores
+        running = Atomic(lanes)
+    }
+
+    /// This lane's cores now.
+    var share: Int {
+        @inline(__always) get { max(1, cores / max(1, running.load(ordering: .relaxed))) }
+    }
+
+    /// Called by a lane when it has no job left.
+    func end() { running.subtract(1, ordering: .relaxed) }
 }
 
 /// The lanes' shared cursor into `Parallel.jobs`' list, and the first error.

@@ -9,8 +9,11 @@ import Foundation
 /// across both cores. A thread that never sets them gets the process-wide defaults.
 final class ThreadSettings {
     var gradEnabled = true
-    /// Cores this thread's kernels may use; nil means `BLAS.threads`.
+    /// Cores this thread's kernels may use, when fixed (tests pin it); nil leaves it to `lanes`.
     var workers: Int?
+    /// The `Parallel.jobs` lanes this thread is one of, whose share of the cores its kernels
+    /// use; nil (and no `workers`) means `BLAS.threads`.
+    var lanes: LaneGroup?
 
     /// This thread's settings, created on first use and freed when the thread exits.
     /// `pthread_getspecific` costs a few nanoseconds; it is read once per op, not per element.
