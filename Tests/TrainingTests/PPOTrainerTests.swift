@@ -59,6 +59,44 @@ final class PPOTrainerTests: XCTestCase {
         XCTAssertFalse(trainer.policy.training)
     }
 
+    /// A separate critic's forward and backward run beside the policy's, each backward seeded
+    /// with its share of the summed loss: the run is the same to the bit as with one backward of
+    /// the sum, on every core count.
+    func testCriticBesideThePolicyGivesTheSameRunAsOneBackwardOfTheSum() throws {
+        let base = tempDir()
+        defer { try? FileManager.default.removeItem(at: base) }
+        var config = smallConfig()
+        config.steps = 2
+        XCTAssertEqual(config.valueModel, .separate)
+        func run(_ name: String, beside: Bool, workers: Int? = nil) throws -> PPOTrainer {
+            let settings = ThreadSettings.current
+            let saved = settings.workers
+            settings.workers = workers
+            defer { settings.workers = saved }
+            let t = try makeTrainer(base.appendingPathComponent(name), config: config)
+            t.criticBesidePolicy = beside
+            try t.train()
+            return t
+        }
+        let summed = try run("summed", beside: false)
+        for (name, workers) in [("beside", nil), ("beside-one-core", 1)] as [(String, Int?)] {
+            let beside = try run(name, beside: true, workers: workers)
+            XCTAssertEqual(summed.optimizer.parameters.count, beside.optimizer.parameters.count)
+            for ((key, a), (_, b)) in zip(summed.optimizer.parameters, beside.optimizer.parameters) {
+                let (x, y) = (a.toArray(), b.toArray())
+                XCTAssertTrue(x == y, "\(name): \(key) differs in \(zip(x, y).filter { $0 != $1 }.count) of \(x.count) values")
+            }
+            let ma = Metrics.read(base.appendingPathComponent("summed/metrics.jsonl"))
+            let mb = Metrics.read(base.appendingPathComponent("\(name)/metrics.jsonl"))
+            XCTAssertEqual(ma.count, 2)
+            for (x, y) in zip(ma, mb) {
+                for key in ["loss/policy_avg", "loss/value_avg", "val/clipfrac_avg", "policy/clipfrac_avg", "policy/approxkl_avg", "objective/kl"] {
+                    XCTAssertEqual(x[key], y[key], "\(name): \(key) at step \(x["step"] ?? -1)")
+                }
+            }
+        }
+    }
+
     /// TRL's `val/ratio_var` is the variance of the micro-batches' mean ratios. With two
     /// micro-batches in one epoch the first ratio is the one before any update, so the variance
     /// follows from it and the logged mean: ((r₁ − r₂)²)/2 = 2(mean − r₁)². One micro-batch has

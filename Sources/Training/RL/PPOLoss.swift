@@ -46,15 +46,24 @@ public struct PPOLoss {
         meanRatio = ratioSum / denom
 
         if let values, let oldValues, let returns {
-            let vClipped = oldValues + clamp(values - oldValues, -valueClipRange, valueClipRange)
-            let l1 = square(values - returns), l2 = square(vClipped - returns)
-            valueLoss = 0.5 * maskedMean(maximum(l1, l2), mask)
-            var vc: Float = 0
-            for i in 0..<mask.count where mask[i] != 0 && l2[i] > l1[i] { vc += 1 }
-            valueClipFraction = vc / denom
+            (valueLoss, valueClipFraction) = PPOLoss.valueLoss(values: values, oldValues: oldValues, returns: returns, mask: mask,
+                                                               clipRange: valueClipRange)
         } else {
             valueLoss = Tensor(scalar: 0)
             valueClipFraction = 0
         }
+    }
+
+    /// The clipped value loss alone (`valueLoss`, with its clip fraction), for a critic whose
+    /// backward runs apart from the policy's.
+    public static func valueLoss(values: Tensor, oldValues: Tensor, returns: Tensor, mask: Tensor, clipRange: Float) -> (Tensor, Float) {
+        let vClipped = oldValues + clamp(values - oldValues, -clipRange, clipRange)
+        let l1 = square(values - returns), l2 = square(vClipped - returns)
+        var clipped: Float = 0, tokens: Float = 0
+        for i in 0..<mask.count where mask[i] != 0 {
+            tokens += 1
+            if l2[i] > l1[i] { clipped += 1 }
+        }
+        return (0.5 * maskedMean(maximum(l1, l2), mask), clipped / max(tokens, 1))
     }
 }

@@ -68,6 +68,10 @@ public final class PPOTrainer {
     private lazy var copies = MicroBatchLanes<Learner>(copy: { [policy, value] in
         Learner(policy: GPT2(config: policy.config), value: value.map(ValueFunction.init(shapeOf:)))
     }, parameters: \.parameters)
+    /// Whether a separate critic's forward and backward run beside the policy's
+    /// (`trainMicroBatch`); off, the two take one backward of the summed loss, as a shared critic
+    /// does. The same gradients either way, which a test checks.
+    var criticBesidePolicy = true
     /// What the checkpoints record and a resume must match: the config, the reference's and
     /// the reward model's weights, the prompts and the programmatic rewards.
     private let startRecord: JSONValue
@@ -320,20 +324,32 @@ public final class PPOTrainer {
             let end = min(start + config.rolloutBatchSize, rollout.batch), k = min(max(lanes, 1), end - start)
             return (0..<k).map { start + (end - start) * $0 / k ..< start + (end - start) * ($0 + 1) / k }
         }
+        // Per part the policy's, the reference's and a separate critic's forward passes, each a
+        // job: they run side by side, a core each, and the last to finish takes the cores the
+        // others leave (`Parallel.jobs`). A shared critic reads the policy's hidden states.
         let done = rollout
-        try! Parallel.jobs(parts.map { part in { [self] in
-            withNoGrad {
-                let rows = Array(part)
-                let layout = done.packed(rows: rows)
-                let (lp, _, h) = forward(policy, done, rows: rows, layout: layout, entropy: false)
-                let (ref, _, _) = forward(reference, done, rows: rows, layout: layout, entropy: false)
-                let v = value?.values(layout, responseSlots: lp.count, policyHidden: h)
-                let off = part.lowerBound * r
-                for k in 0..<lp.count where done.mask[off + k] != 0 {
-                    logProbs[off + k] = lp[k]; logProbs[n + off + k] = ref[k]; logProbs[2 * n + off + k] = v?[k] ?? 0
+        let separateCritic = value?.trunk != nil
+        var jobs: [() throws -> Void] = []
+        for part in parts {
+            let rows = Array(part), off = part.lowerBound * r
+            let layout = done.packed(rows: rows)
+            // One model's values for these rows into its third of `logProbs` (0 policy, 1 reference, 2 critic).
+            func store(_ t: Tensor, _ third: Int) {
+                for k in 0..<t.count where done.mask[off + k] != 0 { logProbs[third * n + off + k] = t[k] }
+            }
+            jobs.append { [self] in
+                withNoGrad {
+                    let (lp, _, h) = forward(policy, done, rows: rows, layout: layout, entropy: false)
+                    store(lp, 0)
+                    if let value, !separateCritic { store(value.values(layout, responseSlots: lp.count, policyHidden: h), 2) }
                 }
             }
-        } }, lanes: lanes)
+            jobs.append { [self] in withNoGrad { store(forward(reference, done, rows: rows, layout: layout, entropy: false).0, 1) } }
+            if let value, separateCritic {
+                jobs.append { withNoGrad { store(value.values(layout, responseSlots: rows.count * r, policyHidden: nil), 2) } }
+            }
+        }
+        try! Parallel.jobs(jobs, lanes: Parallel.workers)
         rollout.logProbs = Array(logProbs[0..<n])
         rollout.refLogProbs = Array(logProbs[n..<2 * n])
         rollout.values = Array(logProbs[2 * n..<3 * n])
@@ -424,33 +440,66 @@ public final class PPOTrainer {
 
     /// Forward and backward of one micro-batch (`rows` of the rollout) through `learner`, its
     /// gradient scaled by 1 / `gradientAccumulation` and added to the learner's parameters.
+    ///
+    /// A critic with its own trunk shares nothing with the policy but the rollout, so the two
+    /// run side by side (`Parallel.jobs`), each on a core, and the one that outlasts the other
+    /// takes both cores: on two cores a small model's kernels split across both run well below
+    /// twice as fast. Each part's backward is seeded with what the summed loss
+    /// (policy + vf_coef · value) / gradientAccumulation passes it, so the gradients are the same
+    /// to the bit as from one backward of the sum, which a shared critic still takes.
     func trainMicroBatch(_ rows: [Int], _ rollout: PPORollout, _ learner: Learner) throws -> MicroStats {
         let r = rollout.responseLength
         let layout = rollout.packed(rows: rows)
-        let (lp, ent, h) = forward(learner.policy, rollout, rows: rows, layout: layout, entropy: true)
-        let v = learner.value?.values(layout, responseSlots: lp.count, policyHidden: h)
         func constant(_ a: [Float]) -> Tensor { Tensor(rollout.slice(a, rows: rows, width: r), shape: [rows.count * r]) }
         let mask = constant(rollout.mask)
-        let loss = PPOLoss(logProbs: lp, oldLogProbs: constant(rollout.logProbs), advantages: constant(rollout.advantages),
-                           mask: mask, clipRange: config.clipRange, values: v, oldValues: v == nil ? nil : constant(rollout.values),
-                           returns: v == nil ? nil : constant(rollout.returns), valueClipRange: config.valueClipRange)
-        // Policy and critic step together on one loss (their parameters are disjoint
-        // when separate); vf_coef keeps the critic's larger gradients from dominating.
-        var objective = loss.policyLoss + loss.valueLoss * config.valueCoef
-        if config.advantageEstimator == .grpo && kl.beta > 0 {
-            // GRPO's KL term, k3 = e^(ref−π) − (ref−π) − 1 per token: non-negative and
-            // unbiased for KL(π‖π_ref) on the policy's own samples.
-            let d = constant(rollout.refLogProbs) - lp
-            objective = objective + maskedMean(exp(d) - d - 1, mask) * Float(kl.beta)
+        let share = 1 / Float(config.gradientAccumulation)
+        var stats = MicroStats(), valueStats = MicroStats()
+        // The clipped surrogate (with GRPO's KL term), and the hidden states a shared critic reads.
+        func policyObjective() -> (Tensor, Tensor) {
+            let (lp, ent, h) = forward(learner.policy, rollout, rows: rows, layout: layout, entropy: true)
+            let loss = PPOLoss(logProbs: lp, oldLogProbs: constant(rollout.logProbs), advantages: constant(rollout.advantages),
+                               mask: mask, clipRange: config.clipRange)
+            var objective = loss.policyLoss
+            if config.advantageEstimator == .grpo && kl.beta > 0 {
+                // GRPO's KL term, k3 = e^(ref−π) − (ref−π) − 1 per token: non-negative and
+                // unbiased for KL(π‖π_ref) on the policy's own samples.
+                let d = constant(rollout.refLogProbs) - lp
+                objective = objective + maskedMean(exp(d) - d - 1, mask) * Float(kl.beta)
+            }
+            stats = MicroStats(policyLoss: loss.policyLoss.item, clipFraction: loss.clipFraction, approxKL: loss.approxKL,
+                               ratio: loss.meanRatio, entropy: ent.map { maskedMean($0, mask).item })
+            return (objective, h)
         }
-        let total = objective * (1 / Float(config.gradientAccumulation))
-        guard total.item.isFinite else {
-            throw RLHFError.nonFinite(step: step + 1, what: "the PPO loss (policy \(loss.policyLoss.item), value \(loss.valueLoss.item))")
+        // The critic's clipped value loss times vf_coef (nil without a critic).
+        func valueTerm(policyHidden: Tensor?) -> Tensor? {
+            guard let critic = learner.value else { return nil }
+            let v = critic.values(layout, responseSlots: rows.count * r, policyHidden: policyHidden)
+            let (loss, clipped) = PPOLoss.valueLoss(values: v, oldValues: constant(rollout.values), returns: constant(rollout.returns),
+                                                    mask: mask, clipRange: config.valueClipRange)
+            valueStats.valueLoss = loss.item
+            valueStats.valueClipFraction = clipped
+            return loss * config.valueCoef
         }
-        if let op = total.backward(detectAnomaly: false) { throw RLHFError.nonFinite(step: step + 1, what: "the gradient of \(op)") }
-        return MicroStats(policyLoss: loss.policyLoss.item, valueLoss: loss.valueLoss.item, clipFraction: loss.clipFraction,
-                          valueClipFraction: loss.valueClipFraction, approxKL: loss.approxKL, ratio: loss.meanRatio,
-                          entropy: ent.map { maskedMean($0, mask).item })
+        // `losses` names the loss's parts for the error when it is not finite.
+        func backward(_ total: Tensor, _ losses: () -> String) throws {
+            guard total.item.isFinite else { throw RLHFError.nonFinite(step: step + 1, what: "the PPO loss (\(losses()))") }
+            if let op = total.backward(detectAnomaly: false) { throw RLHFError.nonFinite(step: step + 1, what: "the gradient of \(op)") }
+        }
+        if criticBesidePolicy, learner.value?.trunk != nil {
+            try Parallel.jobs([
+                { try backward(policyObjective().0 * share) { "policy \(stats.policyLoss)" } },
+                { try backward(valueTerm(policyHidden: nil)! * share) { "value \(valueStats.valueLoss)" } },
+            ])
+        } else {
+            let (objective, h) = policyObjective()
+            // Policy and a shared critic step on one loss: the value loss also moves the trunk.
+            try backward((valueTerm(policyHidden: h).map { objective + $0 } ?? objective) * share) {
+                "policy \(stats.policyLoss), value \(valueStats.valueLoss)"
+            }
+        }
+        stats.valueLoss = valueStats.valueLoss
+        stats.valueClipFraction = valueStats.valueClipFraction
+        return stats
     }
 
     // MARK: - Checkpoints
