@@ -324,32 +324,22 @@ public final class PPOTrainer {
             let end = min(start + config.rolloutBatchSize, rollout.batch), k = min(max(lanes, 1), end - start)
             return (0..<k).map { start + (end - start) * $0 / k ..< start + (end - start) * ($0 + 1) / k }
         }
-        // Per part the policy's, the reference's and a separate critic's forward passes, each a
-        // job: they run side by side, a core each, and the last to finish takes the cores the
-        // others leave (`Parallel.jobs`). A shared critic reads the policy's hidden states.
+        // The three forward passes run in turn on the chunk's cores. As jobs side by side (one
+        // core each, the last on both) they took the same time: measured twice (2026-12-06).
         let done = rollout
-        let separateCritic = value?.trunk != nil
-        var jobs: [() throws -> Void] = []
-        for part in parts {
-            let rows = Array(part), off = part.lowerBound * r
-            let layout = done.packed(rows: rows)
-            // One model's values for these rows into its third of `logProbs` (0 policy, 1 reference, 2 critic).
-            func store(_ t: Tensor, _ third: Int) {
-                for k in 0..<t.count where done.mask[off + k] != 0 { logProbs[third * n + off + k] = t[k] }
-            }
-            jobs.append { [self] in
-                withNoGrad {
-                    let (lp, _, h) = forward(policy, done, rows: rows, layout: layout, entropy: false)
-                    store(lp, 0)
-                    if let value, !separateCritic { store(value.values(layout, responseSlots: lp.count, policyHidden: h), 2) }
+        try! Parallel.jobs(parts.map { part in { [self] in
+            withNoGrad {
+                let rows = Array(part)
+                let layout = done.packed(rows: rows)
+                let (lp, _, h) = forward(policy, done, rows: rows, layout: layout, entropy: false)
+                let (ref, _, _) = forward(reference, done, rows: rows, layout: layout, entropy: false)
+                let v = value?.values(layout, responseSlots: lp.count, policyHidden: h)
+                let off = part.lowerBound * r
+                for k in 0..<lp.count where done.mask[off + k] != 0 {
+                    logProbs[off + k] = lp[k]; logProbs[n + off + k] = ref[k]; logProbs[2 * n + off + k] = v?[k] ?? 0
                 }
             }
-            jobs.append { [self] in withNoGrad { store(forward(reference, done, rows: rows, layout: layout, entropy: false).0, 1) } }
-            if let value, separateCritic {
-                jobs.append { withNoGrad { store(value.values(layout, responseSlots: rows.count * r, policyHidden: nil), 2) } }
-            }
-        }
-        try! Parallel.jobs(jobs, lanes: Parallel.workers)
+        } }, lanes: lanes)
         rollout.logProbs = Array(logProbs[0..<n])
         rollout.refLogProbs = Array(logProbs[n..<2 * n])
         rollout.values = Array(logProbs[2 * n..<3 * n])
@@ -470,7 +460,8 @@ public final class PPOTrainer {
                                ratio: loss.meanRatio, entropy: ent.map { maskedMean($0, mask).item })
             return (objective, h)
         }
-        // The critic's clipped value loss times vf_coef (nil without a critic).
+        // The critic's clipped value loss times vf_coef (nil without a critic): vf_coef keeps the
+        // critic's larger gradients from dominating (a shared trunk, and the norm clipped over both).
         func valueTerm(policyHidden: Tensor?) -> Tensor? {
             guard let critic = learner.value else { return nil }
             let v = critic.values(layout, responseSlots: rows.count * r, policyHidden: policyHidden)
