@@ -1,6 +1,5 @@
 import CKernels
 import Foundation
-import Synchronization
 
 /// Splits non-GEMM kernels across cores. Never call from inside a BLAS call's threads, and do
 /// not overlap with a threaded GEMM: on 2 cores the two would fight for the same cores.
@@ -35,7 +34,8 @@ public enum Parallel {
         let queue = JobQueue(count: jobs.count)
         let done = DispatchGroup()
         let count = min(lanes, jobs.count)
-        let group = LaneGroup(cores: total, lanes: count)
+        let caller = ThreadSettings.current
+        let group = LaneGroup(cores: total, parent: caller.workers == nil ? caller.lanes : nil, lanes: count)
         for _ in 0..<count {
             done.enter()
             // A Thread rather than a GCD queue: the jobs run for minutes, and their backward
@@ -108,25 +108,32 @@ public enum Parallel {
 }
 
 /// The lanes of one `Parallel.jobs` call and how many of them still run. Each lane's kernels
-/// split across `cores / running` cores, read afresh by every kernel, so a lane that outlives
-/// the others takes the cores they leave (through the worker pool, which no lane holds while
-/// each has one core). Values do not change: no kernel's arithmetic depends on its core count.
-final class LaneGroup: Sendable {
-    let cores: Int
-    private let running: Atomic<Int>
+/// split across its share of the call's cores, `cores / running`, read afresh by every kernel, so
+/// a lane that outlives the others takes the cores they leave (through the worker pool, which no
+/// lane holds while each has one core). The call's cores are the calling lane's share when the
+/// call runs inside another call's lane, so they grow too when that call's other lanes end.
+/// Values do not change: no kernel's arithmetic depends on its core count.
+final class LaneGroup: @unchecked Sendable {
+    private let cores: Int
+    private let parent: LaneGroup?
+    private let running: OpaquePointer
 
-    init(cores: Int, lanes: Int) {
+    init(cores: Int, parent: LaneGroup?, lanes: Int) {
         self.cores = cores
-        running = Atomic(lanes)
+        self.parent = parent
+        guard let counter = ck_counter_new(lanes) else { fatalError("Parallel.jobs: out of memory for a counter") }
+        running = counter
     }
+
+    deinit { ck_counter_free(running) }
 
     /// This lane's cores now.
     var share: Int {
-        @inline(__always) get { max(1, cores / max(1, running.load(ordering: .relaxed))) }
+        @inline(__always) get { max(1, (parent?.share ?? cores) / max(1, ck_counter_load(running))) }
     }
 
     /// Called by a lane when it has no job left.
-    func end() { running.subtract(1, ordering: .relaxed) }
+    func end() { _ = ck_counter_add(running, -1) }
 }
 
 /// The lanes' shared cursor into `Parallel.jobs`' list, and the first error.

@@ -38,6 +38,15 @@ int ck_pool_start(int threads);
 /// on the calling thread, in order.
 void ck_parallel_for(long n, int threads, ck_task fn, void *ctx);
 
+/// A long that threads read and change atomically (relaxed order: a count, not a lock).
+typedef struct ck_counter ck_counter;
+/// A new counter holding `value`, or NULL if out of memory.
+ck_counter *ck_counter_new(long value);
+long ck_counter_load(const ck_counter *c);
+/// Adds `delta` and returns the new value.
+long ck_counter_add(ck_counter *c, long delta);
+void ck_counter_free(ck_counter *c);
+
 /// The sum of n floats, read at the widest vector width the CPU has, in no particular order: the
 /// inner loop of the memory read bandwidth benchmark, not for values that must be reproducible.
 float ck_stream_sum(const float *x, long n);
