@@ -89,12 +89,36 @@ final class PPOTrainerTests: XCTestCase {
             let ma = Metrics.read(base.appendingPathComponent("summed/metrics.jsonl"))
             let mb = Metrics.read(base.appendingPathComponent("\(name)/metrics.jsonl"))
             XCTAssertEqual(ma.count, 2)
+            XCTAssertEqual(mb.count, 2)
             for (x, y) in zip(ma, mb) {
-                for key in ["loss/policy_avg", "loss/value_avg", "val/clipfrac_avg", "policy/clipfrac_avg", "policy/approxkl_avg", "objective/kl"] {
+                for key in ["loss/policy_avg", "loss/value_avg", "val/clipfrac_avg", "policy/clipfrac_avg", "policy/approxkl_avg",
+                            "policy/entropy_avg", "val/ratio", "objective/kl"] {
                     XCTAssertEqual(x[key], y[key], "\(name): \(key) at step \(x["step"] ?? -1)")
                 }
             }
         }
+    }
+
+    /// A loss that is not finite stops the step with one message, whichever way the critic ran.
+    func testANonFiniteLossGivesTheSameErrorBesideThePolicyAsSummed() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var config = smallConfig()
+        config.steps = 1
+        let trainer = try makeTrainer(dir, config: config)
+        try trainer.train()
+        var rollout = try XCTUnwrap(trainer.lastRollout)
+        let first = try XCTUnwrap(rollout.mask.firstIndex { $0 != 0 })
+        rollout.advantages[first] = .nan
+        var messages: [String] = []
+        for beside in [false, true] {
+            trainer.criticBesidePolicy = beside
+            XCTAssertThrowsError(try trainer.trainMicroBatch([first / rollout.responseLength], rollout,
+                                                             .init(policy: trainer.policy, value: trainer.value))) { messages.append("\($0)") }
+        }
+        XCTAssertEqual(messages.count, 2)
+        XCTAssertEqual(messages.first, messages.last)
+        XCTAssertTrue(messages.first?.contains("the PPO loss (policy nan, value ") == true, "\(messages)")
     }
 
     /// TRL's `val/ratio_var` is the variance of the micro-batches' mean ratios. With two

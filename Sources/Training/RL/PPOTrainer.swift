@@ -432,9 +432,9 @@ public final class PPOTrainer {
     /// gradient scaled by 1 / `gradientAccumulation` and added to the learner's parameters.
     ///
     /// A critic with its own trunk shares nothing with the policy but the rollout, so the two
-    /// run side by side (`Parallel.jobs`), each on a core, and the one that outlasts the other
-    /// takes both cores: on two cores a small model's kernels split across both run well below
-    /// twice as fast. Each part's backward is seeded with what the summed loss
+    /// run side by side (`Parallel.jobs`), each on half the cores, and the one that outlasts the
+    /// other takes them all: on two cores a small model's kernels split across both run well
+    /// below twice as fast. Each part's backward is seeded with what the summed loss
     /// (policy + vf_coef · value) / gradientAccumulation passes it, so the gradients are the same
     /// to the bit as from one backward of the sum, which a shared critic still takes.
     func trainMicroBatch(_ rows: [Int], _ rollout: PPORollout, _ learner: Learner) throws -> MicroStats {
@@ -471,22 +471,29 @@ public final class PPOTrainer {
             valueStats.valueClipFraction = clipped
             return loss * config.valueCoef
         }
-        // `losses` names the loss's parts for the error when it is not finite.
-        func backward(_ total: Tensor, _ losses: () -> String) throws {
-            guard total.item.isFinite else { throw RLHFError.nonFinite(step: step + 1, what: "the PPO loss (\(losses()))") }
+        func finite(_ total: Float) throws {
+            guard total.isFinite else {
+                throw RLHFError.nonFinite(step: step + 1, what: "the PPO loss (policy \(stats.policyLoss), value \(valueStats.valueLoss))")
+            }
+        }
+        func backward(_ total: Tensor) throws {
             if let op = total.backward(detectAnomaly: false) { throw RLHFError.nonFinite(step: step + 1, what: "the gradient of \(op)") }
         }
         if criticBesidePolicy, learner.value?.trunk != nil {
+            // Each part's backward only if it is finite, and the error (the same as for one sum)
+            // once both have ended: which part a job saw first must not choose the message.
+            var policyTotal = Float.nan, valueTotal = Float.nan
             try Parallel.jobs([
-                { try backward(policyObjective().0 * share) { "policy \(stats.policyLoss)" } },
-                { try backward(valueTerm(policyHidden: nil)! * share) { "value \(valueStats.valueLoss)" } },
+                { let t = policyObjective().0 * share; policyTotal = t.item; if policyTotal.isFinite { try backward(t) } },
+                { let t = valueTerm(policyHidden: nil)! * share; valueTotal = t.item; if valueTotal.isFinite { try backward(t) } },
             ])
+            try finite(policyTotal + valueTotal)
         } else {
             let (objective, h) = policyObjective()
             // Policy and a shared critic step on one loss: the value loss also moves the trunk.
-            try backward((valueTerm(policyHidden: h).map { objective + $0 } ?? objective) * share) {
-                "policy \(stats.policyLoss), value \(valueStats.valueLoss)"
-            }
+            let total = (valueTerm(policyHidden: h).map { objective + $0 } ?? objective) * share
+            try finite(total.item)
+            try backward(total)
         }
         stats.valueLoss = valueStats.valueLoss
         stats.valueClipFraction = valueStats.valueClipFraction
