@@ -4,7 +4,7 @@ import Foundation
 /// gradients, and how many cores its kernels may split across.
 ///
 /// They are per thread so that two jobs can run side by side in one process — `rlhf demo` runs
-/// its RL stages two at a time, a core each — without one job's `withNoGrad` (a rollout)
+/// its RL stages two at a time, each on half the cores — without one job's `withNoGrad` (a rollout)
 /// switching off the other's graph (a training step), and without both splitting every GEMM
 /// across both cores. A thread that never sets them gets the process-wide defaults.
 final class ThreadSettings {

@@ -21,9 +21,9 @@ struct DemoCommand: ParsableCommand {
         GRPO and RLOO against the same rewards as PPO), compares with best-of-N, and evaluates \
         every model on held-out prompts by the hidden gold utility. Writes one run folder with \
         every stage's model and metrics, samples.jsonl, summary.json and a self-contained \
-        report.html. On two or more cores the RL stages run two at a time, one core each (the \
-        last one left takes both): that finishes sooner and gives the same models as running \
-        them in turn (RLHF_THREADS=1). \
+        report.html. On two or more cores the RL stages run two at a time, each on half the \
+        cores (the last one left on all): that finishes sooner and gives the same models as \
+        running them in turn (RLHF_THREADS=1). \
         A stopped or interrupted run continues with --out DIR --resume and ends with the models \
         and numbers of an uninterrupted one.
         """)
@@ -560,8 +560,8 @@ struct DemoCommand: ParsableCommand {
         }
 
         // The RL stages are independent (each starts from SFT and owns its seed), so they run two
-        // at a time, one core each, the last one left on both: on two cores that ends sooner than
-        // each on both cores in turn (see Parallel.jobs), and gives the same models. Listed in the report's order, which is
+        // at a time, each on half the cores and the last one left on all: on two cores that ends
+        // sooner than each on both cores in turn (see Parallel.jobs), and gives the same models. Listed in the report's order, which is
         // also a good start order: measured on seed 0 at one core each (PPO 137 s, PPO β=0 146 s,
         // GRPO 60 s, RLOO 81 s, DPO 43 s, the reference samples 8 s) the lanes end 5 s apart.
         // No job touches `report` while the lanes run; their times are recorded after.
@@ -583,7 +583,7 @@ struct DemoCommand: ParsableCommand {
         let lock = NSLock()
         var results = [(model: GPT2, run: DemoReport.PPORun?, seconds: Double, evaluation: Evaluation)?](repeating: nil, count: jobs.count)
         note("── " + jobs.map(\.stage).joined(separator: ", ") + ", then each model's held-out evaluation; held-out samples of base, SFT and best-of-\(bestOf)"
-             + (Parallel.workers >= 2 ? " (two at a time, one core each, the last one left on both)" : ""))
+             + (Parallel.workers >= 2 ? " (two at a time, each on half the cores, the last one left on all)" : ""))
         // The lanes' wall time is logged as an entry of its own: it, not the sum of the RL stages'
         // overlapping times, is what earlier attempts spent here.
         let lanesEntry = "rl stages and evaluations (wall time)"

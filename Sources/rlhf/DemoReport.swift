@@ -85,8 +85,8 @@ struct DemoReport {
     let seed: UInt64
     let quick: Bool
     var stages: [(String, Double)] = []
-    /// The RL stages ran two at a time, one core each (the last one left on both), so their
-    /// times overlap (see `Parallel.jobs`).
+    /// The RL stages ran two at a time, each on half the cores (the last one left on all), so
+    /// their times overlap (see `Parallel.jobs`).
     var rlStagesSideBySide = false
     /// Wall time of the RL stages, DPO and every held-out evaluation, which overlap on the lanes
     /// (after a resume, every attempt's).
@@ -424,7 +424,7 @@ struct DemoReport {
         for (n, s) in stages { h += "<tr><td>\(DemoReport.esc(n))</td><td class=\"n\">\(Progress.formatDuration(s))</td></tr>" }
         h += "</table>"
         if rlStagesSideBySide {
-            h += "<p class=\"note\">The RL stages ran two at a time, one core each until the last one left took both, so their times overlap and each is longer than it would be alone on both cores; together with the evaluations they took \(Progress.formatDuration(rlWallSeconds)) of wall time, and the whole run took \(durationText).</p>"
+            h += "<p class=\"note\">The RL stages ran two at a time, each on half the cores until the last one left took them all, so their times overlap and each is longer than it would be alone on all the cores; together with the evaluations they took \(Progress.formatDuration(rlWallSeconds)) of wall time, and the whole run took \(durationText).</p>"
         }
         h += "</body></html>\n"
         return h
@@ -518,7 +518,7 @@ struct DemoReport {
         let rows = models.compactMap { m in efficiency(m).map { (m, $0) } }
         guard rows.count > 1, let sft = models.first(where: { $0.name == "sft" }) else { return "" }
         let P = SVGChart.palette
-        var h = "<h2>Methods compared</h2><p class=\"note\">Same world, SFT model, held-out prompts and rewards: PPO, GRPO, RLOO and best-of-N optimise the reward model plus the verifiers of the order number and the customer's name; DPO learns from the panel's preferences alone. Gold gain is over SFT; KL is from SFT on each model's own samples (analytic for best-of-N); time is the method's own stage (the reward model, which all but DPO need, took \(Progress.formatDuration(stages.first { $0.0 == "reward model" }?.1 ?? .nan)))\(rlStagesSideBySide ? "; the RL and DPO stages ran two at a time, one core each until the last one left took both, which lengthens each one's time against best-of-N's" : "").</p>"
+        var h = "<h2>Methods compared</h2><p class=\"note\">Same world, SFT model, held-out prompts and rewards: PPO, GRPO, RLOO and best-of-N optimise the reward model plus the verifiers of the order number and the customer's name; DPO learns from the panel's preferences alone. Gold gain is over SFT; KL is from SFT on each model's own samples (analytic for best-of-N); time is the method's own stage (the reward model, which all but DPO need, took \(Progress.formatDuration(stages.first { $0.0 == "reward model" }?.1 ?? .nan)))\(rlStagesSideBySide ? "; the RL and DPO stages ran two at a time, each on half the cores until the last one left took them all, which lengthens each one's time against best-of-N's" : "").</p>"
         h += "<div class=\"grid2\"><div class=\"card\"><table><tr><th>by gold gain per nat of KL</th><th>gain / KL</th><th>gold gain</th></tr>"
         // Undefined ratios (nil) go last and show as a dash.
         func cell(_ x: Double?) -> String { x.map { String(format: "%+.3f", $0) } ?? "—" }
