@@ -7,15 +7,16 @@
 // for a while after each loop, waiting for the next one, and only then sleep.
 //
 // Protocol. One loop runs at a time (`owner_taken`; a call made while another runs, or from inside
-// a loop, runs its iterations on the calling thread: with lanes of two or more cores each, as on
-// a 4-core machine with two lanes, one lane's loops then run on one core; on two cores a lane
-// has one core and splits only once the other lanes have ended, when it takes their cores). Every worker sees every loop, but only `threads` threads in all
-// (the caller included) take its iterations: a loop split into more blocks than cores, so that a
-// faster core can take more of them, must not spread a lane's work over the other lanes' cores.
-// So on many cores a loop still wakes every worker. A loop is published in one of two slots, by
-// generation; workers count themselves in `busy` before reading the generation, and the caller
-// waits for `busy` to fall to zero before it rewrites a slot. So a worker that reads generation g
-// finds slot g intact: slot g is rewritten only at g + 2, and that waits for the worker to leave.
+// a loop, runs its iterations on the calling thread: with lanes of two or more cores each, as on a
+// 4-core machine with two lanes, one lane's loops then run on one core; on two cores a lane has one
+// core and splits only once the other lanes have ended, when it takes their cores). Every worker
+// sees every loop, but only `threads` threads in all (the caller included) take its iterations: a
+// loop split into more blocks than cores, so that a faster core can take more of them, must not
+// spread a lane's work over the other lanes' cores. So on many cores a loop still wakes every
+// worker. A loop is published in one of two slots, by generation; workers count themselves in
+// `busy` before reading the generation, and the caller waits for `busy` to fall to zero before it
+// rewrites a slot. So a worker that reads generation g finds slot g intact: slot g is rewritten
+// only at g + 2, and that waits for the worker to leave.
 #include "CKernels.h"
 
 #include <pthread.h>

@@ -561,8 +561,8 @@ struct DemoCommand: ParsableCommand {
 
         // The RL stages are independent (each starts from SFT and owns its seed), so they run two
         // at a time, each on half the cores and the last one left on all: on two cores that ends
-        // sooner than each on both cores in turn (see Parallel.jobs), and gives the same models. Listed in the report's order, which is
-        // also a good start order: measured on seed 0 at one core each (PPO 137 s, PPO β=0 146 s,
+        // sooner than each on both cores in turn (see Parallel.jobs), and gives the same models.
+        // Listed in the report's order, which is also a good start order: measured on seed 0 at one core each (PPO 137 s, PPO β=0 146 s,
         // GRPO 60 s, RLOO 81 s, DPO 43 s, the reference samples 8 s) the lanes end 5 s apart.
         // No job touches `report` while the lanes run; their times are recorded after.
         struct Job { let stage: String, model: String, run: () throws -> (GPT2, DemoReport.PPORun?) }

@@ -34,6 +34,15 @@ final class PPOTrainerTests: XCTestCase {
         return c
     }
 
+    /// A trainer in `dir` after one iteration of `smallConfig()`, and that iteration's rollout.
+    func trainedOneIteration(_ dir: URL) throws -> (PPOTrainer, PPORollout) {
+        var config = smallConfig()
+        config.steps = 1
+        let trainer = try makeTrainer(dir, config: config)
+        try trainer.train()
+        return (trainer, try XCTUnwrap(trainer.lastRollout))
+    }
+
     func tempDir() -> URL {
         FileManager.default.temporaryDirectory.appendingPathComponent("ppo-\(UUID().uuidString)")
     }
@@ -43,11 +52,7 @@ final class PPOTrainerTests: XCTestCase {
     func testRolloutAndTrainingLogProbsAgreeAndFirstRatioIsOne() throws {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
-        var config = smallConfig()
-        config.steps = 1
-        let trainer = try makeTrainer(dir, config: config)
-        try trainer.train()
-        let r = try XCTUnwrap(trainer.lastRollout)
+        let (trainer, r) = try trainedOneIteration(dir)
         var maxDiff: Float = 0, tokens = 0
         for k in 0..<r.mask.count where r.mask[k] != 0 {
             maxDiff = max(maxDiff, abs(r.logProbs[k] - r.samplingLogProbs[k]))
@@ -103,11 +108,8 @@ final class PPOTrainerTests: XCTestCase {
     func testANonFiniteLossGivesTheSameErrorBesideThePolicyAsSummed() throws {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
-        var config = smallConfig()
-        config.steps = 1
-        let trainer = try makeTrainer(dir, config: config)
-        try trainer.train()
-        var rollout = try XCTUnwrap(trainer.lastRollout)
+        let (trainer, trained) = try trainedOneIteration(dir)
+        var rollout = trained
         let first = try XCTUnwrap(rollout.mask.firstIndex { $0 != 0 })
         rollout.advantages[first] = .nan
         var messages: [String] = []
