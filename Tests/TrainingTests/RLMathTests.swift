@@ -71,14 +71,12 @@ final class RLMathTests: XCTestCase {
 
     func testClippedValueLoss() {
         let v = Tensor([1.0, 0.0], shape: [2], requiresGrad: true)
-        let l = PPOLoss(logProbs: Tensor([0, 0], shape: [2]), oldLogProbs: Tensor([0, 0], shape: [2]),
-                        advantages: Tensor([0, 0], shape: [2]), mask: Tensor([1, 1], shape: [2]), clipRange: 0.2,
-                        values: v, oldValues: Tensor([0.5, 0.1], shape: [2]), returns: Tensor([0, 0.05], shape: [2]),
-                        valueClipRange: 0.2)
+        let (loss, clipFraction) = PPOLoss.valueLoss(values: v, oldValues: Tensor([0.5, 0.1], shape: [2]), returns: Tensor([0, 0.05], shape: [2]),
+                                                     mask: Tensor([1, 1], shape: [2]), clipRange: 0.2)
         // Token 0: (1−0)² = 1 vs clipped 0.7² = 0.49 → 1.  Token 1: 0.0025 vs (0.1−0.05)² → 0.0025.
-        XCTAssertEqual(l.valueLoss.item, 0.5 * (1 + 0.0025) / 2, accuracy: 1e-6)
-        XCTAssertEqual(l.valueClipFraction, 0)
-        l.valueLoss.backward()
+        XCTAssertEqual(loss.item, 0.5 * (1 + 0.0025) / 2, accuracy: 1e-6)
+        XCTAssertEqual(clipFraction, 0)
+        loss.backward()
         XCTAssertEqual(v.grad![0], 0.5 * 2 * 1 / 2, accuracy: 1e-6)
     }
 

@@ -1,19 +1,17 @@
 import Tensors
 
 /// PPO's losses over the response tokens of a minibatch (Schulman et al. 2017; the details of
-/// "The N Implementation Details of RLHF with PPO", Huang et al. 2024).
+/// "The N Implementation Details of RLHF with PPO", Huang et al. 2024): the policy's clipped
+/// surrogate here, the critic's clipped value loss in `valueLoss(...)`, apart because the
+/// trainer runs the two backward passes side by side.
 public struct PPOLoss {
     /// The clipped surrogate objective, negated: mean over tokens of
     /// max(−A·r, −A·clip(r, 1−ε, 1+ε)), r = exp(log π − log π_old).
     /// Taking the max of the two losses (the min of the objectives) removes any incentive to move
     /// the ratio past the clip range in the direction the advantage favours.
     public let policyLoss: Tensor
-    /// Clipped value loss: ½·mean max((V − R)², (V_clipped − R)²), V_clipped within ±εᵥ of the
-    /// rollout's value, so the critic cannot jump either.
-    public let valueLoss: Tensor
     /// Share of tokens where the clipped branch was the active one (logged as `clipfrac`).
     public let clipFraction: Float
-    public let valueClipFraction: Float
     /// ½·mean (log π − log π_old)², an estimate of KL(π_old‖π) that tells how far an epoch moved.
     public let approxKL: Float
     public let meanRatio: Float
@@ -22,11 +20,8 @@ public struct PPOLoss {
     ///   - logProbs: `[N]` current log π of the response tokens (with gradient).
     ///   - oldLogProbs: `[N]` log π at rollout time (constants).
     ///   - advantages: `[N]` whitened advantages (constants).
-    ///   - values: `[N]` current value predictions (with gradient), or nil without a critic.
-    ///   - oldValues, returns: `[N]` constants from the rollout.
     ///   - mask: `[N]` 1 for real response tokens, 0 for padding.
-    public init(logProbs: Tensor, oldLogProbs: Tensor, advantages: Tensor, mask: Tensor, clipRange: Float,
-                values: Tensor? = nil, oldValues: Tensor? = nil, returns: Tensor? = nil, valueClipRange: Float = 0.2) {
+    public init(logProbs: Tensor, oldLogProbs: Tensor, advantages: Tensor, mask: Tensor, clipRange: Float) {
         let ratio = exp(logProbs - oldLogProbs)
         let unclipped = -advantages * ratio
         let clipped = -advantages * clamp(ratio, 1 - clipRange, 1 + clipRange)
@@ -44,18 +39,12 @@ public struct PPOLoss {
         clipFraction = clipCount / denom
         approxKL = klSum / denom
         meanRatio = ratioSum / denom
-
-        if let values, let oldValues, let returns {
-            (valueLoss, valueClipFraction) = PPOLoss.valueLoss(values: values, oldValues: oldValues, returns: returns, mask: mask,
-                                                               clipRange: valueClipRange)
-        } else {
-            valueLoss = Tensor(scalar: 0)
-            valueClipFraction = 0
-        }
     }
 
-    /// The clipped value loss alone (`valueLoss`, with its clip fraction), for a critic whose
-    /// backward runs apart from the policy's.
+    /// The critic's clipped value loss, ½·mean max((V − R)², (V_clipped − R)²) with V_clipped
+    /// within ±`clipRange` of the rollout's value (so the critic cannot jump either), and the
+    /// share of tokens where the clipped branch was the larger (logged as `val/clipfrac_avg`).
+    /// `values` `[N]` with gradient; `oldValues`, `returns` and `mask` `[N]` constants.
     public static func valueLoss(values: Tensor, oldValues: Tensor, returns: Tensor, mask: Tensor, clipRange: Float) -> (Tensor, Float) {
         let vClipped = oldValues + clamp(values - oldValues, -clipRange, clipRange)
         let l1 = square(values - returns), l2 = square(vClipped - returns)
